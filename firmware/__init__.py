@@ -1,0 +1,1 @@
+"""Trygg ESP32 firmware (MicroPython), copied onto the device as the top-level `firmware`."""

@@ -1,0 +1,1 @@
+"""Trygg technician and developer tools (the `trygg` command)."""
