@@ -1,0 +1,28 @@
+"""``trygg bench <part>``: benchmarks that print figures and one JSON line.
+
+Benchmarks measure; tests assert behaviour. Each benchmark prints a readable
+table and, last, one line of JSON (``{"bench": ..., ...}``) to quote in notes
+and compare between runs. On a shared, noisy machine compare ratios taken in
+one run rather than absolute figures from different runs.
+"""
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="run a benchmark and print its figures and a JSON line")
+    bsub = p.add_subparsers(dest="bench_command", metavar="PART", required=True)
+    proto = bsub.add_parser("protocol", help="frame sizes, MicroPython seal time, "
+                            "CPython open+verify+decode rate")
+    proto.add_argument("--seconds", type=float, default=2.0,
+                       help="duration of each CPython measurement (default 2)")
+    proto.add_argument("--frames", type=int, default=2000,
+                       help="frames sealed per kind inside MicroPython (default 2000)")
+    proto.set_defaults(func=_protocol)
+
+
+def _protocol(args: argparse.Namespace) -> int:
+    from . import bench_protocol
+
+    return bench_protocol.run(seconds=args.seconds, frames=args.frames)

