@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 import mpy
+from trygg.tools.mosquitto import Mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +60,14 @@ def run_micropython(
         )
 
     return run
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    """A real mosquitto on a free loopback port, anonymous access, stopped after the test.
+
+    ``mosquitto.stop()`` / ``.start()`` / ``.restart()`` / ``.kill()`` simulate broker outages
+    on the same port.
+    """
+    with Mosquitto() as broker:
+        yield broker
