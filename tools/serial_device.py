@@ -1,0 +1,168 @@
+"""A MicroPython board on a serial port: the one path tools use to reach devices.
+
+A USB-attached ESP32 and a simulated board on a pseudo-terminal offer the same
+raw REPL (ARCHITECTURE.md invariant 5), so provisioning, self-tests and the
+hardware-in-the-loop tests go through this class for both. It wraps mpremote's
+serial transport (the library behind ``mpremote``) in one place, because that
+API is marked as still changing upstream.
+
+The unix port has no soft reset, so the raw REPL is always entered without one
+(mpremote's ``resume``); on an ESP32 that means the running application is
+interrupted with Ctrl-C, which is what a technician expects.
+"""
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+REPL_TIMEOUT_S = 10.0
+CHUNK = 256  # bytes per raw-REPL write: small enough for the ESP32's UART buffer
+
+
+class DeviceError(Exception):
+    """The board could not be reached or refused an operation (message says what to do)."""
+
+
+class SerialDevice:
+    """Raw-REPL access to one board. Use as a context manager."""
+
+    def __init__(self, port: str, baudrate: int = 115200) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self._transport: Any = None
+
+    def open(self) -> "SerialDevice":
+        if not os.path.exists(self.port):
+            raise DeviceError(f"{self.port}: no such port; is the board plugged in?")
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        try:
+            self._transport = SerialTransport(self.port, baudrate=self.baudrate, exclusive=True)
+        except Exception as exc:  # serial.SerialException, TransportError
+            text = str(exc)
+            if "lock" in text.lower() or "busy" in text.lower():
+                raise DeviceError(f"{self.port}: busy, another program is using it (a serial "
+                                  "console, mpremote, or a running trygg tool)") from None
+            raise DeviceError(f"{self.port}: cannot open: {text}") from None
+        try:
+            self._transport.enter_raw_repl(soft_reset=False, timeout_overall=REPL_TIMEOUT_S)
+        except TransportError:
+            self.close()
+            raise DeviceError(f"{self.port}: no MicroPython REPL answered; is MicroPython "
+                              "flashed (trygg flash) and nothing else attached?") from None
+        return self
+
+    def close(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.exit_raw_repl()
+            with contextlib.suppress(Exception):
+                transport.close()
+
+    def __enter__(self) -> "SerialDevice":
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def transport(self) -> Any:
+        if self._transport is None:
+            raise DeviceError(f"{self.port}: not open")
+        return self._transport
+
+    # -- running code ----------------------------------------------------
+
+    def exec(self, code: str) -> str:
+        """Run ``code`` on the board; return what it printed. DeviceError on exception."""
+        from mpremote.transport import TransportExecError
+
+        try:
+            out: bytes = self.transport.exec(code)
+        except TransportExecError as exc:
+            raise DeviceError(f"{self.port}: code failed on the device: "
+                              f"{exc.error_output.strip().splitlines()[-1:]}") from None
+        return out.decode("utf-8", errors="replace")
+
+    def exec_json(self, code: str) -> Any:
+        """Run ``code``, which must print exactly one JSON document last; return it."""
+        out = self.exec(code).strip().splitlines()
+        if not out:
+            raise DeviceError(f"{self.port}: device printed nothing")
+        try:
+            return json.loads(out[-1])
+        except ValueError:
+            raise DeviceError(f"{self.port}: device answered {out[-1][:80]!r}, "
+                              "expected JSON") from None
+
+    def info(self) -> dict[str, Any]:
+        """What runs on the board: implementation, version, .mpy version, platform."""
+        info: dict[str, Any] = self.exec_json(
+            "import sys, json\n"
+            "i = sys.implementation\n"
+            "print(json.dumps({'name': i.name, 'version': list(i.version[:3]),"
+            " 'mpy': getattr(i, '_mpy', 0), 'platform': sys.platform}))\n")
+        return info
+
+    # -- files -----------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        return bool(self.transport.fs_exists(path))
+
+    def read_file(self, path: str) -> bytes | None:
+        if not self.exists(path):
+            return None
+        data: bytes = self.transport.fs_readfile(path)
+        return data
+
+    def write_file(self, path: str, data: bytes,
+                   progress: Callable[[int, int], None] | None = None) -> None:
+        self._mkdirs(os.path.dirname(path))
+        self.transport.fs_writefile(path, data, chunk_size=CHUNK, progress_callback=progress)
+
+    def remove(self, path: str) -> None:
+        if self.exists(path):
+            self.transport.fs_rmfile(path)
+
+    def _mkdirs(self, folder: str) -> None:
+        parts = [p for p in folder.split("/") if p]
+        for i in range(len(parts)):
+            sub = "/".join(parts[: i + 1])
+            if not self.transport.fs_exists(sub):
+                self.transport.fs_mkdir(sub)
+
+    def put_tree(self, local: Path, progress: Callable[[str, int, int], None] | None = None
+                 ) -> list[str]:
+        """Copy every file under ``local`` to the same relative path on the board."""
+        written = []
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        total = sum(p.stat().st_size for p in files)
+        done = 0
+        for path in files:
+            rel = path.relative_to(local).as_posix()
+            data = path.read_bytes()
+
+            def step(n: int, _size: int, rel: str = rel, base: int = done) -> None:
+                if progress is not None:
+                    progress(rel, base + n, total)
+
+            self.write_file(rel, data, step)
+            done += len(data)
+            written.append(rel)
+        return written
+
+    def list_tree(self, folder: str = "") -> Iterator[str]:
+        for entry in self.transport.fs_listdir(folder or "."):
+            path = f"{folder}/{entry.name}" if folder else entry.name
+            if entry.st_mode & 0o040000:
+                yield from self.list_tree(path)
+            else:
+                yield path
+
