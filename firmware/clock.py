@@ -1,0 +1,47 @@
+"""Device uptime and wall-clock time.
+
+``time.ticks_ms`` wraps (after 2**30 ms, about 12 days, on the ESP32), so
+uptime is accumulated from tick differences; anything calling ``uptime_ms``
+at least every few days keeps it exact (the watchdog feeder does, every
+second). Wall time is unknown until the hub sends ``set_time``; events always
+carry uptime, and time once set, so the hub can order them either way.
+"""
+
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class Clock:
+    def __init__(self) -> None:
+        self._last: Any = time.ticks_ms()
+        self._ms = 0
+        self._epoch_ms_at_boot = -1
+        self.utc_offset_min = 0
+
+    def uptime_ms(self) -> int:
+        now = time.ticks_ms()
+        self._ms += time.ticks_diff(now, self._last)
+        self._last = now
+        return self._ms
+
+    def uptime(self) -> int:
+        return self.uptime_ms() // 1000
+
+    def set_time(self, epoch_s: int, utc_offset_min: int) -> None:
+        self._epoch_ms_at_boot = epoch_s * 1000 - self.uptime_ms()
+        self.utc_offset_min = utc_offset_min
+
+    def time(self) -> "int | None":
+        """UTC epoch seconds, or None before the hub set the time."""
+        if self._epoch_ms_at_boot < 0:
+            return None
+        return (self._epoch_ms_at_boot + self.uptime_ms()) // 1000
+
+    def local_minute_of_day(self) -> "int | None":
+        now = self.time()
+        if now is None:
+            return None
+        return (now // 60 + self.utc_offset_min) % 1440

@@ -1,0 +1,249 @@
+"""The device core: what every role shares.
+
+Seals what roles report into signed frames with never-reused sequence numbers
+(protocol.sequence over reserved storage records), keeps them in the
+persistent outbox until the hub acks them, sends them over the link, verifies
+and replay-checks every downlink frame *before* reading it (architecture
+invariant 3), carries out hub commands, sends hello and heartbeats, and feeds
+the watchdog only while all its tasks are alive.
+"""
+
+import asyncio
+import binascii
+import json
+import time
+
+from hw.storage import SequenceSlots
+from protocol import frame
+from protocol.cose import DOWN, MacKey
+from protocol.errors import OVERSIZED, ProtocolError
+from protocol.replay import ReplayWindow
+from protocol.sequence import SequenceCounter
+
+from .clock import Clock
+from .mqtt import MqttLink
+from .outbox import ALARM, REPORT, TELEMETRY, URGENT, Outbox
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+FIRMWARE_VERSION = "0.1.0"
+
+# Smoke events go ahead of everything queued (issue 3); alarms are never dropped.
+_URGENT = ("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault")
+_REPORT = ("motion", "calibrated")
+_REPLAY_RECORD = "replay"  # downlink replay window: highest seq (6 bytes) + bitmap (8 bytes)
+_REBOOT_GRACE_MS = 2000  # time to get the reboot command's result out before resetting
+_FEED_MS = 1000
+
+
+def _load_window(storage: "Any") -> ReplayWindow:
+    rec = storage.read(_REPLAY_RECORD)
+    if rec is None or len(rec) != 14:
+        return ReplayWindow()
+    return ReplayWindow(int.from_bytes(rec[:6], "big") - 1, int.from_bytes(rec[6:], "big"))
+
+
+class Device:
+    def __init__(self, hal: "Any", cfg: "dict[str, Any]") -> None:
+        self.hal = hal
+        self.cfg = cfg
+        self.storage = hal.storage
+        self.clock = Clock()
+        self.kid = binascii.unhexlify(cfg["device_id"])
+        self.key = MacKey(binascii.unhexlify(cfg["key"]))
+        self.seq = SequenceCounter(SequenceSlots(self.storage))
+        self.seq.boot()
+        self.window = _load_window(self.storage)
+        self.outbox = Outbox(self.storage, cfg["outbox_max"], cfg["resend_s"] * 1000,
+                             cfg["resend_max_s"] * 1000)
+        self.link = MqttLink(hal, cfg, self.on_downlink)
+        self.rejected = 0
+        self._wake = asyncio.ThreadSafeFlag()
+        self._beat = asyncio.ThreadSafeFlag()
+        self._tasks: list[Any] = []
+        from . import roles
+
+        self.role = roles.create(cfg["role"], self)
+
+    # -- uplink -------------------------------------------------------------------
+
+    def emit(self, event: str, value: "int | None" = None) -> None:
+        """Queue a role event; smoke events go first, alarms are never dropped."""
+        msg: dict[str, Any] = {"type": "event", "event": event}
+        if value is not None:
+            msg["value"] = value
+        if event in _URGENT:
+            cls = URGENT
+        elif event in _REPORT:
+            cls = REPORT
+        else:
+            cls = ALARM
+        self.send(msg, cls)
+
+    def send(self, msg: "dict[str, Any]", cls: int) -> None:
+        """Stamp, seal, persist and queue a message for the hub."""
+        msg["uptime"] = self.clock.uptime()
+        now = self.clock.time()
+        if now is not None:
+            msg["time"] = now
+        seq = self.seq.next()
+        data = frame.seal(msg, self.key, self.kid, seq)
+        self.outbox.put(data, seq, cls)
+        print("up: seq %d %s %s" % (seq, msg["type"], msg.get("event", "")))
+        self._wake.set()
+
+    async def _sender(self) -> None:
+        link = self.link
+        outbox = self.outbox
+        reconnects = link.reconnects
+        while True:
+            if not link.up:
+                await link.wait_up()
+            if link.reconnects != reconnects:
+                reconnects = link.reconnects
+                outbox.resend_all()
+            now = self.clock.uptime_ms()
+            entry = outbox.next_due(now)
+            if entry is None:
+                wait = outbox.ms_to_next(now)
+                try:
+                    await asyncio.wait_for_ms(self._wake.wait(), wait if wait > 0 else _FEED_MS)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            data = outbox.read(entry)
+            if data is None:  # record lost (flash damage): nothing left to send for it
+                outbox.ack([[entry[0], entry[0]]])
+                continue
+            if await link.send(data):
+                outbox.sent(entry, self.clock.uptime_ms())
+
+    def heartbeat(self) -> None:
+        msg: dict[str, Any] = {
+            "type": "heartbeat",
+            "battery_mv": max(0, min(65535, self.hal.battery_mv())),
+            "rssi": self.hal.rssi(),
+            "free_heap": self.hal.free_heap(),
+            "outbox": len(self.outbox),
+            "rejected": self.rejected,
+        }
+        if self.outbox.dropped:
+            msg["dropped"] = min(self.outbox.dropped, 65535)
+        self.role.report(msg)
+        self.send(msg, TELEMETRY)
+
+    async def _heartbeats(self) -> None:
+        last = self.clock.uptime_ms()
+        while True:
+            wait = last + self.cfg["heartbeat_s"] * 1000 - self.clock.uptime_ms()
+            if wait <= 0:
+                last = self.clock.uptime_ms()
+                self.heartbeat()
+                continue
+            try:  # woken early by set_config: the new interval counts from the last beat
+                await asyncio.wait_for_ms(self._beat.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- downlink -----------------------------------------------------------------
+
+    def _key_for(self, kid: bytes) -> "MacKey | None":
+        return self.key if kid == self.kid else None
+
+    def _window_for(self, kid: bytes) -> ReplayWindow:
+        return self.window
+
+    def on_downlink(self, data: "bytes | None") -> None:
+        """One frame from the hub: authenticate, replay-check, only then read and act."""
+        try:
+            if data is None:
+                raise ProtocolError(OVERSIZED, "downlink frame over the buffer size")
+            envelope, msg = frame.open_message(data, DOWN, self._key_for, self._window_for)
+        except ProtocolError as e:
+            self.rejected += 1
+            print("down: rejected (%s)" % (e,))
+            return
+        self.window.accept(envelope.seq)
+        self.storage.write(_REPLAY_RECORD, (self.window.highest + 1).to_bytes(6, "big")
+                           + self.window.bitmap.to_bytes(8, "big"))
+        if msg["type"] == "ack":
+            n = self.outbox.ack(msg["ranges"])
+            if n:
+                self._wake.set()
+            return
+        print("down: command %s (id %d)" % (msg["command"], msg["command_id"]))
+        try:
+            status, detail = self.command(msg)
+        except Exception as e:  # a failing handler must not take the device down
+            status, detail = "failed", str(e)
+        result: dict[str, Any] = {"type": "command_result", "command_id": msg["command_id"],
+                                  "status": status}
+        if detail:
+            result["detail"] = detail.encode()[:32].decode()
+        self.send(result, REPORT)
+
+    def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
+        name = msg["command"]
+        if name == "set_time":
+            self.clock.set_time(msg["time"], msg["utc_offset_min"])
+            self.hal.set_rtc(msg["time"])
+            return "ok", None
+        if name == "set_config":
+            return self._set_config(msg["config"])
+        if name == "reboot":
+            self._reboot_task = asyncio.create_task(self._reboot())
+            return "ok", None
+        if name in self.role.COMMANDS:
+            return self.role.command(msg)
+        return "unsupported", "%s on a %s device" % (name, self.cfg["role"])
+
+    def _set_config(self, changes: "dict[str, Any]") -> "tuple[str, str | None]":
+        from . import config  # unloaded after boot (main.py); back only while needed
+
+        merged = dict(self.cfg)
+        merged.update(changes)
+        try:
+            config.check(merged)
+        except config.ConfigError as e:
+            return "rejected", str(e).split(": ", 1)[-1]
+        stored = self.storage.read(config.OVERRIDES)
+        overrides = json.loads(stored) if stored else {}
+        overrides.update(changes)
+        self.storage.write(config.OVERRIDES, json.dumps(overrides))
+        self.cfg.update(changes)
+        self.role.config_changed()
+        self._beat.set()
+        return "ok", None
+
+    async def _reboot(self) -> None:
+        start = time.ticks_ms()
+        while len(self.outbox) and time.ticks_diff(time.ticks_ms(), start) < _REBOOT_GRACE_MS:
+            await asyncio.sleep_ms(50)
+        self.hal.reset("soft")
+
+    # -- life cycle ---------------------------------------------------------------
+
+    async def _feeder(self) -> None:
+        # Fed only while every task is alive: a task that died with an exception (or an event
+        # loop blocked by a stuck call) ends in a watchdog reset and a hello saying so.
+        self.hal.watchdog_start(self.cfg["watchdog_ms"])
+        while True:
+            for t in self._tasks:
+                if t.done():
+                    print("device: a task ended; leaving the watchdog unfed")
+                    return
+            self.hal.watchdog_feed()
+            self.clock.uptime_ms()
+            await asyncio.sleep_ms(_FEED_MS)
+
+    async def run(self) -> None:
+        await self.hal.start()
+        self.role.setup()
+        self.send({"type": "hello", "firmware": FIRMWARE_VERSION, "role": self.cfg["role"],
+                   "board": self.cfg["board"], "reset": self.hal.reset_cause()}, REPORT)
+        self._tasks = [asyncio.create_task(c) for c in (
+            self.link.run(), self._sender(), self._heartbeats(), self.role.run())]
+        await self._feeder()
+        await asyncio.Event().wait()  # unfed: wait for the watchdog

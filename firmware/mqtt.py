@@ -1,0 +1,287 @@
+"""MQTT 3.1.1 client for the device link (OASIS MQTT 3.1.1, cited as §x.y).
+
+Only what a Trygg device needs: CONNECT with a clean session, QoS 1 PUBLISH of
+uplink frames with PUBACK tracking, SUBSCRIBE (QoS 1) to the downlink topic,
+PINGREQ keepalive, DISCONNECT never (the broker detects us gone by keepalive).
+
+Resilience in the manner of Peter Hinch's mqtt_as: Wi-Fi and broker loss are
+normal states, not exceptions that escape; every socket operation is
+non-blocking under asyncio with a timeout; reconnects back off exponentially
+with jitter up to a cap; buffers are allocated once. Delivery is confirmed end
+to end by the hub's signed ack (firmware/outbox.py), so a clean session is
+enough: anything in flight when the link drops is simply sent again.
+
+Topics: ``trygg/<device-id>/up`` (device -> hub), ``trygg/<device-id>/down``.
+"""
+
+import asyncio
+import random
+
+from micropython import const
+
+from .link import Link
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# Packet types (§2.2.1), first byte with the flags the spec fixes for each.
+_CONNECT = const(0x10)
+_CONNACK = const(2)
+_PUBLISH = const(3)
+_PUBACK = const(4)
+_SUBSCRIBE = const(0x82)  # §3.8.1: flags 0010
+_SUBACK = const(9)
+_PINGREQ = const(0xC0)
+_PINGRESP = const(13)
+
+# A frame is at most 256 bytes (protocol.cose.MAX_FRAME_SIZE); with the fixed header, the
+# topic "trygg/<12 hex>/down" and a packet id an incoming PUBLISH fits 300 bytes. Anything
+# longer is read off the socket in pieces and rejected, never buffered.
+_BUF_SIZE = const(300)
+_MAX_REMAINING = const(268435455)  # §2.2.3
+
+
+class MqttError(Exception):
+    pass
+
+
+class MqttLink(Link):
+    def __init__(self, hal: "Any", cfg: "dict[str, Any]", on_frame: "Any") -> None:
+        super().__init__(on_frame)
+        self.hal = hal
+        self.cfg = cfg
+        device_id = cfg["device_id"]
+        self._client_id = ("trygg-" + device_id).encode()
+        self.up_topic = ("trygg/%s/up" % device_id).encode()
+        self.down_topic = ("trygg/%s/down" % device_id).encode()
+        self._tx = bytearray(_BUF_SIZE)
+        self._txv = memoryview(self._tx)
+        self._rx = bytearray(_BUF_SIZE)
+        self._rxv = memoryview(self._rx)
+        self._byte = bytearray(1)
+        self._bytev = memoryview(self._byte)
+        self._flags = 0
+        self._timeout = cfg["link_timeout_ms"]
+        self._keepalive_ms = cfg["mqtt_keepalive_s"] * 1000
+        self._reader: Any = None
+        self._writer: Any = None
+        self._pid = 0
+        self._wait_pid = 0
+        self._acked_pid = 0
+        self._puback = asyncio.Event()
+        self.failures = 0
+
+    # -- connection life cycle ---------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._session()
+            except (OSError, MqttError, asyncio.TimeoutError) as e:
+                print("link: down (%s: %s)" % (type(e).__name__, e))
+            self._close()
+            await asyncio.sleep_ms(self._backoff_ms())
+
+    def _backoff_ms(self) -> int:
+        self.failures = min(self.failures + 1, 20)
+        cap = self.cfg["reconnect_max_s"] * 1000
+        delay = min(cap, self.cfg["reconnect_min_ms"] << (self.failures - 1))
+        # "Equal jitter": half fixed, half random, so devices restarted together spread out.
+        half = delay // 2
+        return half + random.getrandbits(16) % (half + 1)
+
+    def _close(self) -> None:
+        self._set_up(False)
+        self._puback.set()  # release a sender waiting for a PUBACK that will not come
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except OSError:
+                pass
+        self._reader = self._writer = None
+
+    async def _session(self) -> None:
+        cfg = self.cfg
+        if not await self.hal.wifi_connect(cfg["wifi_ssid"], cfg["wifi_password"],
+                                           self._timeout):
+            raise MqttError("Wi-Fi %r not reachable" % cfg["wifi_ssid"])
+        self._reader, self._writer = await asyncio.wait_for_ms(
+            asyncio.open_connection(cfg["broker_host"], cfg["broker_port"]), self._timeout)
+        await self._write(self._connect_packet())
+        kind, n = await self._read_packet(self._timeout)
+        if kind != _CONNACK or n != 2:
+            raise MqttError("expected CONNACK, got packet type %d" % kind)
+        if self._rx[1] != 0:
+            # §3.2.2.3: 4 = bad user name or password, 5 = not authorised.
+            raise MqttError("broker refused the connection, return code %d" % self._rx[1])
+        sub_pid = self._next_pid()
+        await self._write(self._subscribe_packet(sub_pid))
+        kind, n = await self._read_packet(self._timeout)
+        if kind != _SUBACK or n != 3 or self._rx[2] & 0x80:
+            raise MqttError("subscription to %s refused" % self.down_topic.decode())
+        self.failures = 0
+        self._set_up(True)
+        print("link: up, %s:%d" % (cfg["broker_host"], cfg["broker_port"]))
+        pinger = asyncio.create_task(self._keepalive())
+        try:
+            while True:
+                await self._receive()
+        finally:
+            pinger.cancel()
+
+    async def _keepalive(self) -> None:
+        # §3.1.2.10: a PINGREQ well inside the keepalive; the broker answers PINGRESP, and
+        # _receive gives up on a broker silent for 1.5x the keepalive.
+        while True:
+            await asyncio.sleep_ms(self._keepalive_ms // 2)
+            self._tx[0] = _PINGREQ
+            self._tx[1] = 0
+            await self._write(2)
+
+    # -- packets -------------------------------------------------------------------
+
+    def _next_pid(self) -> int:
+        self._pid = self._pid % 65535 + 1  # §2.3.1: non-zero
+        return self._pid
+
+    def _put_str(self, pos: int, s: bytes) -> int:
+        n = len(s)
+        self._tx[pos] = n >> 8
+        self._tx[pos + 1] = n & 0xFF
+        self._tx[pos + 2 : pos + 2 + n] = s
+        return pos + 2 + n
+
+    def _head(self, first: int, remaining: int) -> int:
+        """Write the fixed header (§2.2) at the start of tx; return its length."""
+        self._tx[0] = first
+        pos = 1
+        while True:
+            b = remaining & 0x7F
+            remaining >>= 7
+            self._tx[pos] = b | (0x80 if remaining else 0)
+            pos += 1
+            if not remaining:
+                return pos
+
+    def _connect_packet(self) -> int:
+        user = self.cfg["mqtt_username"].encode()
+        password = self.cfg["mqtt_password"].encode()
+        flags = 0x02  # clean session (§3.1.2.4): the outbox, not the broker, keeps state
+        rem = 10 + 2 + len(self._client_id)
+        if user:
+            flags |= 0x80 | 0x40
+            rem += 4 + len(user) + len(password)
+        pos = self._head(_CONNECT, rem)
+        pos = self._put_str(pos, b"MQTT")
+        ka = self._keepalive_ms // 1000
+        self._tx[pos : pos + 4] = bytes((4, flags, ka >> 8, ka & 0xFF))  # level 4 = 3.1.1
+        pos = self._put_str(pos + 4, self._client_id)
+        if user:
+            pos = self._put_str(pos, user)
+            pos = self._put_str(pos, password)
+        return pos
+
+    def _subscribe_packet(self, pid: int) -> int:
+        pos = self._head(_SUBSCRIBE, 2 + 2 + len(self.down_topic) + 1)
+        self._tx[pos] = pid >> 8
+        self._tx[pos + 1] = pid & 0xFF
+        pos = self._put_str(pos + 2, self.down_topic)
+        self._tx[pos] = 1  # requested QoS 1
+        return pos + 1
+
+    async def _write(self, n: int) -> None:
+        self._writer.write(self._txv[:n])
+        await asyncio.wait_for_ms(self._writer.drain(), self._timeout)
+
+    async def _read_into(self, mv: "Any") -> None:
+        """Fill the memoryview ``mv`` from the socket (a bytearray slice would be a copy)."""
+        pos = 0
+        n = len(mv)
+        while pos < n:
+            got = await self._reader.readinto(mv[pos:])
+            if got == 0:
+                raise MqttError("broker closed the connection")
+            if got:
+                pos += got
+
+    async def _read_packet(self, timeout_ms: int) -> "tuple[int, int]":
+        """Read one packet: ``(type, length)`` with the body in rx; length -1 = oversized."""
+        return await asyncio.wait_for_ms(self._read_packet_now(), timeout_ms)
+
+    async def _read_packet_now(self) -> "tuple[int, int]":
+        byte = self._byte
+        await self._read_into(self._bytev)
+        kind = byte[0] >> 4
+        self._flags = byte[0] & 0x0F
+        remaining = 0
+        shift = 0
+        while True:
+            await self._read_into(self._bytev)
+            remaining |= (byte[0] & 0x7F) << shift
+            if not byte[0] & 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise MqttError("malformed remaining length")
+        if remaining <= _BUF_SIZE:
+            await self._read_into(self._rxv[:remaining])
+            return kind, remaining
+        # Oversized: keep the start (topic and packet id), read the rest off in pieces.
+        await self._read_into(self._rxv)
+        left = remaining - _BUF_SIZE
+        while left > 0:
+            chunk = min(left, 64)
+            await self._read_into(self._rxv[_BUF_SIZE - chunk :])
+            left -= chunk
+        return kind, -1
+
+    async def _receive(self) -> None:
+        kind, n = await self._read_packet(self._keepalive_ms * 3 // 2)
+        rx = self._rx
+        if kind == _PUBACK and n == 2:
+            self._acked_pid = (rx[0] << 8) | rx[1]
+            if self._acked_pid == self._wait_pid:
+                self._puback.set()
+        elif kind == _PUBLISH:
+            qos = (self._flags >> 1) & 3
+            if qos > 1:
+                raise MqttError("QoS %d PUBLISH on a QoS 1 subscription" % qos)
+            tlen = (rx[0] << 8) | rx[1]
+            start = 2 + tlen + (2 if qos else 0)
+            pid = ((rx[2 + tlen] << 8) | rx[3 + tlen]) if qos else 0
+            if n < 0:
+                self.on_frame(None)  # oversized: counted as a rejected frame
+            elif start <= n and self._rxv[2 : 2 + tlen] == self.down_topic:
+                self.on_frame(bytes(self._rxv[start:n]))
+            if qos:
+                self._tx[0] = _PUBACK << 4
+                self._tx[1] = 2
+                self._tx[2] = pid >> 8
+                self._tx[3] = pid & 0xFF
+                await self._write(4)
+        elif kind != _PINGRESP:
+            raise MqttError("unexpected packet type %d" % kind)
+
+    async def send(self, frame: bytes) -> bool:
+        """Publish one frame with QoS 1 to the uplink topic; True once PUBACKed."""
+        if not self.up:
+            return False
+        pid = self._next_pid()
+        topic = self.up_topic
+        pos = self._head(_PUBLISH << 4 | 0x02, 2 + len(topic) + 2 + len(frame))
+        pos = self._put_str(pos, topic)
+        self._tx[pos] = pid >> 8
+        self._tx[pos + 1] = pid & 0xFF
+        pos += 2
+        self._tx[pos : pos + len(frame)] = frame
+        self._wait_pid = pid
+        self._puback.clear()
+        try:
+            await self._write(pos + len(frame))
+            await asyncio.wait_for_ms(self._puback.wait(), self._timeout)
+        except (OSError, asyncio.TimeoutError):
+            print("link: no PUBACK for packet %d" % pid)
+            self._close()
+            return False
+        return self.up and self._acked_pid == pid

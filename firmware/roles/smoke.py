@@ -1,0 +1,10 @@
+"""smoke role (in progress)."""
+
+from .base import Role
+
+
+class SmokeRole(Role):
+    NAME = "smoke"
+
+
+ROLE = SmokeRole

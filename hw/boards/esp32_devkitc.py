@@ -1,0 +1,42 @@
+"""Espressif ESP32-DevKitC (ESP32-WROOM-32, no PSRAM): wiring per role.
+
+GPIOs avoid the strapping pins (0, 2, 5, 12, 15) for inputs and the
+input-only pins 34..39 carry the ADC signals (ADC1 only: ADC2 is unusable
+while Wi-Fi is on, ESP32 TRM §29.3). Every role also measures its supply on
+GPIO35 through a 100k/100k divider (BATTERY_DIVIDER = 2), read with 11 dB
+attenuation (0..3.1 V).
+
+motion -- PIR and optional entrance door contact
+    BOM: HC-SR501 or AM312 PIR (3.3 V output), reed switch (NO) + magnet.
+    Wiring: PIR OUT -> GPIO27 (active high); reed switch GPIO26 to GND,
+    internal pull-up (door closed = magnet on switch = 0, open = 1).
+bed -- pressure mat
+    BOM: FSR mat (e.g. Interlink FSR 408) + 10k resistor to GND as divider
+    from 3.3 V; or a load-cell amplifier with analogue out.
+    Wiring: divider midpoint -> GPIO34 (ADC1_CH6); more pressure = higher.
+smoke -- interface to a certified smoke alarm (Trygg relays it, it does not
+    replace it)
+    BOM: optocoupler (PC817) on the alarm's relay/interconnect output, push
+    button (test), 4k7 end-of-line resistor at the alarm.
+    Wiring: opto collector to 3.3 V, emitter -> GPIO25 with a 10k pull-down
+    (alarm = 1), test button GPIO33 to GND with pull-up (pressed = 0),
+    supervised line (3.3 V - 4k7 - line - 4k7 EOL to GND) midpoint -> GPIO32
+    (ADC1_CH4): ~1/2 scale normal, ~0 short circuit, ~full scale open line.
+dispenser -- carousel, tray sensor, buzzer, LED
+    BOM: SG90 servo (or 28BYJ-48 stepper + ULN2003), reflective IR sensor
+    (TCRT5000) for the slot index, microswitch under the tray, passive
+    piezo buzzer, LED + 330R.
+    Wiring: servo signal GPIO18 (PWM 50 Hz), slot sensor GPIO19 (0 = dose
+    present), tray switch GPIO23 to GND with pull-up (tray in = 0, removed
+    = 1), buzzer GPIO21 (PWM), LED GPIO22.
+"""
+
+BATTERY_ADC = 35
+BATTERY_DIVIDER = 2
+
+PINS = {
+    "motion": {"pir": 27, "door": 26},
+    "bed": {"bed": 34},
+    "smoke": {"smoke_alarm": 25, "smoke_test": 33, "smoke_line": 32},
+    "dispenser": {"servo": 18, "slot": 19, "tray": 23, "buzzer": 21, "led": 22},
+}

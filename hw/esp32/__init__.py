@@ -1,0 +1,1 @@
+"""The HAL on an ESP32 (``machine``, ``esp32``, ``network``)."""

@@ -1,0 +1,107 @@
+"""The hardware abstraction layer: the one interface drivers and role logic see.
+
+Two implementations, chosen at boot by :func:`hw.select.hal_for_platform`:
+``hw.esp32`` (``machine``, ``esp32``, ``network`` on an ESP32) and ``hw.sim``
+(the MicroPython unix port, driven over a loopback control channel by tests,
+the demo and ``trygg sim board``).
+
+Hardware is addressed by *signal name* (``"pir"``, ``"bed"``, ``"smoke_alarm"``),
+never by pin number: the board file (``hw/boards/<board>.py``) maps each role's
+signal names to GPIOs, so the same role code runs on any wiring.
+
+Objects handed out:
+
+* input pin: ``value() -> 0|1``, ``irq(handler, trigger)``; ``handler(pin)``
+  runs in scheduler context (ESP32 soft IRQ; on the sim, in the event loop),
+  so it may allocate but must be short.
+* output pin: ``value(v)``.
+* ADC: ``read_u16() -> 0..65535``.
+* PWM: ``freq(hz)``, ``duty_u16(d)`` (servo pulses, buzzer tones).
+"""
+
+from micropython import const
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+# Edge selectors, numerically equal to machine.Pin.IRQ_RISING / IRQ_FALLING on the ESP32.
+IRQ_RISING = const(1)
+IRQ_FALLING = const(2)
+
+# Values of reset_cause(), a subset of protocol.messages.RESET_CAUSES.
+POWER_ON = "power_on"
+HARD = "hard"
+WATCHDOG = "watchdog"
+DEEP_SLEEP = "deep_sleep"
+SOFT = "soft"
+UNKNOWN = "unknown"
+
+
+if TYPE_CHECKING:
+    # The interface exists for the type checkers only: on the device a base class would cost
+    # heap for nothing, so implementations do not inherit from it (structural typing).
+    class Hal(Protocol):
+        """Interface; every method is implemented by hw.esp32.hal and hw.sim.hal."""
+
+        platform: str
+        # Folder that holds the provisioning file; storage lives in <root>data/.
+        root: str
+        # Persistent records (hw.storage.Storage), set by each implementation.
+        storage: "Any"
+
+        def use_board(self, board: str, role: str) -> None:
+            """Load the board file's wiring for ``role``; ValueError if there is none."""
+            raise NotImplementedError
+
+        async def start(self) -> None:
+            """Start background services (the sim's control channel); call once in the loop."""
+            raise NotImplementedError
+
+        def pin_in(self, signal: str, pull_up: bool = False) -> "Any":
+            raise NotImplementedError
+
+        def pin_out(self, signal: str) -> "Any":
+            raise NotImplementedError
+
+        def adc(self, signal: str) -> "Any":
+            raise NotImplementedError
+
+        def pwm(self, signal: str, freq: int) -> "Any":
+            raise NotImplementedError
+
+        def battery_mv(self) -> int:
+            """Supply voltage in mV, measured through the board's divider."""
+            raise NotImplementedError
+
+        def rssi(self) -> int:
+            """Wi-Fi signal in dBm (-128..0); -128 when not associated."""
+            raise NotImplementedError
+
+        def free_heap(self) -> int:
+            """gc.mem_free() on both."""
+            raise NotImplementedError
+
+        def reset_cause(self) -> str:
+            raise NotImplementedError
+
+        def reset(self, cause: str = SOFT) -> None:
+            """Restart the device now (remembering ``cause`` where the chip cannot)."""
+            raise NotImplementedError
+
+        def watchdog_start(self, timeout_ms: int) -> None:
+            raise NotImplementedError
+
+        def watchdog_feed(self) -> None:
+            raise NotImplementedError
+
+        def set_rtc(self, epoch_s: int) -> None:
+            """Set the real-time clock to UTC epoch seconds (1970)."""
+            raise NotImplementedError
+
+        def wifi_connected(self) -> bool:
+            raise NotImplementedError
+
+        async def wifi_connect(self, ssid: str, password: str, timeout_ms: int) -> bool:
+            """Associate with the access point; False if not connected within the timeout."""
+            raise NotImplementedError

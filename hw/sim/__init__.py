@@ -1,0 +1,1 @@
+"""Simulated hardware for the MicroPython unix port (tests, demo, ``trygg sim board``)."""
