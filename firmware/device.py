@@ -191,7 +191,7 @@ class Device:
             self.hal.set_rtc(msg["time"])
             return "ok", None
         if name == "set_config":
-            return self._set_config(msg["config"])
+            return self.set_config(msg["config"])
         if name == "reboot":
             self._reboot_task = asyncio.create_task(self._reboot())
             return "ok", None
@@ -199,7 +199,8 @@ class Device:
             return self.role.command(msg)
         return "unsupported", "%s on a %s device" % (name, self.cfg["role"])
 
-    def _set_config(self, changes: "dict[str, Any]") -> "tuple[str, str | None]":
+    def set_config(self, changes: "dict[str, Any]") -> "tuple[str, str | None]":
+        """Apply and persist hub-settable tunables (set_config, bed calibration)."""
         from . import config  # unloaded after boot (main.py); back only while needed
 
         merged = dict(self.cfg)

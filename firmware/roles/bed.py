@@ -1,10 +1,92 @@
-"""bed role (in progress)."""
+"""Bed role: pressure mat (FSR divider or load-cell amplifier) on an ADC.
+
+In bed when the level stays at or above ``bed_enter_level`` for
+``bed_enter_s``; out of bed when it stays at or below ``bed_exit_level`` for
+``bed_exit_s``. The gap between the levels is the hysteresis and the times
+are the debounce: turning over in bed is not an exit. The state at boot is
+taken from the mat without an event (the hub has the last one). Heartbeats
+carry the raw level for diagnosis; ``calibrate`` (reference empty or
+occupied) measures the mat and, once both references are known, places the
+thresholds between them (set_config, persisted like the hub's own settings).
+"""
+
+import asyncio
+import json
+
+from micropython import const
 
 from .base import Role
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_CALIBRATION = "bed_ref"  # storage record: {"empty": level, "occupied": level}
+_CALIBRATION_SAMPLES = const(8)
+# Thresholds at 60 % / 40 % of the way from empty to occupied: the 20 % gap is hysteresis.
+_ENTER_PERCENT = const(60)
+_EXIT_PERCENT = const(40)
 
 
 class BedRole(Role):
     NAME = "bed"
+    CONFIG = ("bed_enter_level", "bed_exit_level", "bed_enter_s", "bed_exit_s", "sample_ms")
+    COMMANDS = ("calibrate",)
+
+    def setup(self) -> None:
+        self.mat = self.hal.adc("bed")
+        self.level = self.mat.read_u16()
+        self.in_bed = self.level >= self.cfg["bed_enter_level"]
+        self._since = -1  # uptime ms when the level first crossed towards the other state
+
+    async def run(self) -> None:
+        clock = self.device.clock
+        while True:
+            await asyncio.sleep_ms(self.cfg["sample_ms"])
+            self.level = level = self.mat.read_u16()
+            cfg = self.cfg
+            if self.in_bed:
+                crossing = level <= cfg["bed_exit_level"]
+                hold = cfg["bed_exit_s"]
+            else:
+                crossing = level >= cfg["bed_enter_level"]
+                hold = cfg["bed_enter_s"]
+            if not crossing:
+                self._since = -1
+                continue
+            now = clock.uptime_ms()
+            if self._since < 0:
+                self._since = now
+            if now - self._since >= hold * 1000:
+                self.in_bed = not self.in_bed
+                self._since = -1
+                self.device.emit("bed_in" if self.in_bed else "bed_out")
+
+    def report(self, msg: "dict[str, Any]") -> None:
+        msg["level"] = self.level
+
+    def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
+        total = 0
+        for _ in range(_CALIBRATION_SAMPLES):
+            total += self.mat.read_u16()
+        level = total // _CALIBRATION_SAMPLES
+        storage = self.device.storage
+        stored = storage.read(_CALIBRATION)
+        refs = json.loads(stored) if stored else {}
+        refs[msg["reference"]] = level
+        storage.write(_CALIBRATION, json.dumps(refs))
+        self.device.emit("calibrated", level)
+        empty = refs.get("empty")
+        occupied = refs.get("occupied")
+        if empty is None or occupied is None:
+            return "ok", "need the other reference"
+        span = occupied - empty
+        if span <= 0:
+            return "failed", "occupied not above empty"
+        return self.device.set_config({
+            "bed_enter_level": empty + span * _ENTER_PERCENT // 100,
+            "bed_exit_level": empty + span * _EXIT_PERCENT // 100,
+        })
 
 
 ROLE = BedRole

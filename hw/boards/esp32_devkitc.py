@@ -34,6 +34,10 @@ dispenser -- carousel, tray sensor, buzzer, LED
 BATTERY_ADC = 35
 BATTERY_DIVIDER = 2
 
+# Idle electrical level of analogue inputs as wired (read_u16 scale), where the simulated
+# board starts: the smoke line's two 4k7 resistors put it at half scale.
+IDLE_LEVELS = {"smoke_line": 32768}
+
 PINS = {
     "motion": {"pir": 27, "door": 26},
     "bed": {"bed": 34},

@@ -123,6 +123,10 @@ class SimHal:
 
         # The board file's pin map decides which signal names exist, as on the real board.
         self.signals = boards.pins_for(board, role)
+        idle = boards.load(board).IDLE_LEVELS
+        for name in idle:
+            if name in self.signals:
+                self.sim[name] = SimSignal(idle[name])
 
     def pin_in(self, signal: str, pull_up: bool = False) -> SimSignal:
         sig = self.sim.get(signal)
