@@ -60,7 +60,9 @@ class Device:
                              cfg["resend_max_s"] * 1000)
         self.link = MqttLink(hal, cfg, self.on_downlink)
         self.rejected = 0
-        self._wake = asyncio.ThreadSafeFlag()
+        # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
+        # Event: a ThreadSafeFlag is polled as an I/O object, which costs latency.
+        self._wake = asyncio.Event()
         self._beat = asyncio.ThreadSafeFlag()
         self._tasks: list[Any] = []
         from . import roles
@@ -107,6 +109,7 @@ class Device:
             now = self.clock.uptime_ms()
             entry = outbox.next_due(now)
             if entry is None:
+                self._wake.clear()
                 wait = outbox.ms_to_next(now)
                 try:
                     await asyncio.wait_for_ms(self._wake.wait(), wait if wait > 0 else _FEED_MS)

@@ -20,9 +20,20 @@ def register(sub: Any) -> None:
     proto.add_argument("--frames", type=int, default=2000,
                        help="frames sealed per kind inside MicroPython (default 2000)")
     proto.set_defaults(func=_protocol)
+    fw = bsub.add_parser("firmware", help="per role on simulated boards: heap after boot, "
+                         "stimulus-to-broker latency, frame sizes")
+    fw.add_argument("--events", type=int, default=100,
+                    help="stimuli per role for the latency figures (default 100)")
+    fw.set_defaults(func=_firmware)
 
 
 def _protocol(args: argparse.Namespace) -> int:
     from . import bench_protocol
 
     return bench_protocol.run(seconds=args.seconds, frames=args.frames)
+
+
+def _firmware(args: argparse.Namespace) -> int:
+    from . import bench_firmware
+
+    return bench_firmware.run(events=args.events)

@@ -116,6 +116,15 @@ class SimBoard:
         self._cond = threading.Condition()
         self._proc: subprocess.Popen[bytes] | None = None
         self._expected_exit = False
+        # One control connection, kept open (a connection per command costs milliseconds that
+        # would count as firmware latency); reopened after the board restarts.
+        self._control: tuple[socket.socket, Any] | None = None
+
+    def _drop_control(self) -> None:
+        control, self._control = self._control, None
+        if control is not None:
+            control[1].close()
+            control[0].close()
 
     def write_config(self, config: dict[str, Any] | str) -> None:
         text = config if isinstance(config, str) else json.dumps(config)
@@ -130,6 +139,7 @@ class SimBoard:
             [str(self.micropython), "-X", f"heapsize={self.heapsize}", "main.py"],
             cwd=self.fs, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
+        self._drop_control()
         with self._cond:
             self._proc = proc
             self._expected_exit = False
@@ -181,6 +191,7 @@ class SimBoard:
 
     def close(self) -> None:
         self.stop()
+        self._drop_control()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -216,17 +227,23 @@ class SimBoard:
     def control(self, command: str, timeout: float = WAIT_TIMEOUT_S) -> str:
         """Send one control command; return the reply (``ok ...``); RuntimeError on ``error``."""
         deadline = time.monotonic() + timeout
-        while True:
+        while self._control is None:
             try:
-                with socket.create_connection(("127.0.0.1", self.control_port),
-                                              timeout=timeout) as s:
-                    s.sendall(command.encode() + b"\n")
-                    reply = s.makefile("rb").readline().decode().strip()
-                break
+                s = socket.create_connection(("127.0.0.1", self.control_port), timeout=timeout)
+                self._control = (s, s.makefile("rb"))
             except (ConnectionRefusedError, ConnectionResetError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)  # the board is still booting: its channel is not up yet
+        sock, reader = self._control
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(command.encode() + b"\n")
+            reply: str = reader.readline().decode().strip()
+        except OSError:
+            reply = ""
+        if not reply:
+            self._drop_control()
         if not reply:
             raise ConnectionError(f"simulated board: {command!r}: connection closed without a "
                                   "reply (board reset or died)")

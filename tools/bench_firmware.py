@@ -1,0 +1,135 @@
+"""Firmware benchmark: per role, heap in use after boot, stimulus-to-frame latency, frame sizes.
+
+Each role runs as a simulated board (tools/simboard.py: the MicroPython unix port, sim HAL)
+against a private mosquitto; a stimulus goes in over the board's control channel and the
+latency is measured to the signed frame's arrival at a subscriber on the broker (the hub
+side). Targets (issue 3): heap after boot <= 40 KB; p99 latency <= 50 ms on loopback.
+
+Heap is gc.mem_alloc() after a collection on the 64-bit unix port, where pointers, dict slots
+and qstr entries are twice the ESP32's size; the per-module figures say where it goes.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .mosquitto import Mosquitto
+from .simboard import HubSide, Received, SimBoard, board_config, stage_board
+
+ROLES = ("motion", "bed", "smoke")  # the dispenser role is not written yet
+HEAP_TARGET = 40 * 1024
+P99_TARGET_MS = 50.0
+
+# Fast settings so every stimulus makes a frame: no hold-off, no hold times, 10 ms sampling.
+_FAST: dict[str, Any] = {"motion_holdoff_s": 0, "bed_enter_s": 0, "bed_exit_s": 0,
+                         "sample_ms": 10, "heartbeat_s": 3600}
+
+# (stimulus command, event name) pairs a role alternates through.
+_STIMULI: dict[str, tuple[tuple[str, str], ...]] = {
+    "motion": (("pulse pir 1", "motion"),),
+    "bed": (("adc bed 40000", "bed_in"), ("adc bed 1000", "bed_out")),
+    "smoke": (("pin smoke_alarm 1", "smoke_alarm"), ("pin smoke_alarm 0", "smoke_clear")),
+}
+
+# Modules in import order (dependencies first), for the per-module heap figures.
+_MODULES = ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "protocol.messages",
+            "protocol.frame", "protocol.replay", "protocol.sequence", "hw.hal", "hw.storage",
+            "hw.boards", "hw.sim.hal", "firmware.config", "firmware.clock", "firmware.outbox",
+            "firmware.link", "firmware.mqtt", "firmware.device", "firmware.roles.base",
+            "firmware.roles.motion", "firmware.roles.bed", "firmware.roles.smoke")
+
+_MODULE_SCRIPT = """
+import gc, json
+gc.collect()
+out = {}
+for name in %r:
+    gc.collect()
+    before = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    out[name] = gc.mem_alloc() - before
+print(json.dumps(out))
+"""
+
+
+def module_heap() -> dict[str, int]:
+    """Heap each device module adds when imported (compiled .mpy, as simulated boards run)."""
+    with tempfile.TemporaryDirectory(prefix="trygg-bench-fw-") as tmp:
+        fs = stage_board(Path(tmp) / "fs")
+        script = Path(tmp) / "modules.py"
+        script.write_text(_MODULE_SCRIPT % (_MODULES,))
+        board = SimBoard(None, workdir=Path(tmp) / "unused")
+        env = dict(os.environ, MICROPYPATH=f".frozen:{fs}")
+        proc = subprocess.run([str(board.micropython), "-X", "heapsize=400k", str(script)],
+                              capture_output=True, text=True, cwd=fs, env=env, timeout=60,
+                              check=True)
+        board.close()
+        figures: dict[str, int] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return figures
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def bench_role(role: str, broker: Mosquitto, events: int) -> dict[str, Any]:
+    cfg = board_config(role, broker.port, **_FAST)
+    with HubSide(broker.host, broker.port) as hub, SimBoard(cfg) as board:
+        hub.add_device(cfg["device_id"], cfg["key"])
+        hub.wait_for(lambda r: r.msg["type"] == "hello")
+        heap = int(board.control("heap").split()[1])
+        latencies: list[float] = []
+        stimuli = _STIMULI[role]
+        for i in range(events):
+            command, name = stimuli[i % len(stimuli)]
+            mark = len(hub.received)
+            t0 = time.monotonic()
+            board.control(command)
+            got = hub.wait_for(_is_new_event(name), after=mark)
+            latencies.append((got.at - t0) * 1000)
+        sizes: dict[str, int] = {}
+        for r in hub.received:
+            kind = _kind(r)
+            sizes[kind] = max(sizes.get(kind, 0), r.size)
+    return {"heap_after_boot": heap, "latency_ms_p50": round(statistics.median(latencies), 2),
+            "latency_ms_p99": round(_percentile(latencies, 99), 2),
+            "latency_ms_max": round(max(latencies), 2), "events": events,
+            "frame_bytes": dict(sorted(sizes.items()))}
+
+
+def _is_new_event(name: str) -> Callable[[Received], bool]:
+    return lambda r: r.msg.get("event") == name and not r.duplicate
+
+
+def _kind(r: Received) -> str:
+    kind: str = r.msg["type"]
+    return kind + (":" + str(r.msg["event"]) if kind == "event" else "")
+
+
+def run(events: int = 100, roles: tuple[str, ...] = ROLES) -> int:
+    results: dict[str, Any] = {}
+    # The hub's broker sends small frames at once too (mosquitto.conf(5) set_tcp_nodelay).
+    with Mosquitto(extra_config=("set_tcp_nodelay true",)) as broker:
+        for role in roles:
+            results[role] = bench_role(role, broker, events)
+    modules = module_heap()
+    print(f"{'role':<10}{'heap after boot':>18}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  frames")
+    for role, r in results.items():
+        frames = ", ".join(f"{k} {v} B" for k, v in r["frame_bytes"].items())
+        print(f"{role:<10}{r['heap_after_boot']:>15} B{r['latency_ms_p50']:>9}"
+              f"{r['latency_ms_p99']:>9}{r['latency_ms_max']:>9}  {frames}")
+    print(f"targets: heap <= {HEAP_TARGET} B (64-bit unix port figure), p99 <= {P99_TARGET_MS} ms")
+    print("heap per module (import, 64-bit unix port):")
+    for name in _MODULES:
+        size = modules[name]
+        print(f"  {name:<24}{size:>7} B")
+    print(json.dumps({"bench": "firmware", "roles": results, "modules": modules,
+                      "targets": {"heap_bytes": HEAP_TARGET, "p99_ms": P99_TARGET_MS}}))
+    return 0
