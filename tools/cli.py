@@ -9,10 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, frame_cli
+from . import bench, frame_cli, hub_cli
 
 # Modules with a ``register(subparsers)`` function, in the order --help lists them.
-_COMMAND_MODULES = (frame_cli, bench)
+_COMMAND_MODULES = (frame_cli, hub_cli, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
