@@ -7,13 +7,16 @@ speak for another device (the frame MAC would stop that too) nor read another's 
 
 Password hashes are mosquitto 2's PBKDF2-SHA512 format, ``$7$<iterations>$<salt b64>$<hash
 b64>`` (what ``mosquitto_passwd`` writes), made here with hashlib so the hub needs no external
-tool. Files are replaced atomically (write, fsync, rename) with mode 0600: the broker reads them
-as root before dropping privileges, and nobody else needs to.
+tool. Files are replaced atomically (write, fsync, rename). mosquitto 2 reads them after it has
+dropped privileges to its own user, so they are mode 0640 with the broker's group (``[broker]
+group``, default "mosquitto"; the hub's user must be a member to hand the file over), or 0600
+where that group does not exist. Nobody else can read them.
 """
 
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
 import hmac
 import os
@@ -76,7 +79,7 @@ def device_password(key: bytes) -> str:
         hmac.new(key, b"trygg mqtt password v1", "sha256").digest()).decode().rstrip("=")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str, group: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -85,7 +88,14 @@ def _atomic_write(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.chmod(tmp, 0o600)
+    mode = 0o600
+    if group:
+        try:
+            os.chown(tmp, -1, grp.getgrnam(group).gr_gid)
+            mode = 0o640
+        except (KeyError, PermissionError):
+            pass  # no such group here, or not ours to give: owner-only
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
@@ -112,12 +122,13 @@ def acl_file_text(device_ids: Iterable[str], hub_user: str = HUB_USER) -> str:
 
 
 def write_broker_files(password_file: Path, acl_file: Path, hub_password: str,
-                       device_keys: Iterable[tuple[str, bytes]]) -> None:
+                       device_keys: Iterable[tuple[str, bytes]],
+                       group: str | None = "mosquitto") -> None:
     """Write both files for the hub user and every paired device (id, key)."""
     devices = list(device_keys)
     users = [(HUB_USER, hub_password)] + [(d, device_password(k)) for d, k in devices]
-    _atomic_write(password_file, password_file_text(users))
-    _atomic_write(acl_file, acl_file_text(d for d, _ in devices))
+    _atomic_write(password_file, password_file_text(users), group)
+    _atomic_write(acl_file, acl_file_text(d for d, _ in devices), group)
 
 
 def reload_broker(pid_file: Path = Path("/run/mosquitto/mosquitto.pid")) -> bool:

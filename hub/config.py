@@ -113,6 +113,8 @@ class BrokerConfig:
 
     password_file: str = "/etc/mosquitto/trygg/passwd"
     acl_file: str = "/etc/mosquitto/trygg/acl"
+    # mosquitto reads both after dropping to its own user: the files get this group, mode 0640.
+    group: str = "mosquitto"
 
 
 @dataclass(frozen=True)

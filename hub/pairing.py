@@ -38,7 +38,8 @@ def hub_password(config: HubConfig) -> str:
 def write_broker_files(config: HubConfig, store: Store) -> None:
     broker.write_broker_files(Path(config.broker.password_file), Path(config.broker.acl_file),
                               hub_password(config),
-                              [(d.device_id, d.key) for d in store.devices()])
+                              [(d.device_id, d.key) for d in store.devices()],
+                              config.broker.group)
 
 
 def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room: str | None,

@@ -2,8 +2,9 @@
 
 Inactivity: no activity at home for ``inactivity_hours``, counted only inside the resident's
 active hours (a night's sleep is not inactivity; the clock starts again at ``active_start``).
-Not up: in bed at ``latest_rise`` after going to bed during the night. Both are suppressed while
-the resident is away and resolved by the next sign of life (for not up: leaving the bed).
+Not up: in bed at ``latest_rise`` after going to bed during the night; while that alarm is open
+the inactivity rule stays quiet (it is the same silence). Both are suppressed while the
+resident is away and resolved by the next sign of life (for not up: leaving the bed).
 """
 
 from __future__ import annotations
@@ -39,19 +40,20 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     if rs.last_activity_at is None:
         return
     now = ctx.now
+    if rs.in_bed and rs.bed_in_at is not None:
+        days = ctx.local_days(resident)
+        if window_containing(days, resident.night_start, resident.night_end,
+                             rs.bed_in_at) is not None:  # back to bed in the daytime: no
+            rise = next_wall_time(days, resident.latest_rise, rs.bed_in_at)
+            if now >= rise and not (rs.away and rs.away_since <= rise):
+                alarm_book.raise_alarm(ctx, NOT_UP, resident.id, resident.id, None,
+                                       rs.bed_in_event, (rs.bed_in_event,),
+                                       f"Still in bed at {resident.latest_rise:%H:%M}")
+    if alarm_book.is_open(ctx, NOT_UP, resident.id):
+        return  # the same silence: one alarm for it
     due = inactivity_due(ctx, resident, rs.last_activity_at)
     if now >= due and not (rs.away and rs.away_since <= due):
         hours = resident.thresholds.inactivity_hours
         alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None,
                                rs.last_activity_event, (rs.last_activity_event,),
                                f"No activity at home for {hours:g} h in active hours")
-    if rs.in_bed and rs.bed_in_at is not None:
-        days = ctx.local_days(resident)
-        if window_containing(days, resident.night_start, resident.night_end,
-                             rs.bed_in_at) is None:
-            return  # back to bed in the daytime: the inactivity rule watches that
-        rise = next_wall_time(days, resident.latest_rise, rs.bed_in_at)
-        if now >= rise and not (rs.away and rs.away_since <= rise):
-            alarm_book.raise_alarm(ctx, NOT_UP, resident.id, resident.id, None, rs.bed_in_event,
-                                   (rs.bed_in_event,),
-                                   f"Still in bed at {resident.latest_rise:%H:%M}")
