@@ -113,6 +113,7 @@ class AlarmDesk:
             return new
 
         async with self._lock:
+            self.state = State()
             actions = await self._run_db(_replay)
             self.hub_scan_id = self.state.last_event_id
             for alarm in await self._run_db(lambda s: s.alarms(open_only=True)):

@@ -33,7 +33,8 @@ SALT_BYTES = 12
 HUB_USER = "trygg-hub"
 DEVICE_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 
-# Shipped broker configuration (mosquitto.conf(5)); the paths are the [broker] defaults.
+# Shipped broker configuration (mosquitto.conf(5)), also as hub/mosquitto-trygg.conf; the paths
+# are the [broker] defaults.
 BROKER_CONF = """\
 # Trygg: include from /etc/mosquitto/conf.d/trygg.conf. Loopback and the home LAN only.
 per_listener_settings false

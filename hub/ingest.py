@@ -152,6 +152,9 @@ class Ingest:
                                            config.device_burst * 10, clock())
         self.idle = asyncio.Event()
         self.idle.set()
+        # perf_counter of the first frame received and of the last ack sent (benchmark).
+        self.first_frame_at: float | None = None
+        self.last_ack_at = 0.0
 
     # -- devices ------------------------------------------------------------------------------
 
@@ -192,6 +195,8 @@ class Ingest:
         """Verify one uplink frame and queue it for the next commit. Never raises."""
         now = self._clock() if now is None else now
         self.counts["received"] += 1
+        if self.first_frame_at is None:
+            self.first_frame_at = time.perf_counter()
         if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(UP_SUFFIX)
                 and len(topic) == len(TOPIC_PREFIX) + 12 + len(UP_SUFFIX)):
             self.reject(UNKNOWN_DEVICE, BAD_TOPIC, now)
@@ -279,6 +284,7 @@ class Ingest:
                     try:
                         await self._publish(topic, data)
                         self.counts["acks_sent"] += 1
+                        self.last_ack_at = time.perf_counter()
                     except Exception as exc:  # broker gone: the device retransmits, re-acked
                         log.warning("ack on %s not sent: %s", topic, exc)
                 if result.stored:

@@ -146,13 +146,14 @@ async def test_replayed_frame_after_restart_is_recognised_from_the_persisted_win
 async def test_hostile_input_is_counted_and_never_stops_ingest(
         cfg: hub_config.HubConfig, mosquitto: Mosquitto) -> None:
     forger_key = bytes(32)
+    hostile: list[bytes] = []
     async with running_hub(cfg) as hub, SimulatedDevice(DEV_A, KEY_A, mosquitto.host,
                                                         mosquitto.port) as dev:
-        hostile = [
+        hostile += [
             b"",  # empty
             b"\xff" * 40,  # garbage
-            os.urandom(300),  # oversized
-            b"\xd1\x84" + os.urandom(60),  # COSE-looking garbage
+            bytes(300),  # oversized
+            b"\xd1\x84" + bytes(range(60)),  # COSE-looking garbage
             # forged: right kid, wrong key
             frame.seal({"type": "event", "uptime": 1, "event": "smoke_alarm"},
                        cose.MacKey(forger_key), bytes.fromhex(DEV_A), 1000),
@@ -181,6 +182,7 @@ async def test_hostile_input_is_counted_and_never_stops_ingest(
     assert counts[(DEV_A, "bad_mac")] >= 2  # forged, and the AAD-bound direction
     assert counts[(DEV_A, "topic_mismatch")] == 1
     assert counts[("", "bad_topic")] == 1
+    assert sum(n for (d, _), n in counts.items() if d == DEV_A) == len(hostile)
     assert stored(cfg, DEV_A) == [good]
 
 

@@ -20,6 +20,17 @@ def register(sub: Any) -> None:
     proto.add_argument("--frames", type=int, default=2000,
                        help="frames sealed per kind inside MicroPython (default 2000)")
     proto.set_defaults(func=_protocol)
+    hub = bsub.add_parser("hub", help="hub ingest rate vs a bare subscriber, ack latency, "
+                          "rules replay rate over a resident-year")
+    hub.add_argument("--devices", type=int, default=10, help="simulated devices (default 10)")
+    hub.add_argument("--frames", type=int, default=500, help="frames per device (default 500)")
+    hub.set_defaults(func=_hub)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from . import bench_hub
+
+    return bench_hub.run(devices=args.devices, frames=args.frames)
 
 
 def _protocol(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ class Context:
     state: State
     now: float
     days: dict[str, LocalDays]
+    generation: int = 0  # of the configuration (see State.silence_generation)
     actions: list[Action] = field(default_factory=list)
 
     def local_days(self, resident: Resident) -> LocalDays:

@@ -26,9 +26,13 @@ from .model import (
 
 def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
     ds = ctx.state.device(device.device_id)
+    if ds.last_frame_at is None:
+        ctx.state.silence_generation = -1  # first frame: its deadline may be before pairing's
     if ds.last_frame_at is None or at >= ds.last_frame_at:
         ds.last_frame_at = at
         ds.last_frame_event = ev.id
+    if not ctx.state.open_alarms:
+        return
     alarm_book.resolve_alarm(ctx, DEVICE_SILENT, device.device_id, "heard again")
     if ev.type == "hello":
         alarm_book.resolve_alarm(ctx, TAMPER, device.device_id, "device restarted")
@@ -73,7 +77,11 @@ def on_hub_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
 
 def on_tick(ctx: Context) -> None:
     now = ctx.now
+    state = ctx.state
+    if state.silence_generation == ctx.generation and now < state.silence_check_at:
+        return  # frames only move deadlines later: nothing can be due before the cached one
     residents = ctx.config.residents
+    earliest = float("inf")
     for device in ctx.config.devices.values():
         resident = residents.get(device.resident_id)
         if resident is None:
@@ -81,10 +89,15 @@ def on_tick(ctx: Context) -> None:
         ds = ctx.state.device(device.device_id)
         interval = device.heartbeat_s or resident.thresholds.heartbeat_s
         last = ds.last_frame_at if ds.last_frame_at is not None else device.paired_at
-        if now >= last + resident.thresholds.silent_heartbeats * interval:
+        due = last + resident.thresholds.silent_heartbeats * interval
+        if now < due:
+            earliest = min(earliest, due)
+        else:
             episode = ds.last_frame_event if ds.last_frame_at is not None else -int(last)
             alarm_book.raise_alarm(ctx, DEVICE_SILENT, device.device_id, device.resident_id,
                                    device.device_id, episode, (ds.last_frame_event,),
                                    f"No frame from device {device.device_id} "
                                    f"({device.role}) for {(now - last) / 60:.0f} min",
                                    device.room)
+    state.silence_check_at = earliest
+    state.silence_generation = ctx.generation

@@ -13,6 +13,7 @@ need the old state keep a ``copy.deepcopy``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 
 from . import (
@@ -48,6 +49,8 @@ from .model import (
 LATE_DELIVERY_S = 30.0
 MAX_BACKDATE_S = 86400.0
 
+_generations = itertools.count()
+
 _MEDICATION_EVENTS = frozenset(("dose_due", "dose_taken", "dose_missed", "dispenser_jam",
                                 "dispenser_empty", "stock_low"))
 _SUPERVISION_EVENTS = frozenset(("tamper", "smoke_fault", "fault_clear"))
@@ -67,9 +70,10 @@ class RulesEngine:
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
         self._days: dict[str, LocalDays] = {}
+        self.generation = next(_generations)
 
     def step(self, state: State, item: Event | Tick, now: float) -> tuple[State, list[Action]]:
-        ctx = Context(self.config, state, now, self._days)
+        ctx = Context(self.config, state, now, self._days, self.generation)
         if isinstance(item, Tick):
             _tick(ctx)
         else:

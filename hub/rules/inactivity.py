@@ -51,7 +51,10 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
                                        f"Still in bed at {resident.latest_rise:%H:%M}")
     if alarm_book.is_open(ctx, NOT_UP, resident.id):
         return  # the same silence: one alarm for it
-    due = inactivity_due(ctx, resident, rs.last_activity_at)
+    if rs.inactivity_due_for != rs.last_activity_at:
+        rs.inactivity_due_for = rs.last_activity_at
+        rs.inactivity_due = inactivity_due(ctx, resident, rs.last_activity_at)
+    due = rs.inactivity_due
     if now >= due and not (rs.away and rs.away_since <= due):
         hours = resident.thresholds.inactivity_hours
         alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None,

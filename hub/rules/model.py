@@ -142,6 +142,9 @@ class ResidentState:
     away_by_command: bool = False
     away_event: int = 0
     away_since: float = 0.0
+    # Cache: inactivity deadline for last_activity_at (pure function of it and the config).
+    inactivity_due_for: float | None = None
+    inactivity_due: float = 0.0
     # Medication: dose id -> (due at, event id).
     doses_due: dict[int, tuple[float, int]] = field(default_factory=dict)
 
@@ -163,6 +166,11 @@ class State:
     # (kind, subject) -> cause event id of the last alarm raised: one alarm per episode.
     last_cause: dict[tuple[str, str], int] = field(default_factory=dict)
     last_event_id: int = 0
+    # Caches that only make ticks cheap (a replayed year ticks once per event): the earliest
+    # moment any device can fall silent, valid for the configuration generation it was
+    # computed for.
+    silence_check_at: float = 0.0
+    silence_generation: int = -1
 
     def resident(self, resident_id: str) -> ResidentState:
         rs = self.residents.get(resident_id)
