@@ -25,6 +25,17 @@ def register(sub: Any) -> None:
     fw.add_argument("--events", type=int, default=100,
                     help="stimuli per role for the latency figures (default 100)")
     fw.set_defaults(func=_firmware)
+    hub = bsub.add_parser("hub", help="hub ingest rate vs a bare subscriber, ack latency, "
+                          "rules replay rate over a resident-year")
+    hub.add_argument("--devices", type=int, default=10, help="simulated devices (default 10)")
+    hub.add_argument("--frames", type=int, default=500, help="frames per device (default 500)")
+    hub.set_defaults(func=_hub)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from . import bench_hub
+
+    return bench_hub.run(devices=args.devices, frames=args.frames)
 
 
 def _protocol(args: argparse.Namespace) -> int:
