@@ -324,8 +324,8 @@ def test_hostile_deep_nesting_is_refused_without_recursing() -> None:
 
 @pytest.mark.xfail(strict=True, reason=(
     "protocol bug (reported): cbor._encode refuses depth > MAX_DEPTH but decode_item refuses "
-    "containers at depth >= MAX_DEPTH, so encode() emits six nested containers that decode() "
-    "refuses"))
+    "containers at depth >= MAX_DEPTH, so encode() emits six nested containers (the innermost "
+    "empty, e.g. 818181818180) that decode() refuses"))
 def test_decoder_reads_back_everything_the_encoder_emits_at_the_depth_limit() -> None:
     value: Any = [[[[[[]]]]]]  # six containers: encode() accepts it
     assert cbor.decode(cbor.encode(value)) == value
