@@ -20,9 +20,22 @@ def register(sub: Any) -> None:
     proto.add_argument("--frames", type=int, default=2000,
                        help="frames sealed per kind inside MicroPython (default 2000)")
     proto.set_defaults(func=_protocol)
+    arc = bsub.add_parser("arc", help="ARC link: raised-to-ACK latency p50/p99, drain time of "
+                          "a queued burst after a receiver outage")
+    arc.add_argument("--count", type=int, default=300,
+                     help="alarms timed one by one, plain and AES each (default 300)")
+    arc.add_argument("--burst", type=int, default=1000,
+                     help="alarms queued during the outage (default 1000)")
+    arc.set_defaults(func=_arc)
 
 
 def _protocol(args: argparse.Namespace) -> int:
     from . import bench_protocol
 
     return bench_protocol.run(seconds=args.seconds, frames=args.frames)
+
+
+def _arc(args: argparse.Namespace) -> int:
+    from . import bench_arc
+
+    return bench_arc.run(count=args.count, burst=args.burst)

@@ -9,10 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, frame_cli
+from . import arc_cli, bench, frame_cli
 
 # Modules with a ``register(subparsers)`` function, in the order --help lists them.
-_COMMAND_MODULES = (frame_cli, bench)
+_COMMAND_MODULES = (frame_cli, arc_cli, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
