@@ -7,8 +7,7 @@ The interface to the ARC forwarder (hub/arc/, issue 5):
 * the forwarder calls ``on_delivery(alarm_id, event, receiver, ok, detail)`` with delivery
   news; an ``ok`` delivery of a "raised" report means the centre acknowledged the alarm.
 
-``AlarmReport`` is defined by the forwarder in ``trygg.hub.arc.report``; until that module is
-merged a local frozen dataclass of exactly the agreed shape stands in (:data:`AlarmReport`).
+``AlarmReport`` is defined by the forwarder in ``trygg.hub.arc.report``.
 
 Life cycle: raised (stored) -> forwarded (queued by the forwarder) -> acknowledged (the centre
 acked) -> resolved (the condition cleared, or a person closed it). Stored first, forwarded
@@ -21,9 +20,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .arc.report import AlarmReport
 from .config import HubConfig
 from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
@@ -34,28 +33,6 @@ log = logging.getLogger("trygg.hub.alarms")
 # Zone reported for an alarm that no device can be named for (ARC zones are 1..999; devices
 # get 1..998 at pairing in practice).
 HUB_ZONE = 999
-
-
-@dataclass(frozen=True)
-class _LocalAlarmReport:
-    """Stand-in with the agreed shape of ``trygg.hub.arc.report.AlarmReport``."""
-
-    alarm_id: str
-    event: str  # raised | resolved | test
-    kind: str
-    priority: int  # 1 = fire ... 5 = technical
-    account: str
-    zone: int
-    room: str | None
-    device_id: str | None
-    description: str
-    raised_at: float
-
-
-try:  # the forwarder's own definition once merged (issue 5)
-    from .arc.report import AlarmReport  # type: ignore[import-not-found, unused-ignore]
-except ImportError:
-    AlarmReport = _LocalAlarmReport
 
 
 class AlarmSink(Protocol):

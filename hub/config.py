@@ -388,6 +388,15 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     arc = data.get("arc", {})
     if not isinstance(arc, dict):
         raise ConfigError(f"{source}: arc: must be a table")
+    if arc:
+        # Checked now, so a typo in the alarm link stops the hub at start, not at the first
+        # alarm (the forwarder's own validation names the key).
+        from .arc import ArcConfigError, load_arc_config
+
+        try:
+            load_arc_config(arc, where=f"{source}: [arc]")
+        except ArcConfigError as exc:
+            raise ConfigError(str(exc)) from None
     root.finish()
     return HubConfig(hub_id=hub_id, database=database, residents=residents, mqtt=mqtt_cfg,
                      broker=broker, ingest=ingest, commands=commands, retention=retention,

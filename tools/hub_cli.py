@@ -134,28 +134,10 @@ def _run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sink = _arc_sink(cfg)
-    service = HubService(cfg, arc=sink)
+    service = HubService(cfg)  # with the ARC forwarder when [arc] is configured
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(service.run())
     return 0
-
-
-def _arc_sink(cfg: hub_config.HubConfig) -> Any:
-    """The ARC forwarder (issue 5), if it is installed: ``trygg.hub.arc.create_forwarder``."""
-    if not cfg.arc:
-        logging.getLogger("trygg.hub").warning(
-            "%s: no [arc] section: alarms are stored but not forwarded", cfg.source)
-        return None
-    try:
-        from trygg.hub import arc  # type: ignore[attr-defined, unused-ignore]
-
-        factory = arc.create_forwarder
-    except (ImportError, AttributeError):
-        logging.getLogger("trygg.hub").error("[arc] is configured but this hub has no ARC "
-                                             "forwarder (trygg.hub.arc.create_forwarder)")
-        return None
-    return factory(cfg.arc)
 
 
 @_guard
