@@ -158,9 +158,6 @@ def test_bad_arguments_exit_2_with_a_clear_message_and_no_traceback(
     assert says in err
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "protocol bug (reported): messages.encode raises TypeError for an unhashable \"type\", "
-    "so `trygg frame encode '{\"type\": []}'` ends in a traceback instead of exit 2"))
 def test_encode_of_a_message_whose_type_is_a_list_exits_2(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run(capsys, "frame", "encode", '{"type": []}', "--key", KEY_HEX,

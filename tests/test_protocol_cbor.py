@@ -263,16 +263,10 @@ def test_non_deterministic_encodings_are_refused_as_non_canonical(encoding: str,
 @pytest.mark.parametrize("major", range(8))
 @pytest.mark.parametrize("info", [28, 29, 30])
 def test_reserved_additional_information_is_refused(major: int, info: int) -> None:
-    # RFC 8949 §3: additional information 28..30 is reserved -> not well-formed. For major
-    # type 7 the decoder names it "simple value or float" (UNSUPPORTED); see the xfail below.
-    got = reason(bytes([major << 5 | info]) + bytes(8))
-    assert got == (UNSUPPORTED if major == 7 else MALFORMED)
+    # RFC 8949 §3: additional information 28..30 is reserved -> not well-formed.
+    assert reason(bytes([major << 5 | info]) + bytes(8)) == MALFORMED
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "protocol bug (reported): cbor.decode's docstring promises MALFORMED for input that is not "
-    "well-formed, but a lone break (0xff), reserved simple encodings 0xfc..0xfe and the "
-    "two-byte simple values below 32 (RFC 8949 §3.3) come back as UNSUPPORTED"))
 @pytest.mark.parametrize("encoding", ["ff", "fc", "fd", "fe", "f800", "f81f"])
 def test_not_well_formed_simple_encodings_are_malformed(encoding: str) -> None:
     assert reason(bytes.fromhex(encoding)) == MALFORMED
@@ -322,13 +316,15 @@ def test_hostile_deep_nesting_is_refused_without_recursing() -> None:
     assert reason(b"\x9f" * 100_000) == NON_CANONICAL
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "protocol bug (reported): cbor._encode refuses depth > MAX_DEPTH but decode_item refuses "
-    "containers at depth >= MAX_DEPTH, so encode() emits six nested containers (the innermost "
-    "empty, e.g. 818181818180) that decode() refuses"))
-def test_decoder_reads_back_everything_the_encoder_emits_at_the_depth_limit() -> None:
-    value: Any = [[[[[[]]]]]]  # six containers: encode() accepts it
-    assert cbor.decode(cbor.encode(value)) == value
+def test_encoder_and_decoder_share_the_depth_limit() -> None:
+    # Whatever encode() emits, decode() reads back: five nested containers both ways,
+    # six refused by both (the encoder once accepted six, which the decoder refused).
+    five: Any = [[[[[]]]]]
+    assert cbor.decode(cbor.encode(five)) == five
+    with pytest.raises(ProtocolError) as err:
+        cbor.encode([[[[[[]]]]]])
+    assert err.value.reason == UNSUPPORTED
+    assert reason(bytes.fromhex("818181818180")) == UNSUPPORTED
 
 
 @pytest.mark.parametrize(

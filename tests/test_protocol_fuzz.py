@@ -143,7 +143,7 @@ def fuzz(frame, cose, cbor, ProtocolError, key, kid, frames, payloads, count, se
                 data = mutate(rng, frames[rng.below(len(frames))], corpus)
             else:
                 payload = mutate(rng, payloads[rng.below(len(payloads))], corpus)
-                data = cose.seal(payload, key, kid, rng.below(1 << 20), direction)
+                data = cose.seal(payload, key, kid, rng.below(1 << 20), direction, 4, None)
             verdict, _opened = judge(
                 data, lambda d: frame.open_message(d, direction, keys.get), reseal)
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
@@ -278,7 +278,9 @@ def test_micropython_gives_the_same_verdict_as_cpython_for_every_mutated_input(
                                 "payloads": [p.hex() for p in payloads]}))
     script = MUTATION_FUZZ + MPY_FUZZ_RUN % {
         "path": str(path), "kid": KID.hex(), "count": MICROPYTHON_INPUTS, "seed": SEED}
-    in_micropython = micropython_result(run_micropython(script, timeout=180))
+    # The harness (compiled from source with the protocol modules) needs more than the
+    # device's 110 KB; this test is about verdicts, RAM is measured by `trygg bench firmware`.
+    in_micropython = micropython_result(run_micropython(script, heapsize="512k", timeout=180))
     assert in_micropython["escapes"] == []
     assert in_micropython["not_round_trip"] == []
     on_cpython = fuzz_function()(frame, cose, cbor, ProtocolError, MAC_KEY, KID, frames,
@@ -409,9 +411,6 @@ def test_encoding_a_json_like_message_raises_only_protocol_error(msg: dict[str, 
         k: v for k, v in msg.items() if v is not None}
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "protocol bug (reported): messages.encode looks the type up with TYPES.get(msg_type), "
-    "which raises TypeError for an unhashable value such as a JSON list"))
 @pytest.mark.parametrize("bad_type", [[], {}, ["event"]], ids=repr)
 def test_encoding_a_message_whose_type_is_a_list_or_map_raises_protocol_error(
         bad_type: Any) -> None:
