@@ -11,8 +11,8 @@ matters, so a fixed pycddl (or CDDL) shows up as XPASS and the mark must go:
   ``#6.17([bstr, unprotected-header, bstr, mac-tag])`` and its two ``.cbor`` byte strings
   separately with the roots ``protected-header`` and ``message``.
 * ``uint``/``nint`` combined with ``.ge``/``.le`` ignore the base type (even plain ``nint``
-  matches 5), so the negative-bounded rules int32, rssi and utc-offset accept anything on one
-  side. Written as ``(int .ge LO) .and (int .le HI)`` (RFC 8610 §3.8.5) they validate right.
+  matches 5); trygg.cddl therefore writes its signed ranges as ``(int .ge LO) .and
+  (int .le HI)`` (RFC 8610 §3.8.5), which pycddl validates exactly.
 * An array's upper occurrence bound (``[1*8 seq-range]``) is not enforced when the entries
   are themselves arrays.
 * A type choice of maps (``message``) matches any array.
