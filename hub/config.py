@@ -115,6 +115,9 @@ class BrokerConfig:
     acl_file: str = "/etc/mosquitto/trygg/acl"
     # mosquitto reads both after dropping to its own user: the files get this group, mode 0640.
     group: str = "mosquitto"
+    # After pairing, the hub sends SIGHUP to the broker whose pid is here, so new devices can
+    # log in without a broker restart (Debian's mosquitto writes this file).
+    pid_file: str = "/run/mosquitto/mosquitto.pid"
 
 
 @dataclass(frozen=True)

@@ -72,5 +72,5 @@ def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room
         raise PairingError(f"device {device_id} is already paired (unpair it first)")
     device = store.add_device(device_id, key, role, room, resident_id, zone)
     write_broker_files(config, store)
-    broker.reload_broker()
+    broker.reload_broker(Path(config.broker.pid_file))
     return device, key

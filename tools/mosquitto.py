@@ -47,15 +47,18 @@ class Mosquitto:
 
     def __init__(self, port: int | None = None, *, password_file: Path | None = None,
                  acl_file: Path | None = None, extra_config: tuple[str, ...] = (),
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, pid_file: Path | None = None) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-mosquitto-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
+        self.pid_path = pid_file or self.workdir / "mosquitto.pid"
         lines = [
             f"listener {self.port} {self.host}",
+            f"pid_file {self.pid_path}",
             "persistence false",
             f"log_dest file {self.log_path}",
             "log_type error",
@@ -117,6 +120,11 @@ class Mosquitto:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+    def reload(self) -> None:
+        """Re-read password and ACL files (SIGHUP), as the hub does after pairing."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def restart(self) -> None:
         self.stop()
