@@ -55,10 +55,11 @@ class Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
-        self.pid_path = pid_file or self.workdir / "mosquitto.pid"
+        # Only on request: as root, mosquitto writes it after dropping to its own user, which
+        # cannot write into a private temporary folder.
+        self.pid_path = pid_file
         lines = [
             f"listener {self.port} {self.host}",
-            f"pid_file {self.pid_path}",
             "persistence false",
             f"log_dest file {self.log_path}",
             "log_type error",
@@ -70,6 +71,8 @@ class Mosquitto:
             # device's own outbox, not by the broker.
             "max_queued_messages 1000",
         ]
+        if pid_file is not None:
+            lines.append(f"pid_file {pid_file}")
         if password_file is not None:
             lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:
