@@ -175,6 +175,7 @@ class HubConfig:
     # Seconds between rule ticks (timers: fall, inactivity, silence). 15 s keeps an alarm within
     # a quarter minute of its deadline at negligible CPU.
     tick_s: float = 15.0
+    demo_profile: bool = False  # short thresholds allowed (trygg demo); never in a real home
     # The [arc] section, owned by the ARC forwarder (hub/arc/); passed through unchanged.
     arc: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<config>"
@@ -302,9 +303,15 @@ _THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
     "silent_heartbeats": (2, 100), "heartbeat_s": (10, 86400),
     "battery_low_mv": (2000, 5000), "battery_ok_mv": (2000, 5000), "stock_low_doses": (0, 255),
 }
+# [hub] demo_profile = true: the time thresholds may be as short as a few seconds, so the
+# simulated-home demo (trygg demo) and its CI run show a night fall in seconds. Never for a
+# real home: the hub logs a warning at every start.
+_DEMO_THRESHOLD_RANGES = dict(_THRESHOLD_RANGES, **{
+    name: (0.05, hi) for name, (_lo, hi) in _THRESHOLD_RANGES.items()
+    if name.endswith(("_min", "_hours"))})
 
 
-def _resident(reader: _Reader) -> Resident:
+def _resident(reader: _Reader, demo_profile: bool = False) -> Resident:
     rid = reader.text("id")
     if not _ID_RE.match(rid):
         raise reader.error("id", f"{rid!r}: use 1-32 of a-z 0-9 _ - (it appears in alarm ids)")
@@ -319,7 +326,8 @@ def _resident(reader: _Reader) -> Resident:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise reader.error("timezone", f"unknown time zone {tz!r} (use an IANA name such as "
                            "Europe/Oslo)") from None
-    thresholds = _dataclass_section(reader.sub("thresholds"), Thresholds, _THRESHOLD_RANGES)
+    thresholds = _dataclass_section(reader.sub("thresholds"), Thresholds,
+                                    _DEMO_THRESHOLD_RANGES if demo_profile else _THRESHOLD_RANGES)
     if thresholds.battery_ok_mv <= thresholds.battery_low_mv:
         raise reader.error("thresholds.battery_ok_mv", "must be above battery_low_mv "
                            "(hysteresis)")
@@ -351,6 +359,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     if base_dir is not None and not Path(database).is_absolute():
         database = str(base_dir / database)
     tick_s = hub.number("tick_s", 15.0, 1.0, 300.0)
+    demo_profile = hub.get("demo_profile", bool, False)
     hub.finish()
 
     mqtt = root.sub("mqtt")
@@ -380,7 +389,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     raw_residents = data.get("residents")
     if not isinstance(raw_residents, list) or not raw_residents:
         raise ConfigError(f"{source}: residents: at least one [[residents]] table is required")
-    residents = tuple(_resident(_Reader(source, f"residents[{i}]", r))
+    residents = tuple(_resident(_Reader(source, f"residents[{i}]", r), demo_profile)
                       for i, r in enumerate(raw_residents))
     seen: set[str] = set()
     for i, r in enumerate(residents):
@@ -403,7 +412,8 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     root.finish()
     return HubConfig(hub_id=hub_id, database=database, residents=residents, mqtt=mqtt_cfg,
                      broker=broker, ingest=ingest, commands=commands, retention=retention,
-                     discovery=discovery, tick_s=tick_s, arc=arc, source=source)
+                     discovery=discovery, tick_s=tick_s, arc=arc, source=source,
+                     demo_profile=demo_profile)
 
 
 def load(path: str | Path) -> HubConfig:

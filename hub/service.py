@@ -99,6 +99,10 @@ class HubService:
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         await self.db.open()
+        if self.config.demo_profile:
+            log.warning("%s: demo_profile is on: alarm thresholds may be seconds long; this "
+                        "configuration is for the simulated-home demo, never a real home",
+                        self.config.source)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if self.desk.sink is None and self.config.arc:

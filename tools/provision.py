@@ -67,6 +67,9 @@ def register(sub: Any) -> None:
     p.add_argument("--wifi-password-file", type=Path,
                    help="file holding the Wi-Fi password (or set TRYGG_WIFI_PASSWORD)")
     p.add_argument("--heartbeat-s", type=int, help="heartbeat interval (default: firmware's)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a device tunable (e.g. motion_holdoff_s=5, door_contact=true); the "
+                        "device validates it at boot and the self-test reports a bad one")
     p.add_argument("--wait-online", type=float, default=0.0, metavar="SECONDS",
                    help="after the reset, wait this long for the device's hello at the hub")
     p.add_argument("--source", action="store_true",
@@ -186,9 +189,27 @@ def pair(config_path: Path, device_id: str, role: str, room: str, resident: str 
         store.close()
 
 
+def tunables(settings: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings -> {name: int | bool | str}; ProvisionError names a bad one."""
+    out: dict[str, Any] = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep or not name or not name.replace("_", "").isalnum():
+            raise ProvisionError(f"--set {item!r}: write NAME=VALUE, e.g. motion_holdoff_s=5")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            with contextlib.suppress(ValueError):
+                value = int(text)
+        out[name] = value
+    return out
+
+
 def device_config(device_id: str, key: bytes, role: str, room: str, board: str,
                   wifi: tuple[str, str], hub: tuple[str, int],
-                  heartbeat_s: int | None) -> dict[str, Any]:
+                  heartbeat_s: int | None, extra: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
     from trygg.hub.broker import device_password
 
     cfg: dict[str, Any] = {
@@ -197,6 +218,10 @@ def device_config(device_id: str, key: bytes, role: str, room: str, board: str,
         "broker_host": hub[0], "broker_port": hub[1],
         "mqtt_username": device_id, "mqtt_password": device_password(key),
     }
+    for name, value in (extra or {}).items():
+        if name in cfg:
+            raise ProvisionError(f"--set {name}: set by provisioning itself, not a tunable")
+        cfg[name] = value
     if heartbeat_s is not None:
         cfg["heartbeat_s"] = heartbeat_s
     return cfg
@@ -244,6 +269,7 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     except OSError as exc:
         raise ProvisionError(f"--config {args.config}: {exc.strerror}") from None
     hub = hub_address(args.hub, hub_cfg.mqtt.port)
+    extra = tunables(args.set)
     try:
         with SerialDevice(args.port) as dev:
             info = dev.info()
@@ -283,7 +309,7 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
                     print(file=sys.stderr)
                 say(f"copied {len(files)} files ({'sources' if source else 'compiled .mpy'})")
             cfg = device_config(device_id, key, args.role, args.room, args.board, wifi, hub,
-                                args.heartbeat_s)
+                                args.heartbeat_s, extra)
             dev.write_file(CONFIG_FILE, json.dumps(cfg).encode())
             result = dev.exec_json("import firmware.selftest\nfirmware.selftest.run()\n")
             verify_selftest(result, device_id, key)
