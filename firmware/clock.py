@@ -3,8 +3,11 @@
 ``time.ticks_ms`` wraps (after 2**30 ms, about 12 days, on the ESP32), so
 uptime is accumulated from tick differences; anything calling ``uptime_ms``
 at least every few days keeps it exact (the watchdog feeder does, every
-second). Wall time is unknown until the hub sends ``set_time``; events always
-carry uptime, and time once set, so the hub can order them either way.
+second). Wall time is unknown until the hub sends ``set_time``, or until boot
+finds the real-time clock still set from before a reset (the ESP32's RTC
+survives every reset but a power cut); events always carry uptime, and time
+once set, so the hub can order them either way. Local time (the dispenser's
+dose times) is UTC plus the offset the hub sent with the time.
 """
 
 import time
@@ -40,8 +43,9 @@ class Clock:
             return None
         return (self._epoch_ms_at_boot + self.uptime_ms()) // 1000
 
-    def local_minute_of_day(self) -> "int | None":
+    def local(self) -> "int | None":
+        """Local time in seconds (UTC epoch seconds + the hub's offset), or None if unknown."""
         now = self.time()
         if now is None:
             return None
-        return (now // 60 + self.utc_offset_min) % 1440
+        return now + self.utc_offset_min * 60

@@ -59,9 +59,9 @@ DEFAULTS = {
     "battery_low_mv": 3300,
 }
 
-# Provisioning may set heartbeat_s below the hub's minimum of 10 s (test rigs, benchmarks);
-# the hub's own set_config stays bound by protocol.messages.CONFIG_KEYS.
-_PROVISIONING_RANGES = {"heartbeat_s": (1, 86400)}
+# Provisioning may set heartbeat_s and reminder_step_s below the hub's minimum of 10 s (test
+# rigs, benchmarks); the hub's own set_config stays bound by protocol.messages.CONFIG_KEYS.
+_PROVISIONING_RANGES = {"heartbeat_s": (1, 86400), "reminder_step_s": (1, 3600)}
 
 # Device-local tunables: name -> (default, lo, hi). Reasons next to each.
 LOCAL_KEYS = {
@@ -84,6 +84,11 @@ LOCAL_KEYS = {
     "watchdog_ms": (30000, 1000, 600000),
     # Sampling period of analogue inputs (bed mat, smoke line supervision).
     "sample_ms": (200, 10, 10000),
+    # Dispenser: compartments in the carousel, the stock after a refill (28 = a week at four
+    # doses a day, the carousel in the board file's bill of materials).
+    "carousel_slots": (28, 1, 255),
+    # Dispenser: a turn of one compartment takes ~0.1 s; no index notch within this is a jam.
+    "carousel_timeout_ms": (2000, 200, 20000),
 }
 
 _HEX = "0123456789abcdef"

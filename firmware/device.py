@@ -34,6 +34,9 @@ FIRMWARE_VERSION = "0.1.0"
 _URGENT = ("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault")
 _REPORT = ("motion", "calibrated")
 _REPLAY_RECORD = "replay"  # downlink replay window: highest seq (6 bytes) + bitmap (8 bytes)
+# Hub's UTC offset in minutes, as text: with the RTC it gives local time after a reset
+# (dose times) before the hub sends set_time again.
+_OFFSET_RECORD = "utc_offset"
 _REBOOT_GRACE_MS = 2000  # time to get the reboot command's result out before resetting
 _FEED_MS = 1000
 
@@ -51,6 +54,10 @@ class Device:
         self.cfg = cfg
         self.storage = hal.storage
         self.clock = Clock()
+        rtc = hal.rtc()
+        if rtc is not None:  # a reset, not a power cut: the RTC still has the hub's time
+            offset = self.storage.read(_OFFSET_RECORD)
+            self.clock.set_time(rtc, int(offset) if offset else 0)
         self.kid = binascii.unhexlify(cfg["device_id"])
         self.key = MacKey(binascii.unhexlify(cfg["key"]))
         self.seq = SequenceCounter(SequenceSlots(self.storage))
@@ -190,8 +197,12 @@ class Device:
     def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
         name = msg["command"]
         if name == "set_time":
-            self.clock.set_time(msg["time"], msg["utc_offset_min"])
+            offset = msg["utc_offset_min"]
+            if self.storage.read(_OFFSET_RECORD) != str(offset).encode():  # spare the flash
+                self.storage.write(_OFFSET_RECORD, str(offset))
+            self.clock.set_time(msg["time"], offset)
             self.hal.set_rtc(msg["time"])
+            self.role.clock_changed()
             return "ok", None
         if name == "set_config":
             return self.set_config(msg["config"])

@@ -99,6 +99,11 @@ if TYPE_CHECKING:
             """Set the real-time clock to UTC epoch seconds (1970)."""
             raise NotImplementedError
 
+        def rtc(self) -> "int | None":
+            """UTC epoch seconds from the real-time clock; None when it was never set or was
+            lost (power cut: the ESP32's RTC survives resets and deep sleep, not power loss)."""
+            raise NotImplementedError
+
         def wifi_connected(self) -> bool:
             raise NotImplementedError
 

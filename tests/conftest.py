@@ -14,6 +14,8 @@ import pytest
 import mpy
 from trygg.tools.mosquitto import Mosquitto
 
+pytest_plugins = ("simboards",)  # fixtures of the firmware tests on simulated boards
+
 
 @pytest.fixture(scope="session")
 def micropython_bin() -> Path:

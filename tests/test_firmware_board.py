@@ -8,45 +8,16 @@ everything from the MQTT socket upwards is the code that runs on the ESP32.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from simboards import MakeBoard
 from trygg.tools.mosquitto import Mosquitto
-from trygg.tools.simboard import HubSide, Received, SimBoard, board_config
+from trygg.tools.simboard import HubSide, Received, SimBoard
 
 pytestmark = pytest.mark.micropython
-
-# Short link timings so outages heal in about a second; long heartbeats unless a test needs them.
-FAST = {"reconnect_min_ms": 50, "reconnect_max_s": 1, "heartbeat_s": 3600, "resend_s": 1,
-        "resend_max_s": 2, "motion_holdoff_s": 0}
-
-MakeBoard = Callable[..., SimBoard]
-
-
-@pytest.fixture
-def hub(mosquitto: Mosquitto) -> Iterator[HubSide]:
-    with HubSide(mosquitto.host, mosquitto.port) as side:
-        yield side
-
-
-@pytest.fixture
-def make_board(micropython_bin: Any, mosquitto: Mosquitto, hub: HubSide) -> Iterator[MakeBoard]:
-    boards: list[SimBoard] = []
-
-    def make(role: str = "motion", start: bool = True, **overrides: Any) -> SimBoard:
-        cfg = board_config(role, mosquitto.port, **{**FAST, **overrides})
-        hub.add_device(cfg["device_id"], cfg["key"])
-        board = SimBoard(cfg, micropython=micropython_bin)
-        boards.append(board)
-        if start:
-            board.start()
-        return board
-
-    yield make
-    for board in boards:
-        board.close()
 
 
 def of(board: SimBoard, kind: str, event: str | None = None) -> Callable[[Received], bool]:

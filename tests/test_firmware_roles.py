@@ -3,48 +3,13 @@ produces the right signed event (verified with trygg.protocol on the hub side)."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
+from simboards import MakeBoard, command, event
 from trygg.tools.mosquitto import Mosquitto
-from trygg.tools.simboard import HubSide, SimBoard, board_config
+from trygg.tools.simboard import HubSide
 
 pytestmark = pytest.mark.micropython
-
-FAST = {"reconnect_min_ms": 50, "reconnect_max_s": 1, "heartbeat_s": 3600, "resend_s": 1,
-        "resend_max_s": 2, "sample_ms": 20}
-
-MakeBoard = Callable[..., SimBoard]
-
-
-@pytest.fixture
-def hub(mosquitto: Mosquitto) -> Iterator[HubSide]:
-    with HubSide(mosquitto.host, mosquitto.port) as side:
-        yield side
-
-
-@pytest.fixture
-def make_board(micropython_bin: Any, mosquitto: Mosquitto, hub: HubSide) -> Iterator[MakeBoard]:
-    boards: list[SimBoard] = []
-
-    def make(role: str, **overrides: Any) -> SimBoard:
-        cfg = board_config(role, mosquitto.port, **{**FAST, **overrides})
-        hub.add_device(cfg["device_id"], cfg["key"])
-        board = SimBoard(cfg, micropython=micropython_bin)
-        boards.append(board)
-        board.start()
-        hub.wait_for(lambda r: r.device_id == cfg["device_id"] and r.msg["type"] == "hello")
-        return board
-
-    yield make
-    for board in boards:
-        board.close()
-
-
-def event(name: str) -> Callable[[Any], bool]:
-    return lambda r: r.msg["type"] == "event" and r.msg["event"] == name and not r.duplicate
 
 
 def test_smoke_alarm_clear_and_test_button_each_send_their_event(
@@ -108,14 +73,9 @@ def test_bed_in_and_out_with_hysteresis_and_hold_times(
 def test_bed_calibration_sets_thresholds_between_references(
         make_board: MakeBoard, hub: HubSide) -> None:
     board = make_board("bed", heartbeat_s=1, bed_enter_s=0)
-    device_id = board.config["device_id"]  # type: ignore[index]
-    for command_id, (level, reference) in enumerate(((1000, "empty"), (41000, "occupied"))):
+    for level, reference in ((1000, "empty"), (41000, "occupied")):
         board.control(f"adc bed {level}")
-        hub.send(device_id, {"type": "command", "command_id": command_id,
-                             "command": "calibrate", "reference": reference})
-        result = hub.wait_for(lambda r, c=command_id: r.msg["type"] == "command_result"
-                              and r.msg["command_id"] == c)
-        assert result.msg["status"] == "ok"
+        assert command(hub, board, "calibrate", reference=reference).msg["status"] == "ok"
     calibrated = [r.msg["value"] for r in hub.received if r.msg.get("event") == "calibrated"]
     assert calibrated == [1000, 41000]
     # Thresholds now 25000 (enter) / 17000 (exit): 41000 is in bed.

@@ -22,13 +22,19 @@ from typing import Any
 from .mosquitto import Mosquitto
 from .simboard import HubSide, Received, SimBoard, board_config, stage_board
 
-ROLES = ("motion", "bed", "smoke")  # the dispenser role is not written yet
+ROLES = ("motion", "bed", "smoke", "dispenser")
 HEAP_TARGET = 40 * 1024
 P99_TARGET_MS = 50.0
 
 # Fast settings so every stimulus makes a frame: no hold-off, no hold times, 10 ms sampling.
 _FAST: dict[str, Any] = {"motion_holdoff_s": 0, "bed_enter_s": 0, "bed_exit_s": 0,
                          "sample_ms": 10, "heartbeat_s": 3600}
+# The dispenser's stimulus is the tray taken out after a dose: each one needs a dose to fall
+# due (the hub's set_time moves the clock onto it), so it gets fewer, slower rounds.
+_DISPENSER_EVENTS = 20
+_DOSE_DAY = 20_700  # local days since 1970
+_DOSE_MINUTE = 8 * 60
+_DOSES_PER_DAY = 8  # protocol.messages.MAX_DOSES
 
 # (stimulus command, event name) pairs a role alternates through.
 _STIMULI: dict[str, tuple[tuple[str, str], ...]] = {
@@ -42,7 +48,8 @@ _MODULES = ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "pro
             "protocol.frame", "protocol.replay", "protocol.sequence", "hw.hal", "hw.storage",
             "hw.boards", "hw.sim.hal", "firmware.config", "firmware.clock", "firmware.outbox",
             "firmware.link", "firmware.mqtt", "firmware.device", "firmware.roles.base",
-            "firmware.roles.motion", "firmware.roles.bed", "firmware.roles.smoke")
+            "firmware.roles.motion", "firmware.roles.bed", "firmware.roles.smoke",
+            "firmware.roles.dispenser", "hw.sim.carousel")
 
 _MODULE_SCRIPT = """
 import gc, json
@@ -79,6 +86,40 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def _command(hub: HubSide, device_id: str, command_id: int, name: str, **fields: Any) -> None:
+    mark = len(hub.received)
+    hub.send(device_id, {"type": "command", "command_id": command_id, "command": name,
+                         **fields})
+    result = hub.wait_for(lambda r: r.msg["type"] == "command_result"
+                          and r.msg["command_id"] == command_id, after=mark)
+    if result.msg["status"] != "ok":
+        raise RuntimeError(f"{name}: {result.msg}")
+
+
+def _dispenser_latencies(board: SimBoard, hub: HubSide, device_id: str,
+                         events: int) -> list[float]:
+    """Tray removal to dose_taken at the broker, one dose at a time."""
+    doses = [[_DOSE_MINUTE + i, i] for i in range(_DOSES_PER_DAY)]
+    # Time first: doses count from when their schedule arrived; then each set_time lands just
+    # after a dose's time, so it falls due at once.
+    _command(hub, device_id, 0, "set_time", utc_offset_min=0, time=_DOSE_DAY * 86400)
+    _command(hub, device_id, 1, "set_dose_schedule", doses=doses)
+    latencies: list[float] = []
+    for k in range(events):
+        day, dose = _DOSE_DAY + k // _DOSES_PER_DAY, k % _DOSES_PER_DAY
+        lines = len(board.lines)
+        _command(hub, device_id, 2 + k, "set_time", utc_offset_min=0,
+                 time=day * 86400 + (_DOSE_MINUTE + dose) * 60 + 1)
+        board.wait_for_line(rf"dispenser: dose {dose} dispensed", after=lines)
+        mark = len(hub.received)
+        t0 = time.monotonic()
+        board.control("pin tray 1")
+        got = hub.wait_for(_is_new_event("dose_taken"), after=mark)
+        latencies.append((got.at - t0) * 1000)
+        board.control("pin tray 0")
+    return latencies
+
+
 def bench_role(role: str, broker: Mosquitto, events: int) -> dict[str, Any]:
     cfg = board_config(role, broker.port, **_FAST)
     with HubSide(broker.host, broker.port) as hub, SimBoard(cfg) as board:
@@ -86,8 +127,11 @@ def bench_role(role: str, broker: Mosquitto, events: int) -> dict[str, Any]:
         hub.wait_for(lambda r: r.msg["type"] == "hello")
         heap = int(board.control("heap").split()[1])
         latencies: list[float] = []
-        stimuli = _STIMULI[role]
-        for i in range(events):
+        if role == "dispenser":
+            events = min(events, _DISPENSER_EVENTS)
+            latencies = _dispenser_latencies(board, hub, cfg["device_id"], events)
+        stimuli = _STIMULI.get(role, ())
+        for i in range(events if stimuli else 0):
             command, name = stimuli[i % len(stimuli)]
             mark = len(hub.received)
             t0 = time.monotonic()

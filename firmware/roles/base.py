@@ -4,8 +4,9 @@
 task for as long as the device runs; ``report(msg)`` adds the role's fields to
 a heartbeat; ``command(msg)`` handles the hub commands the role owns and
 returns ``(status, detail)``; ``config_changed()`` re-reads tunables after a
-set_config; ``CONFIG`` names the tunables the role reads (its described
-configuration; defaults and ranges in firmware/config.py).
+set_config; ``clock_changed()`` follows the hub's set_time; ``CONFIG`` names
+the tunables the role reads (its described configuration; defaults and ranges
+in firmware/config.py).
 
 State that must survive a reboot or (later) a deep sleep goes to
 ``device.storage``, never module globals.
@@ -41,4 +42,7 @@ class Role:
         return "unsupported", "role " + self.NAME
 
     def config_changed(self) -> None:
+        pass
+
+    def clock_changed(self) -> None:
         pass

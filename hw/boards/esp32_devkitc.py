@@ -22,25 +22,31 @@ smoke -- interface to a certified smoke alarm (Trygg relays it, it does not
     (alarm = 1), test button GPIO33 to GND with pull-up (pressed = 0),
     supervised line (3.3 V - 4k7 - line - 4k7 EOL to GND) midpoint -> GPIO32
     (ADC1_CH4): ~1/2 scale normal, ~0 short circuit, ~full scale open line.
-dispenser -- carousel, tray sensor, buzzer, LED
-    BOM: SG90 servo (or 28BYJ-48 stepper + ULN2003), reflective IR sensor
-    (TCRT5000) for the slot index, microswitch under the tray, passive
-    piezo buzzer, LED + 330R.
-    Wiring: servo signal GPIO18 (PWM 50 Hz), slot sensor GPIO19 (0 = dose
-    present), tray switch GPIO23 to GND with pull-up (tray in = 0, removed
-    = 1), buzzer GPIO21 (PWM), LED GPIO22.
+dispenser -- carousel, slot, index and tray sensors, buzzer, LED
+    BOM: carousel of 28 compartments (a week at four doses a day; firmware
+    setting carousel_slots) over a chute into a removable tray, turned by a
+    continuous-rotation servo (FS90R, 5 V supply); slotted opto-interrupter
+    module (e.g. TCST2103 + comparator) reading one notch per compartment on
+    the carousel rim; reflective IR module (TCRT5000 + comparator) looking
+    into the next compartment; microswitch under the tray; passive piezo
+    buzzer driven by a 2N2222 + 1k base resistor; LED + 330R.
+    Wiring: servo signal GPIO18 (PWM 50 Hz), index GPIO4 (1 = a compartment
+    lined up over the chute), slot sensor GPIO19 (0 = a dose in the next
+    compartment), tray switch GPIO23 to GND with pull-up (tray in = 0,
+    removed = 1), buzzer GPIO21 (PWM), LED GPIO22.
 """
 
 BATTERY_ADC = 35
 BATTERY_DIVIDER = 2
 
-# Idle electrical level of analogue inputs as wired (read_u16 scale), where the simulated
-# board starts: the smoke line's two 4k7 resistors put it at half scale.
-IDLE_LEVELS = {"smoke_line": 32768}
+# Idle electrical level of inputs as wired, where the simulated board starts: the smoke
+# line's two 4k7 resistors put it at half scale (read_u16 scale); the dispenser's tray is in
+# and the carousel stands with a compartment over the chute.
+IDLE_LEVELS = {"smoke_line": 32768, "tray": 0, "index": 1}
 
 PINS = {
     "motion": {"pir": 27, "door": 26},
     "bed": {"bed": 34},
     "smoke": {"smoke_alarm": 25, "smoke_test": 33, "smoke_line": 32},
-    "dispenser": {"servo": 18, "slot": 19, "tray": 23, "buzzer": 21, "led": 22},
+    "dispenser": {"servo": 18, "index": 4, "slot": 19, "tray": 23, "buzzer": 21, "led": 22},
 }

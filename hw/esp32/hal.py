@@ -24,6 +24,8 @@ _CAUSES = {
 }
 # Seconds from 1970-01-01 to 2000-01-01, for ports whose time epoch is 2000.
 _EPOCH_2000 = 946684800
+# After a power cut the RTC restarts at the port's epoch; a time before 2024-01-01 was never set.
+_RTC_SET_AFTER = 1704067200
 
 
 class Esp32Hal:
@@ -105,6 +107,12 @@ class Esp32Hal:
             epoch_s -= _EPOCH_2000
         t = time.gmtime(epoch_s)
         machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+    def rtc(self) -> "int | None":
+        now = time.time()
+        if time.gmtime(0)[0] == 2000:
+            now += _EPOCH_2000
+        return now if now >= _RTC_SET_AFTER else None
 
     def wifi_connected(self) -> bool:
         return self._wlan.isconnected()

@@ -16,6 +16,9 @@ battery. Commands, one per line, each answered ``ok [value]`` or
     heap                      "<bytes in use> <bytes free>" after a garbage collection
     hang <seconds>            block the event loop (a stuck task; the watchdog must fire)
 
+A board wired for the dispenser also simulates its mechanics (hw/sim/carousel.py),
+with the commands ``carousel`` and ``jam`` described there.
+
 Environment (set by tools/simboard.py):
 
     TRYGG_SIM_ROOT           the board's filesystem folder (default: current folder)
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 REBOOT_EXIT_CODE = 75  # hal.reset(): reboot command, fatal error
 WATCHDOG_SIGNAL = "USR1"  # watchdog expiry: the process is signalled, whatever it is doing
 _RESET_RECORD = "reset_cause"
+_RTC_RECORD = "rtc"  # the simulated RTC: offset from the host clock, kept across resets
 _MAX_LINE = 100
 _CAUSES = (POWER_ON, HARD, WATCHDOG, SOFT)
 
@@ -102,10 +106,18 @@ class SimHal:
         self.battery = 3300
         self.signal_dbm = -55
         self.ap_up = True
-        self.rtc_offset = 0
+        self.model: Any = None  # simulated mechanics of the role's hardware, if any
         self._wdt_timeout = 0
         self._wdt_fed: Any = 0
         self._cause = self._read_reset_cause()
+        # The ESP32's RTC keeps counting through resets and deep sleep, not through a power cut
+        # or the EN (hard reset) button.
+        self.rtc_offset: Any = None
+        if self._cause in (POWER_ON, HARD):
+            self.storage.delete(_RTC_RECORD)
+        else:
+            rec = self.storage.read(_RTC_RECORD)
+            self.rtc_offset = int(rec) if rec else None
 
     def _read_reset_cause(self) -> str:
         recorded = self.storage.read(_RESET_RECORD)
@@ -127,6 +139,10 @@ class SimHal:
         for name in idle:
             if name in self.signals:
                 self.sim[name] = SimSignal(idle[name])
+        if "servo" in self.signals:
+            from .carousel import Carousel
+
+            self.model = Carousel(self)
 
     def pin_in(self, signal: str, pull_up: bool = False) -> SimSignal:
         sig = self.sim.get(signal)
@@ -189,6 +205,12 @@ class SimHal:
 
     def set_rtc(self, epoch_s: int) -> None:
         self.rtc_offset = epoch_s - int(time.time())
+        self.storage.write(_RTC_RECORD, str(self.rtc_offset))
+
+    def rtc(self) -> "int | None":
+        if self.rtc_offset is None:
+            return None
+        return int(time.time()) + self.rtc_offset
 
     def wifi_connected(self) -> bool:
         return self.ap_up
@@ -263,6 +285,8 @@ class SimHal:
         elif cmd == "hang" and len(words) == 2:
             # Deliberately blocking: the stuck task the watchdog exists for.
             time.sleep(float(arg))  # noqa: ASYNC251
+        elif self.model is not None and cmd in self.model.COMMANDS:
+            return self.model.control(words)
         else:
             return "error: unknown command or wrong arguments: %s" % " ".join(words)
         return "ok"
