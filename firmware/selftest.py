@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def run() -> None:
-    out: "dict[str, Any]" = {"ok": False}
+    out: dict[str, Any] = {"ok": False}
     try:
         from hw.select import hal_for_platform
 
