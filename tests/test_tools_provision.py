@@ -1,8 +1,11 @@
-"""`trygg provision` over a pty brings a fresh simulated board into a running home.
+"""`trygg provision` brings a fresh board into a running home, and its sensors reach the hub.
 
-Real parts: a simulated board (MicroPython unix port on a socat pty, empty flash as after
-`trygg flash`), mosquitto with the hub's password and ACL files, and `trygg hub run`. The path
-is the one a technician takes with a USB-attached ESP32; only the radio is simulated.
+By default the board is simulated: the MicroPython unix port on a socat pty with an empty
+flash (as after `trygg flash`), driven through its control channel. With
+`pytest --hil-port /dev/ttyUSB0 --hil-rig /dev/ttyUSB1 --hil-hub-host 192.168.1.20` the same
+tests run on a real ESP32 whose inputs are wired to the HIL rig board (README: "Running
+hardware-in-the-loop tests"). Real parts either way: mosquitto with the hub's password and ACL
+files, `trygg hub run`, `trygg provision` over the serial port.
 """
 
 import json
@@ -15,20 +18,20 @@ from typing import Any
 
 import pytest
 
+from hil import Board, wifi_for_real_boards
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
 from trygg.tools.home import start_broker, write_hub_config
 from trygg.tools.mosquitto import Mosquitto, free_port
-from trygg.tools.sim_pty import PtyBoard
 
-WAIT_S = 45.0
+WAIT_S = 60.0
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[tuple[Path, Mosquitto]]:
+def home(tmp_path: Path, board: Board) -> Iterator[tuple[Path, Mosquitto]]:
     folder = tmp_path / "hub"
     config = write_hub_config(folder, mqtt_port=free_port())
-    broker = start_broker(folder, hub_config.load(config).mqtt.port)
+    broker = start_broker(folder, hub_config.load(config).mqtt.port, host=board.broker_host)
     with broker:
         hub = subprocess.Popen([sys.executable, "-m", "trygg.tools.cli", "hub", "run",
                                 "--config", str(config), "--log-level", "warning"],
@@ -41,14 +44,14 @@ def home(tmp_path: Path) -> Iterator[tuple[Path, Mosquitto]]:
             hub.wait(timeout=10)
 
 
-def provision(port: str, config: Path, broker: Mosquitto, *extra: str
-              ) -> subprocess.CompletedProcess[str]:
+def provision(board: Board, config: Path, broker: Mosquitto, role: str = "motion",
+              *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", port, "--role",
-         "motion", "--room", "hall", "--config", str(config), "--hub",
-         f"127.0.0.1:{broker.port}", "--heartbeat-s", "5", "--wait-online", str(WAIT_S),
-         "--json", *extra],
-        capture_output=True, text=True, timeout=WAIT_S + 120, stdin=subprocess.DEVNULL)
+        [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", board.port, "--role",
+         role, "--room", "hall", "--config", str(config), "--hub",
+         f"{board.broker_host}:{broker.port}", "--heartbeat-s", "5", "--set", "resend_s=2",
+         "--wait-online", str(WAIT_S), "--json", *wifi_for_real_boards(), *extra],
+        capture_output=True, text=True, timeout=WAIT_S + 180, stdin=subprocess.DEVNULL)
 
 
 def stored_events(config: Path, device_id: str) -> list[tuple[str, str | None]]:
@@ -80,41 +83,54 @@ def wait_for(check: Any, what: str, timeout: float = WAIT_S) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_fresh_board_is_provisioned_over_its_pty_and_reports_to_the_hub(
-        home: tuple[Path, Mosquitto], tmp_path: Path) -> None:
+def test_fresh_board_is_provisioned_over_its_serial_port_and_reports_to_the_hub(
+        board: Board, home: tuple[Path, Mosquitto]) -> None:
     config, broker = home
-    with PtyBoard(tmp_path / "board") as board:
-        assert not any(board.fs.iterdir())  # empty flash, as after `trygg flash`
-        done = provision(board.port, config, broker)
-        assert done.returncode == 0, done.stderr
-        result = json.loads(done.stdout)
-        assert result["self_test"] == "passed"
-        assert result["online"] is True
-        device_id = result["device_id"]
-        # The hub heard the hello; a PIR pulse becomes a stored, verified motion event.
-        assert ("hello", None) in stored_events(config, device_id)
-        board.control("pulse pir")
-        wait_for(lambda: ("event", "motion") in stored_events(config, device_id),
-                 "the motion event")
-        key = device_key(config, device_id).hex()
-        assert key not in done.stdout + done.stderr
+    done = provision(board, config, broker)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["self_test"] == "passed"
+    assert result["online"] is True
+    device_id = result["device_id"]
+    # The hub heard the hello; a PIR pulse becomes a stored, verified motion event.
+    assert ("hello", None) in stored_events(config, device_id)
+    assert board.control("pulse pir") == "ok"
+    wait_for(lambda: ("event", "motion") in stored_events(config, device_id), "the motion event")
+    key = device_key(config, device_id).hex()
+    assert key not in done.stdout + done.stderr
 
-        # Provisioning again keeps the id and zone and rotates the key.
-        again = provision(board.port, config, broker)
-        assert again.returncode == 0, again.stderr
-        second = json.loads(again.stdout)
-        assert (second["device_id"], second["zone"]) == (device_id, result["zone"])
-        assert second["key_rotated"] is True
-        assert second["online"] is True
-        new_key = device_key(config, device_id).hex()
-        assert new_key != key
-        assert new_key not in again.stdout + again.stderr
+    # Provisioning again keeps the id and zone and rotates the key.
+    again = provision(board, config, broker)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert (second["device_id"], second["zone"]) == (device_id, result["zone"])
+    assert second["key_rotated"] is True
+    assert second["online"] is True
+    new_key = device_key(config, device_id).hex()
+    assert new_key != key
+    assert new_key not in again.stdout + again.stderr
 
 
-def test_provisioning_refuses_a_missing_port_and_a_bad_hub_address(
-        home: tuple[Path, Mosquitto], tmp_path: Path) -> None:
+def test_smoke_board_relays_the_alarm_line_to_the_hub(
+        board: Board, home: tuple[Path, Mosquitto]) -> None:
     config, broker = home
-    missing = provision("/dev/ttyUSB-none", config, broker)
+    done = provision(board, config, broker, "smoke")
+    assert done.returncode == 0, done.stderr
+    device_id = json.loads(done.stdout)["device_id"]
+    assert board.control("pin smoke_alarm 1") == "ok"
+    wait_for(lambda: ("event", "smoke_alarm") in stored_events(config, device_id),
+             "the smoke alarm")
+    assert board.control("pin smoke_alarm 0") == "ok"
+    wait_for(lambda: ("event", "smoke_clear") in stored_events(config, device_id),
+             "the smoke clear")
+
+
+def test_provisioning_refuses_a_missing_port_and_a_bad_hub_address(tmp_path: Path) -> None:
+    config = write_hub_config(tmp_path / "hub", mqtt_port=free_port())
+    missing = subprocess.run(
+        [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", "/dev/ttyUSB-none",
+         "--role", "motion", "--room", "hall", "--config", str(config), "--hub", "127.0.0.1"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert missing.returncode == 2
     assert "no such port" in missing.stderr
     assert "Traceback" not in missing.stderr

@@ -66,8 +66,12 @@ def broker_files(folder: Path) -> tuple[Path, Path]:
     return folder / "mosquitto.passwd", folder / "mosquitto.acl"
 
 
-def start_broker(folder: Path, port: int) -> Any:
-    """mosquitto with the hub's password and ACL files, pid file where the hub looks."""
+def start_broker(folder: Path, port: int, host: str = "127.0.0.1") -> Any:
+    """mosquitto with the hub's password and ACL files, pid file where the hub looks.
+
+    ``host``: the address it listens on (loopback, or the LAN address real boards use in a
+    hardware-in-the-loop run).
+    """
     import os
     import subprocess
     import sys
@@ -82,4 +86,4 @@ def start_broker(folder: Path, port: int) -> Any:
     # As root, mosquitto drops to its own user, which cannot read a private temp folder.
     extra = ("user root",) if os.geteuid() == 0 else ()
     return Mosquitto(port, password_file=password_file, acl_file=acl_file, extra_config=extra,
-                     workdir=folder / "mosquitto", pid_file=folder / "mosquitto.pid")
+                     workdir=folder / "mosquitto", pid_file=folder / "mosquitto.pid", host=host)

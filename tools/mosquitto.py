@@ -47,8 +47,9 @@ class Mosquitto:
 
     def __init__(self, port: int | None = None, *, password_file: Path | None = None,
                  acl_file: Path | None = None, extra_config: tuple[str, ...] = (),
-                 workdir: Path | None = None, pid_file: Path | None = None) -> None:
-        self.host = "127.0.0.1"
+                 workdir: Path | None = None, pid_file: Path | None = None,
+                 host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = port or free_port()
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-mosquitto-"))
