@@ -188,10 +188,20 @@ class NewFrame:
 
 def _secure_file(path: Path) -> None:
     """Create ``path`` owner-only before SQLite opens it. SQLite gives its -wal and -shm files
-    the database file's permissions, so they are owner-only too."""
+    the database file's permissions, so they are owner-only too.
+
+    An existing database is only chmod-ed, never opened here: closing any descriptor of the
+    file drops every POSIX lock this process holds on it, including those of SQLite
+    connections already open (sqlite.org "How To Corrupt An SQLite Database File" §2.2).
+    Another process closing its connection could then take the file for its last user and
+    checkpoint and delete the WAL under them: a "disk I/O error" at best."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
     os.chmod(path, 0o600)
 
 

@@ -8,80 +8,29 @@ not part of these tests; alarms stay in the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from hub_support import (
+    DEV_A,
+    DEV_B,
+    KEY_A,
+    KEY_B,
+    WAIT_S,
+    make_config,
+    pair,
+    rejections,
+    running_hub,
+    stored,
+)
 from trygg.hub import config as hub_config
-from trygg.hub.service import HubService
 from trygg.hub.simulated_device import SimulatedDevice
 from trygg.hub.store import Store
 from trygg.protocol import cose, frame
 from trygg.tools.mosquitto import Mosquitto
-
-DEV_A = "a1b2c3d4e5f6"
-DEV_B = "0a0b0c0d0e0f"
-KEY_A = bytes(range(32))
-KEY_B = bytes(range(100, 132))
-WAIT_S = 15.0
-
-
-def make_config(tmp_path: Path, broker: Mosquitto, **overrides: Any) -> hub_config.HubConfig:
-    data: dict[str, Any] = {
-        "hub": {"id": "hub-test", "database": str(tmp_path / "hub.db"), "tick_s": 1},
-        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_s": 0.2},
-        "discovery": {"enabled": False},
-        "commands": {"retry_initial_s": 0.3, "retry_max_s": 1.0},
-        "residents": [{"id": "r1", "arc_account": "1234", "timezone": "Europe/Oslo"}],
-    }
-    for section, values in overrides.items():
-        data.setdefault(section, {}).update(values)
-    return hub_config.parse(data, "test.toml")
-
-
-def pair(cfg: hub_config.HubConfig, *devices: tuple[str, bytes, str, str]) -> None:
-    store = Store(cfg.database)
-    try:
-        for device_id, key, role, room in devices:
-            store.add_device(device_id, key, role, room, "r1")
-    finally:
-        store.close()
-
-
-@contextlib.asynccontextmanager
-async def running_hub(cfg: hub_config.HubConfig) -> AsyncIterator[HubService]:
-    service = HubService(cfg)
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready))
-    try:
-        async with asyncio.timeout(WAIT_S):
-            await ready.wait()
-        yield service
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def stored(cfg: hub_config.HubConfig, device_id: str) -> list[int]:
-    store = Store(cfg.database)
-    try:
-        return sorted(e.seq for e in store.events(device_id=device_id) if e.seq is not None)
-    finally:
-        store.close()
-
-
-def rejections(cfg: hub_config.HubConfig) -> dict[tuple[str, str], int]:
-    store = Store(cfg.database)
-    try:
-        return {(r["device_id"], r["reason"]): r["count"] for r in store.rejections()}
-    finally:
-        store.close()
 
 
 @pytest.fixture
