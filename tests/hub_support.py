@@ -143,10 +143,11 @@ def toml_table(header: str, table: Mapping[str, Any]) -> str:
     return "\n".join(lines + arrays) + "\n"
 
 
-def write_hub_toml(tmp_path: Path, broker: Mosquitto, *, account: str = "1234",
+def write_hub_toml(tmp_path: Path, broker: Mosquitto | None, *, account: str = "1234",
                    arc: Mapping[str, Any] | None = None) -> Path:
-    """hub.toml for `trygg hub run`: one resident with ARC ``account``, devices may send as
-    fast as a burst test needs, rule ticks every second, and ``arc`` as its [arc] section."""
+    """hub.toml for `trygg hub run` on ``broker`` (None: a hub never run, for commands that
+    do not reach a broker): one resident with ARC ``account``, devices may send as fast as a
+    burst test needs, rule ticks every second, and ``arc`` as its [arc] section."""
     path = tmp_path / "hub.toml"
     path.write_text(f"""
 [hub]
@@ -154,7 +155,7 @@ id = "hub-proc"
 database = "hub.db"
 tick_s = 1
 [mqtt]
-port = {broker.port}
+port = {broker.port if broker else 1883}
 reconnect_s = 0.2
 [discovery]
 enabled = false

@@ -86,6 +86,11 @@ def register(sub: Any) -> None:
     a.add_argument("--resident", help="resident id (needed when several are configured)")
     a.set_defaults(func=_away)
 
+    a = add("test-alarm", "send a test report (SIA RX / Contact ID 601) to every ARC "
+            "receiver in [arc]; print each one's ACK and round trip")
+    a.add_argument("--json", action="store_true", help="one JSON document")
+    a.set_defaults(func=_test_alarm)
+
     a = add("command", "queue a command for a device (sent and retried by the running hub)")
     a.add_argument("device_id")
     a.add_argument("json", help='e.g. \'{"command": "identify", "seconds": 5}\'')
@@ -373,3 +378,10 @@ def _command(args: argparse.Namespace) -> int:
         store.close()
     print(f"command {command_id} queued for {args.device_id}")
     return 0
+
+
+@_guard
+def _test_alarm(args: argparse.Namespace) -> int:
+    from .arc_cli import hub_test_alarm
+
+    return hub_test_alarm(args.config, as_json=args.json)

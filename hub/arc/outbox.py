@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..private_files import create_owner_only
 from . import dc09
 from .report import AlarmReport
 
@@ -57,6 +58,7 @@ class ArcOutbox:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        create_owner_only(self.path)  # alarm texts and rooms are health data
         self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
