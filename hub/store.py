@@ -212,6 +212,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- schema ---------------------------------------------------------------------------------
 
     def _migrate(self) -> None:

@@ -79,11 +79,8 @@ async def running_hub(cfg: hub_config.HubConfig, **kwargs: Any) -> AsyncIterator
 
 
 def _read(cfg: hub_config.HubConfig | Path, fn: Callable[[Store], T]) -> T:
-    store = Store(cfg if isinstance(cfg, Path) else cfg.database)
-    try:
+    with Store(cfg if isinstance(cfg, Path) else cfg.database) as store:
         return fn(store)
-    finally:
-        store.close()
 
 
 def stored(cfg: hub_config.HubConfig, device_id: str) -> list[int]:
