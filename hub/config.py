@@ -19,7 +19,10 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .arc import ArcConfig
 
 # The Nordic time zones the hub is tested with (any IANA zone is accepted).
 NORDIC_ZONES = ("Europe/Oslo", "Europe/Stockholm", "Europe/Copenhagen", "Europe/Helsinki")
@@ -185,6 +188,21 @@ class HubConfig:
             if r.id == resident_id:
                 return r
         raise KeyError(resident_id)
+
+    def arc_config(self) -> ArcConfig | None:
+        """The ``[arc]`` section as the forwarder's settings, or None when there is none.
+        Raises ``ArcConfigError`` naming the key (``parse`` has checked it already)."""
+        if not self.arc:
+            return None
+        from .arc import load_arc_config
+
+        return load_arc_config(self.arc, where=f"{self.source}: [arc]")
+
+    @property
+    def arc_outbox_path(self) -> Path:
+        """The ARC outbox database, beside the event store: same owner, same backups, and
+        ``trygg hub test-alarm`` takes its DC-09 sequence numbers from the same counter."""
+        return Path(self.database).with_name("arc-outbox.sqlite")
 
 
 # --- loading ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -92,11 +91,6 @@ class HubService:
             self.ingest.load_devices(devices)
             self.desk.set_devices(devices)
 
-    @property
-    def arc_outbox_path(self) -> Path:
-        """The ARC outbox database, beside the event store."""
-        return Path(self.config.database).with_name("arc-outbox.sqlite")
-
     async def run(self, ready: asyncio.Event | None = None) -> None:
         await self.db.open()
         if self.config.demo_profile:
@@ -105,15 +99,15 @@ class HubService:
                         self.config.source)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if self.desk.sink is None and self.config.arc:
+                arc_cfg = self.config.arc_config() if self.desk.sink is None else None
+                if arc_cfg is not None:
                     # Before the rebuild: alarms stored but not yet forwarded are handed over
                     # again at start, and the forwarder de-duplicates them.
-                    from .arc import ArcForwarder, load_arc_config
+                    from .arc import ArcForwarder
 
-                    arc_cfg = load_arc_config(self.config.arc,
-                                              where=f"{self.config.source}: [arc]")
                     self.desk.sink = await stack.enter_async_context(ArcForwarder(
-                        arc_cfg, self.arc_outbox_path, on_delivery=self.desk.on_delivery))
+                        arc_cfg, self.config.arc_outbox_path,
+                        on_delivery=self.desk.on_delivery))
                 elif self.desk.sink is None:
                     log.warning("%s: no [arc] section: alarms are stored but not forwarded",
                                 self.config.source)

@@ -35,6 +35,7 @@ from typing import Any
 
 from trygg.protocol.replay import ReplayWindow
 
+from .private_files import create_owner_only
 from .rules.model import Event as StoredEvent
 
 __all__ = ["Device", "NewFrame", "SequenceSlots", "Store", "StoreError", "StoredEvent"]
@@ -186,15 +187,6 @@ class NewFrame:
     message: dict[str, Any]
 
 
-def _secure_file(path: Path) -> None:
-    """Create ``path`` owner-only before SQLite opens it. SQLite gives its -wal and -shm files
-    the database file's permissions, so they are owner-only too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
 class Store:
     """Synchronous access to the hub database. Not thread-safe: one owner thread at a time."""
 
@@ -203,7 +195,7 @@ class Store:
         if str(path) != ":memory:":
             old_umask = os.umask(0o077)
             try:
-                _secure_file(self.path)
+                create_owner_only(self.path)
                 self.conn = sqlite3.connect(str(self.path), isolation_level=None,
                                             check_same_thread=check_same_thread)
             finally:
@@ -219,6 +211,12 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- schema ---------------------------------------------------------------------------------
 

@@ -33,8 +33,13 @@ def receiver(name: str, port: int, **extra: Any) -> dict[str, Any]:
     return table
 
 
+def arc_table(*receivers: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    """An ``[arc]`` table as in hub.toml: the hub's account, ``receivers``, fast timings."""
+    return {"account": HUB, "receivers": list(receivers), **FAST, **settings}
+
+
 def config(*receivers: dict[str, Any], **settings: Any) -> ArcConfig:
-    return load_arc_config({"account": HUB, "receivers": list(receivers), **FAST, **settings})
+    return load_arc_config(arc_table(*receivers, **settings))
 
 
 def report(kind: str, *, event: str | None = None, priority: int | None = None,
@@ -65,6 +70,7 @@ class RawReceiver:
         self.behaviour = behaviour
         self.key = key
         self.received: list[dc09.Frame] = []
+        self._arrived = asyncio.Condition()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -82,6 +88,16 @@ class RawReceiver:
                 await task
         await self._server.wait_closed()
 
+    async def wait_until(self, predicate: Callable[[list[dc09.Frame]], bool],
+                         within: float) -> bool:
+        """Wait until ``predicate(received)`` holds; False after ``within`` seconds."""
+        try:
+            async with asyncio.timeout(within), self._arrived:
+                await self._arrived.wait_for(lambda: predicate(self.received))
+        except TimeoutError:
+            return False
+        return True
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -92,6 +108,8 @@ class RawReceiver:
                 for raw in frames.feed(chunk):
                     message = dc09.parse_frame(raw, self.key)
                     self.received.append(message)
+                    async with self._arrived:
+                        self._arrived.notify_all()
                     await self.behaviour(message, writer)
         except (ConnectionError, asyncio.CancelledError):
             pass

@@ -10,7 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
-from arc_support import HUB, RESIDENT, RawReceiver, config, receiver, report, silence
+from arc_support import HUB, RESIDENT, RawReceiver, arc_table, receiver, report, silence
+from trygg.hub.arc import load_arc_config
 from trygg.hub.arc.console import ArcConsole
 from trygg.tools.mosquitto import free_port
 
@@ -54,30 +55,24 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 async def test_kill_9_mid_send_then_restart_delivers_every_alarm_once_identified(
         tmp_path: Path) -> None:
     port = free_port()
-    arc_table = {"account": HUB, "receivers": [receiver("arc", port)], "ack_timeout": 30.0,
-                 "retry_backoff_initial": 0.05, "retry_backoff_max": 0.3,
-                 "supervision_interval": 60.0}
-    config(*arc_table["receivers"])  # type: ignore[arg-type]  # validates the table
+    table = arc_table(receiver("arc", port), ack_timeout=30.0, supervision_interval=60.0)
+    load_arc_config(table)  # validates the table
     alarms = [report(kind, zone=z) for z, kind in
               enumerate(("fire", "assistance", "inactivity", "low_battery"), start=1)]
     db = tmp_path / "arc.sqlite"
 
     # A receiver that takes the first message and never answers: the forwarder is mid-send.
     async with RawReceiver(port, silence) as silent:
-        proc = await _start_forwarder(arc_table, db, [a.__dict__ for a in alarms])
+        proc = await _start_forwarder(table, db, [a.__dict__ for a in alarms])
         try:
-            for _ in range(int(WAIT / 0.05)):
-                if silent.received:
-                    break
-                await asyncio.sleep(0.05)
-            assert silent.received, "the forwarder sent nothing"
+            assert await silent.wait_until(bool, WAIT), "the forwarder sent nothing"
         finally:
             await _kill(proc)
     assert proc.returncode == -signal.SIGKILL
     in_flight = silent.received[0]
 
     async with ArcConsole(port, [(RESIDENT, None), (HUB, None)]) as arc:
-        proc = await _start_forwarder(arc_table, db, [])
+        proc = await _start_forwarder(table, db, [])
         try:
             assert await arc.wait_until(
                 lambda ev: {e.zone for e in ev if e.account == RESIDENT} >= {1, 2, 3, 4}, WAIT)

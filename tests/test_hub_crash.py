@@ -12,10 +12,9 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
+from hub_support import start_hub, stop_hub, wait_until_acking, write_hub_toml
 from trygg.hub.simulated_device import SimulatedDevice
 from trygg.hub.store import Store
 from trygg.tools.mosquitto import Mosquitto
@@ -26,64 +25,22 @@ BURST = 150
 WAIT_S = 30.0
 
 
-def _write_config(tmp_path: Path, broker: Mosquitto) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text(f"""
-[hub]
-id = "hub-crash"
-database = "hub.db"
-tick_s = 1
-[mqtt]
-port = {broker.port}
-reconnect_s = 0.2
-[discovery]
-enabled = false
-[ingest]
-device_rate_per_s = 10000
-device_burst = 10000
-[[residents]]
-id = "r1"
-arc_account = "1234"
-""")
-    return path
-
-
-def _start_hub(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "trygg.tools.cli", "hub", "run", "--config",
-                             str(config), "--log-level", "warning"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-
-async def _wait_until_acking(devices: list[SimulatedDevice], proc: subprocess.Popen[bytes]
-                             ) -> None:
-    """The hub is up once it acks a probe frame."""
-    probe = devices[0]
-    seq = await probe.event("motion")
-    async with asyncio.timeout(WAIT_S):
-        while seq not in probe.acked:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.5):
-                    await probe.wait_acked({seq})
-            if seq not in probe.acked:
-                await probe.resend_unacked()
 
 
 async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path,
                                                           mosquitto: Mosquitto) -> None:
-    config = _write_config(tmp_path, mosquitto)
+    config = write_hub_toml(tmp_path, mosquitto)
     store = Store(tmp_path / "hub.db")
     for i, (device_id, key) in enumerate(DEVICES.items()):
         store.add_device(device_id, key, "motion", f"room{i}", "r1")
     store.close()
 
-    proc = _start_hub(config)
+    proc = start_hub(config)
     try:
         async with contextlib.AsyncExitStack() as stack:
             devices = [await stack.enter_async_context(
                 SimulatedDevice(d, k, mosquitto.host, mosquitto.port)) for d, k in DEVICES.items()]
-            await _wait_until_acking(devices, proc)
+            await wait_until_acking(devices[0], proc, config)
             # Burst, and kill the hub as soon as a good part of it has been acked.
             sends = [asyncio.create_task(_burst(dev)) for dev in devices]
             async with asyncio.timeout(WAIT_S):
@@ -106,7 +63,7 @@ async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path,
             finally:
                 db.close()
 
-            proc = _start_hub(config)
+            proc = start_hub(config)
             for dev in devices:
                 await dev.resend_unacked()
             async with asyncio.timeout(WAIT_S):
@@ -118,12 +75,7 @@ async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path,
                         if set(dev.outbox) - dev.acked:
                             await dev.resend_unacked()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_hub(proc)
 
     db = Store(tmp_path / "hub.db")
     try:

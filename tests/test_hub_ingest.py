@@ -8,80 +8,31 @@ not part of these tests; alarms stay in the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from hub_support import (
+    DEV_A,
+    DEV_B,
+    KEY_A,
+    KEY_B,
+    WAIT_S,
+    alarms,
+    eventually,
+    make_config,
+    pair,
+    rejections,
+    running_hub,
+    stored,
+)
 from trygg.hub import config as hub_config
-from trygg.hub.service import HubService
 from trygg.hub.simulated_device import SimulatedDevice
 from trygg.hub.store import Store
 from trygg.protocol import cose, frame
 from trygg.tools.mosquitto import Mosquitto
-
-DEV_A = "a1b2c3d4e5f6"
-DEV_B = "0a0b0c0d0e0f"
-KEY_A = bytes(range(32))
-KEY_B = bytes(range(100, 132))
-WAIT_S = 15.0
-
-
-def make_config(tmp_path: Path, broker: Mosquitto, **overrides: Any) -> hub_config.HubConfig:
-    data: dict[str, Any] = {
-        "hub": {"id": "hub-test", "database": str(tmp_path / "hub.db"), "tick_s": 1},
-        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_s": 0.2},
-        "discovery": {"enabled": False},
-        "commands": {"retry_initial_s": 0.3, "retry_max_s": 1.0},
-        "residents": [{"id": "r1", "arc_account": "1234", "timezone": "Europe/Oslo"}],
-    }
-    for section, values in overrides.items():
-        data.setdefault(section, {}).update(values)
-    return hub_config.parse(data, "test.toml")
-
-
-def pair(cfg: hub_config.HubConfig, *devices: tuple[str, bytes, str, str]) -> None:
-    store = Store(cfg.database)
-    try:
-        for device_id, key, role, room in devices:
-            store.add_device(device_id, key, role, room, "r1")
-    finally:
-        store.close()
-
-
-@contextlib.asynccontextmanager
-async def running_hub(cfg: hub_config.HubConfig) -> AsyncIterator[HubService]:
-    service = HubService(cfg)
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready))
-    try:
-        async with asyncio.timeout(WAIT_S):
-            await ready.wait()
-        yield service
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def stored(cfg: hub_config.HubConfig, device_id: str) -> list[int]:
-    store = Store(cfg.database)
-    try:
-        return sorted(e.seq for e in store.events(device_id=device_id) if e.seq is not None)
-    finally:
-        store.close()
-
-
-def rejections(cfg: hub_config.HubConfig) -> dict[tuple[str, str], int]:
-    store = Store(cfg.database)
-    try:
-        return {(r["device_id"], r["reason"]): r["count"] for r in store.rejections()}
-    finally:
-        store.close()
 
 
 @pytest.fixture
@@ -235,3 +186,62 @@ async def test_hello_gets_a_time_sync_with_the_residents_utc_offset(
             commands = await dev.wait_commands(1)
     assert commands[0]["command"] == "set_time"
     assert commands[0]["utc_offset_min"] in (60, 120)  # Europe/Oslo, winter or summer
+
+
+async def test_hub_reconnects_after_a_broker_restart_and_keeps_ingesting_and_acking(
+        cfg: hub_config.HubConfig, mosquitto: Mosquitto) -> None:
+    async with running_hub(cfg) as hub:
+        async with SimulatedDevice(DEV_A, KEY_A, mosquitto.host, mosquitto.port) as dev:
+            before = {await dev.event("motion") for _ in range(3)}
+            async with asyncio.timeout(WAIT_S):
+                await dev.wait_acked(before)
+            next_seq = dev.seq
+            mosquitto.stop()  # the device's connection ends with it
+            await eventually(lambda: not hub.connected.is_set(), WAIT_S,
+                             "the hub notices the broker is gone")
+        mosquitto.start()  # same port, no persistence: subscriptions and sessions are gone
+        async with asyncio.timeout(WAIT_S):
+            await hub.connected.wait()
+        async with SimulatedDevice(DEV_A, KEY_A, mosquitto.host, mosquitto.port,
+                                   first_seq=next_seq) as dev:
+            after = {await dev.event("motion") for _ in range(3)}
+            async with asyncio.timeout(WAIT_S):
+                await dev.wait_acked(after)
+    assert stored(cfg, DEV_A) == sorted(before | after)
+
+
+async def test_repeated_forged_frames_from_a_paired_device_raise_a_rejected_frames_alarm(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    threshold = 5
+    # Ticks only when the test says (the background ticker waits 300 s): no race between two.
+    cfg = make_config(tmp_path, mosquitto, hub={"tick_s": 300},
+                      ingest={"rejected_alarm_count": threshold, "rejected_window_s": 600})
+    pair(cfg, (DEV_A, KEY_A, "motion", "hall"))
+    forger = cose.MacKey(bytes(32))  # right device id, wrong key: what an attacker can send
+
+    async def forge(n: int) -> None:
+        for _ in range(n):
+            await dev.publish_raw(frame.seal({"type": "event", "uptime": 1, "event": "motion"},
+                                             forger, bytes.fromhex(DEV_A), 5000 + forged[0]))
+            forged[0] += 1
+        # The device's own frame goes after them on the same connection: once it is acked,
+        # the hub has judged every forged one.
+        good = await dev.event("motion")
+        async with asyncio.timeout(WAIT_S):
+            await dev.wait_acked({good})
+        await hub.tick()  # what the ticker does every tick_s: counts -> hub event -> rules
+
+    forged = [0]
+    async with running_hub(cfg) as hub, SimulatedDevice(DEV_A, KEY_A, mosquitto.host,
+                                                        mosquitto.port) as dev:
+        await forge(threshold - 1)
+        assert [a for a in alarms(cfg) if a["kind"] == "rejected_frames"] == []
+        await forge(1)
+        (alarm,) = [a for a in alarms(cfg) if a["kind"] == "rejected_frames"]
+        await forge(threshold)  # still under attack: the same open alarm, no second one
+        assert [a["alarm_id"] for a in alarms(cfg) if a["kind"] == "rejected_frames"] == [
+            alarm["alarm_id"]]
+    assert (alarm["device_id"], alarm["priority"], alarm["state"]) == (DEV_A, 5, "raised")
+    assert DEV_A in alarm["description"]
+    assert rejections(cfg) == {(DEV_A, "bad_mac"): 2 * threshold}
+    assert len(stored(cfg, DEV_A)) == 3  # the device's own frames, all of them

@@ -1,9 +1,9 @@
 """The hub as a whole: an alarm from a device frame to the ARC interface and back, rebuilt
 after a restart without a duplicate; configuration errors; retention; zeroconf on loopback.
 
-The ARC forwarder (hub/arc/, issue 5) is built in parallel: ``FakeForwarder`` stands in for it
-with exactly the agreed interface (``async submit(report)``, ``on_delivery(...)`` callback),
-because the real one does not exist on this branch yet.
+``FakeForwarder`` stands in for the ARC forwarder here with exactly the agreed interface
+(``async submit(report)``, the ``on_delivery(...)`` callback), so these tests pin the hub's side
+of the contract; tests/test_hub_arc_e2e.py runs the real forwarder against a real receiver.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
 
-from test_hub_ingest import DEV_A, KEY_A, WAIT_S, make_config, pair
+from hub_support import DEV_A, KEY_A, KEY_SMOKE, SMOKE, WAIT_S, alarms, make_config, pair
 from trygg.hub import config as hub_config
 from trygg.hub.alarms import AlarmReport
 from trygg.hub.discovery import SERVICE_TYPE, Advertiser
@@ -25,9 +25,6 @@ from trygg.hub.service import HubService
 from trygg.hub.simulated_device import SimulatedDevice
 from trygg.hub.store import NewFrame, Store
 from trygg.tools.mosquitto import Mosquitto
-
-SMOKE = "5a0000000001"
-KEY_SMOKE = bytes(range(7, 39))
 
 
 class FakeForwarder:
@@ -47,14 +44,6 @@ class FakeForwarder:
                 self.changed.clear()
                 await self.changed.wait()
         return self.reports
-
-
-def _alarms(cfg: hub_config.HubConfig) -> list[dict[str, Any]]:
-    store = Store(cfg.database)
-    try:
-        return store.alarms()
-    finally:
-        store.close()
 
 
 async def test_smoke_frame_becomes_a_forwarded_fire_alarm_acknowledged_then_resolved(
@@ -80,7 +69,7 @@ async def test_smoke_frame_becomes_a_forwarded_fire_alarm_acknowledged_then_reso
             assert abs(report.raised_at - time.time()) < 60
             service.desk.on_delivery(report.alarm_id, "raised", "arc-primary", True, "ACK")
             await service.desk.wait_idle()
-            assert _alarms(cfg)[0]["state"] == "acknowledged"
+            assert alarms(cfg)[0]["state"] == "acknowledged"
             await dev.event("smoke_clear")
             reports = await arc.wait_reports(2)
             assert reports[1].event == "resolved"
@@ -88,7 +77,7 @@ async def test_smoke_frame_becomes_a_forwarded_fire_alarm_acknowledged_then_reso
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    (row,) = _alarms(cfg)
+    (row,) = alarms(cfg)
     assert row["state"] == "resolved"
     assert len(row["cause_event_ids"]) == 1
     # A restart rebuilds the rules from the store and forwards nothing again.

@@ -2,8 +2,9 @@
 
 ``listen`` is a small SIA DC-09 receiver (pysiaalarm, an independent implementation) that
 prints each event as an operator reads it. ``test-alarm`` sends one test report to every
-receiver of a hub configuration (or to one given on the command line) and prints the
-acknowledgement and round-trip time; ``trygg hub test-alarm`` runs the same function.
+receiver of a hub configuration (``--config``: exactly ``trygg hub test-alarm``) or to one
+receiver given on the command line (before a hub is configured), and prints the
+acknowledgement and round-trip time.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import signal
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from trygg.hub.arc import ArcConfig, ArcConfigError, load_arc_config, run_test_alarm
+from trygg.hub import config as hub_config
+from trygg.hub.arc import ArcConfig, ArcConfigError, ArcTestResult, load_arc_config, run_test_alarm
 from trygg.hub.arc.console import ArcConsole, ReceivedEvent
 
 from .frame_cli import parse_hex
@@ -44,12 +47,11 @@ def register(sub: Any) -> None:
     listen.set_defaults(func=_listen)
 
     test = asub.add_parser("test-alarm", help="send a test report to each ARC receiver and "
-                           "print ACK and round trip (trygg hub test-alarm)")
+                           "print ACK and round trip; with --config the same as trygg hub "
+                           "test-alarm, without it to one receiver given here")
     test.add_argument("--config", type=Path,
-                      help="the hub's TOML configuration (its [arc] section is used)")
-    test.add_argument("--db", type=Path,
-                      help="the hub's ARC outbox database (sequence numbers); default: "
-                      "a temporary one")
+                      help="the hub's TOML configuration: every receiver of its [arc], "
+                      "sequence numbers from the hub's ARC outbox")
     test.add_argument("--host", default="127.0.0.1", help="receiver host, without --config")
     test.add_argument("--port", type=int, help="receiver port, without --config")
     test.add_argument("--account", help="account to test (default: [arc].account)")
@@ -58,6 +60,7 @@ def register(sub: Any) -> None:
     test.add_argument("--udp", action="store_true")
     test.add_argument("--timeout", type=float, default=10.0,
                       help="seconds to wait for each ACK, without --config (default 10)")
+    test.add_argument("--json", action="store_true", help="one JSON document")
     test.set_defaults(func=_test_alarm)
 
 
@@ -126,15 +129,8 @@ async def _listen_async(args: argparse.Namespace,
     return 0
 
 
-def _config_from_args(args: argparse.Namespace) -> ArcConfig:
-    if args.config is not None:
-        try:
-            data = tomllib.loads(args.config.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ArcConfigError(f"{args.config}: {exc}") from None
-        if "arc" not in data:
-            raise ArcConfigError(f"{args.config}: no [arc] section")
-        return load_arc_config(data["arc"], where=f"{args.config}: [arc]")
+def _receiver_from_args(args: argparse.Namespace) -> ArcConfig:
+    """A one-receiver configuration from --host/--port/--account/--key/--format/--udp."""
     if args.port is None:
         raise ArcConfigError("give --config FILE, or --port (and --account) of a receiver")
     if args.account is None:
@@ -148,14 +144,38 @@ def _config_from_args(args: argparse.Namespace) -> ArcConfig:
                             "ack_timeout": args.timeout}, where="command line")
 
 
+def hub_test_alarm(config_path: str | Path, *, as_json: bool, account: str | None = None) -> int:
+    """``trygg hub test-alarm``: a test report to every receiver of the hub's ``[arc]``, with
+    sequence numbers from the hub's own ARC outbox (shared safely with a running hub), so a
+    test never reuses a number a real alarm carries. Raises ``ConfigError``."""
+    cfg = hub_config.load(config_path)
+    arc = cfg.arc_config()
+    if arc is None:
+        raise hub_config.ConfigError(f"{cfg.source}: no [arc] section: no receiver to test "
+                                     "(README: Receiver configuration)")
+    results = asyncio.run(run_test_alarm(arc, cfg.arc_outbox_path, account=account))
+    return print_test_results(results, as_json=as_json)
+
+
+def print_test_results(results: list[ArcTestResult], *, as_json: bool) -> int:
+    """One line (or JSON object) per receiver: ACK or why not, and the round trip. Returns
+    the exit code: 0 when every receiver acknowledged."""
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) for r in results], indent=1))
+    else:
+        for r in results:
+            rtt = f"{r.round_trip_ms:.1f} ms" if r.round_trip_ms is not None else "-"
+            print(f"{r.receiver:<12} {r.address:<32} sequence {r.sequence:04d}  "
+                  f"{'OK ' if r.ok else 'FAIL'} {r.detail}  round trip {rtt}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def _test_alarm(args: argparse.Namespace) -> int:
     try:
-        config = _config_from_args(args)
-    except ArcConfigError as exc:
+        if args.config is not None:
+            return hub_test_alarm(args.config, as_json=args.json, account=args.account)
+        config = _receiver_from_args(args)
+    except (ArcConfigError, hub_config.ConfigError) as exc:
         return _error(str(exc))
-    results = asyncio.run(run_test_alarm(config, args.db, account=args.account))
-    for result in results:
-        rtt = f"{result.round_trip_ms:.1f} ms" if result.round_trip_ms is not None else "-"
-        print(f"{result.receiver:<12} {result.address:<32} sequence {result.sequence:04d}  "
-              f"{'OK ' if result.ok else 'FAIL'} {result.detail}  round trip {rtt}")
-    return 0 if all(r.ok for r in results) else 1
+    results = asyncio.run(run_test_alarm(config, None, account=args.account))
+    return print_test_results(results, as_json=args.json)

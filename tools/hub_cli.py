@@ -16,9 +16,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trygg.hub import config as hub_config
+
+if TYPE_CHECKING:
+    from trygg.hub.store import Store
 
 
 def register(sub: Any) -> None:
@@ -86,6 +89,11 @@ def register(sub: Any) -> None:
     a.add_argument("--resident", help="resident id (needed when several are configured)")
     a.set_defaults(func=_away)
 
+    a = add("test-alarm", "send a test report (SIA RX / Contact ID 601) to every ARC "
+            "receiver in [arc]; print each one's ACK and round trip")
+    a.add_argument("--json", action="store_true", help="one JSON document")
+    a.set_defaults(func=_test_alarm)
+
     a = add("command", "queue a command for a device (sent and retried by the running hub)")
     a.add_argument("device_id")
     a.add_argument("json", help='e.g. \'{"command": "identify", "seconds": 5}\'')
@@ -101,7 +109,9 @@ def _load(args: argparse.Namespace) -> hub_config.HubConfig:
     return hub_config.load(args.config)
 
 
-def _open_store(cfg: hub_config.HubConfig) -> Any:
+def _open_store(cfg: hub_config.HubConfig) -> Store:
+    """The hub's database for one command (``with _open_store(cfg) as store:``); imported
+    here so that commands that do not need it start faster."""
     from trygg.hub.store import Store
 
     return Store(cfg.database)
@@ -157,12 +167,9 @@ def _pair(args: argparse.Namespace) -> int:
             return _fail(f"--key-file {args.key_file}: not hex")
     elif args.new_key_file.exists():
         return _fail(f"--new-key-file {args.new_key_file}: exists; not overwriting a key")
-    store = _open_store(cfg)
-    try:
+    with _open_store(cfg) as store:
         device, key = pair_device(cfg, store, args.device_id, args.role, args.room, key,
                                   args.resident, args.zone)
-    finally:
-        store.close()
     if args.new_key_file is not None:
         fd = os.open(args.new_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -177,13 +184,10 @@ def _unpair(args: argparse.Namespace) -> int:
     from trygg.hub.pairing import write_broker_files
 
     cfg = _load(args)
-    store = _open_store(cfg)
-    try:
+    with _open_store(cfg) as store:
         if not store.remove_device(args.device_id.lower()):
             return _fail(f"device {args.device_id} is not paired")
         write_broker_files(cfg, store)
-    finally:
-        store.close()
     print(f"unpaired {args.device_id}")
     return 0
 
@@ -193,11 +197,8 @@ def _broker(args: argparse.Namespace) -> int:
     from trygg.hub.pairing import write_broker_files
 
     cfg = _load(args)
-    store = _open_store(cfg)
-    try:
+    with _open_store(cfg) as store:
         write_broker_files(cfg, store)
-    finally:
-        store.close()
     print(f"wrote {cfg.broker.password_file} and {cfg.broker.acl_file}")
     return 0
 
@@ -218,11 +219,8 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
 
 @_guard
 def _devices(args: argparse.Namespace) -> int:
-    store = _open_store(_load(args))
-    try:
+    with _open_store(_load(args)) as store:
         devices = [d.public() for d in store.devices()]
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(devices, indent=1))
         return 0
@@ -252,11 +250,8 @@ def parse_since(text: str, now: float) -> float:
 @_guard
 def _events(args: argparse.Namespace) -> int:
     since = parse_since(args.since, time.time())
-    store = _open_store(_load(args))
-    try:
+    with _open_store(_load(args)) as store:
         events = list(store.events(since=since, device_id=args.device, limit=args.limit))
-    finally:
-        store.close()
     if args.json:
         print(json.dumps([{"id": e.id, "received_at": e.received_at, "device_id": e.device_id,
                            "seq": e.seq, "type": e.type, "name": e.name, "value": e.value,
@@ -270,11 +265,8 @@ def _events(args: argparse.Namespace) -> int:
 
 @_guard
 def _alarms(args: argparse.Namespace) -> int:
-    store = _open_store(_load(args))
-    try:
+    with _open_store(_load(args)) as store:
         alarms = store.alarms(open_only=args.open)
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(alarms, indent=1))
         return 0
@@ -286,11 +278,8 @@ def _alarms(args: argparse.Namespace) -> int:
 
 @_guard
 def _rejections(args: argparse.Namespace) -> int:
-    store = _open_store(_load(args))
-    try:
+    with _open_store(_load(args)) as store:
         rows = store.rejections()
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -313,15 +302,12 @@ def _resolve(args: argparse.Namespace) -> int:
     from trygg.hub.rules.model import HUB_RESOLVE_ALARM
 
     cfg = _load(args)
-    store = _open_store(cfg)
-    try:
+    with _open_store(cfg) as store:
         rows = [a for a in store.alarms() if a["alarm_id"] == args.alarm_id]
         if not rows:
             return _fail(f"no alarm {args.alarm_id!r} (see `trygg hub alarms`)")
         store.add_hub_event(HUB_RESOLVE_ALARM, time.time(), rows[0]["resident_id"],
                             detail={"alarm_id": args.alarm_id})
-    finally:
-        store.close()
     print(f"resolve of {args.alarm_id} stored; the running hub applies it")
     return 0
 
@@ -335,12 +321,9 @@ def _away(args: argparse.Namespace) -> int:
         resident = _resident_id(cfg, args.resident)
     except KeyError:
         return _fail(f"--resident {args.resident!r} is not in {cfg.source}")
-    store = _open_store(cfg)
-    try:
+    with _open_store(cfg) as store:
         store.add_hub_event(HUB_AWAY_ON if args.state == "on" else HUB_AWAY_OFF, time.time(),
                             resident)
-    finally:
-        store.close()
     print(f"resident {resident}: away {args.state}")
     return 0
 
@@ -364,12 +347,16 @@ def _command(args: argparse.Namespace) -> int:
     except ProtocolError as exc:
         return _fail(f"command: {exc}")
     cfg = _load(args)
-    store = _open_store(cfg)
-    try:
+    with _open_store(cfg) as store:
         if store.device(args.device_id) is None:
             return _fail(f"device {args.device_id} is not paired")
         command_id = store.add_command(args.device_id, body, time.time())
-    finally:
-        store.close()
     print(f"command {command_id} queued for {args.device_id}")
     return 0
+
+
+@_guard
+def _test_alarm(args: argparse.Namespace) -> int:
+    from .arc_cli import hub_test_alarm
+
+    return hub_test_alarm(args.config, as_json=args.json)

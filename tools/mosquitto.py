@@ -10,7 +10,6 @@ outages).
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -18,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+
+from .processes import end_process
 
 START_TIMEOUT_S = 10.0
 
@@ -109,14 +110,8 @@ class Mosquitto:
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL); the port stays reserved for restart."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)
 
     def kill(self) -> None:
         """Stop abruptly, as a crash or power cut would."""

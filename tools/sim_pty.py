@@ -30,6 +30,7 @@ from typing import Any
 
 from .device_tree import find_micropython
 from .mosquitto import free_port
+from .processes import end_process
 
 # On the 64-bit unix port objects take about twice an ESP32's RAM; see tools/simboard.py.
 DEFAULT_HEAPSIZE = "160k"
@@ -105,13 +106,8 @@ class PtyBoard:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)
 
     def close(self) -> None:
         self.stop()

@@ -84,6 +84,11 @@ def encode_link_test(config: ArcConfig, seq: int, receiver_index: int,
                                "", timestamp=timestamp, key=rc.key)
 
 
+def _outage_id(receiver_name: str, started_ms: int) -> str:
+    """The alarm id of a receiver's link outage notice (raised and resolved share it)."""
+    return f"arc-link-{receiver_name}-{started_ms}"
+
+
 @dataclass
 class _Receiver:
     index: int
@@ -124,6 +129,12 @@ class ArcForwarder:
                                       connect_timeout=self.config.connect_timeout),
                       backoff=self.config.retry_backoff_initial)
             for i, rc in enumerate(self.config.receivers)]
+        outages = self._outbox.open_outages()
+        for r in self._receivers:
+            started = outages.get(r.link.name)
+            if started is not None:
+                # Reported lost before a restart: the restore goes out at its first answer.
+                r.outage_id = _outage_id(r.link.name, started)
         self._tasks = [asyncio.create_task(self._delivery_loop(), name="arc-delivery")]
         self._tasks += [asyncio.create_task(self._supervise(r), name=f"arc-supervise-{r.index}")
                         for r in self._receivers]
@@ -317,6 +328,8 @@ class ArcForwarder:
         if not receiver.up:
             receiver.up = True
             self._link_changed(receiver, True, "answering again")
+        elif receiver.outage_id is not None:
+            self._link_changed(receiver, True, "answering after a restart of the hub")
 
     def _link_failed(self, receiver: _Receiver, outcome: Outcome) -> None:
         receiver.failures += 1
@@ -350,8 +363,14 @@ class ArcForwarder:
     def _queue_link_notice(self, receiver: _Receiver, up: bool, detail: str) -> None:
         """The technical notice for the centre: a receiver was lost / came back."""
         now = self._clock()
+        name = receiver.link.name
+        outbox = self._require_outbox()
+        started: int | None = None
         if not up:
-            receiver.outage_id = f"arc-link-{receiver.link.name}-{int(now * 1000)}"
+            if receiver.outage_id is not None:
+                return  # lost again before a restart's first answer: reported already
+            started = int(now * 1000)
+            receiver.outage_id = _outage_id(name, started)
         outage_id = receiver.outage_id
         if outage_id is None:
             return
@@ -365,7 +384,9 @@ class ArcForwarder:
                          f"{'reachable again' if up else 'unreachable'}: {detail}")[:200],
             raised_at=now)
         try:
-            self._require_outbox().add(report)
+            outbox.add(report)
+            # Remembered across a restart, so that the centre always gets the restore.
+            outbox.set_outage(name, started)
         except Exception:
             log.exception("arc: could not queue the link notice (the log line stands)")
 

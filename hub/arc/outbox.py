@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..private_files import create_owner_only
 from . import dc09
 from .report import AlarmReport
 
@@ -40,6 +41,10 @@ CREATE TABLE IF NOT EXISTS arc_state (
 """
 
 
+# arc_state rows "outage:<receiver name>": link outages reported and not yet restored.
+_OUTAGE = "outage:"
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     row_id: int
@@ -53,6 +58,7 @@ class ArcOutbox:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        create_owner_only(self.path)  # alarm texts and rooms are health data
         self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -129,6 +135,22 @@ class ArcOutbox:
         self._db.execute(
             "UPDATE arc_outbox SET attempts=attempts+1, last_error=?, not_before=? WHERE id=?",
             (error[:200], not_before, row_id))
+
+    def open_outages(self) -> dict[str, int]:
+        """Receiver name -> start (epoch ms) of a link outage reported to the centre and not
+        yet restored: a restart must not forget to send the restore."""
+        rows = self._db.execute("SELECT name, value FROM arc_state WHERE name LIKE ?",
+                                (_OUTAGE + "%",))
+        return {str(name)[len(_OUTAGE):]: int(value) for name, value in rows}
+
+    def set_outage(self, receiver: str, started_ms: int | None) -> None:
+        """Record (or, with None, clear) the open link outage of ``receiver``."""
+        if started_ms is None:
+            self._db.execute("DELETE FROM arc_state WHERE name=?", (_OUTAGE + receiver,))
+        else:
+            self._db.execute("INSERT INTO arc_state (name, value) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET value=excluded.value",
+                             (_OUTAGE + receiver, started_ms))
 
     def pending(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM arc_outbox").fetchone()[0])
