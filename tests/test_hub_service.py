@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -162,12 +163,14 @@ def test_retention_prunes_old_events_but_keeps_alarm_causes(tmp_path: Path) -> N
 async def test_hub_is_advertised_over_zeroconf_on_loopback() -> None:
     found: asyncio.Queue[dict[bytes, bytes | None]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    async with Advertiser("hub-zc-test", 18830, ("127.0.0.1",)):
+    # A name of this run's own: multicast on loopback is shared by every test run on the host.
+    hub_id = f"hub-zc-{os.getpid()}"
+    async with Advertiser(hub_id, 18830, ("127.0.0.1",)):
         zc = Zeroconf(interfaces=["127.0.0.1"])
         try:
             def on_change(zeroconf: Zeroconf, service_type: str, name: str,
                           state_change: ServiceStateChange) -> None:
-                if state_change is ServiceStateChange.Added and name.startswith("hub-zc-test"):
+                if state_change is ServiceStateChange.Added and name.startswith(hub_id):
                     info = zeroconf.get_service_info(service_type, name, timeout=3000)
                     if info is not None:
                         loop.call_soon_threadsafe(found.put_nowait, dict(info.properties))
@@ -178,7 +181,7 @@ async def test_hub_is_advertised_over_zeroconf_on_loopback() -> None:
             browser.cancel()
         finally:
             await asyncio.to_thread(zc.close)
-    assert props[b"hub_id"] == b"hub-zc-test"
+    assert props[b"hub_id"] == hub_id.encode()
     assert props[b"mqtt_port"] == b"18830"
 
 

@@ -10,6 +10,7 @@ outages).
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
