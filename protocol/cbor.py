@@ -67,8 +67,6 @@ def _head(out: bytearray, major: int, arg: int) -> None:
 
 
 def _encode(out: bytearray, obj: object, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise ProtocolError(UNSUPPORTED, "nesting deeper than %d" % MAX_DEPTH)
     # bool before int: CPython's True is an int (MicroPython's is not).
     if obj is False:
         out.append(0xF4)
@@ -89,10 +87,14 @@ def _encode(out: bytearray, obj: object, depth: int) -> None:
         _head(out, 3, len(b))
         out.extend(b)
     elif isinstance(obj, (list, tuple)):
+        if depth >= MAX_DEPTH:  # the decoder's limit, so whatever we emit reads back
+            raise ProtocolError(UNSUPPORTED, "nesting deeper than %d" % MAX_DEPTH)
         _head(out, 4, len(obj))
         for item in obj:
             _encode(out, item, depth + 1)
     elif isinstance(obj, dict):
+        if depth >= MAX_DEPTH:
+            raise ProtocolError(UNSUPPORTED, "nesting deeper than %d" % MAX_DEPTH)
         # RFC 8949 §4.2.1: keys sorted by the bytewise lexicographic order of
         # their deterministic encodings.
         pairs: list[tuple[bytes, Any]] = []
@@ -150,6 +152,13 @@ def decode_item(buf: bytes, pos: int, end: int, depth: int) -> "tuple[Any, int]"
             return True, pos
         if info == 22:
             return None, pos
+        # RFC 8949 §3.3: 28..30 are reserved, 31 (break) only ends an indefinite item, and a
+        # two-byte simple value below 32 is not well-formed; everything else in major type 7
+        # (other simple values, undefined, floats) is well-formed but not Trygg's.
+        if info >= 28 or (info == 24 and (pos >= end or buf[pos] < 32)):
+            if info == 24 and pos >= end:
+                raise ProtocolError(TRUNCATED, "simple value at byte %d" % (pos - 1))
+            raise ProtocolError(MALFORMED, "not well-formed simple value at byte %d" % (pos - 1))
         raise ProtocolError(UNSUPPORTED, "simple value or float at byte %d" % (pos - 1))
     if info < 24:
         arg = info

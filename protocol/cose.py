@@ -160,17 +160,21 @@ def mac_structure(protected: bytes, direction: int, payload: bytes) -> bytes:
 
 
 def seal(payload: bytes, key: MacKey, kid: bytes, seq: int, direction: int,
-         alg: int = ALG_HMAC_256_64) -> bytes:
+         alg: int = ALG_HMAC_256_64, limit: "int | None" = MAX_FRAME_SIZE) -> bytes:
     """Wrap an encoded message in a COSE_Mac0 frame.
 
     Raises ``ProtocolError`` for an unsupported algorithm, a sequence number
-    out of range or a kid of the wrong size.
+    out of range, a kid of the wrong size, or (OVERSIZED) a frame longer than
+    ``limit`` -- what every receiver would refuse. ``limit=None`` is for tests
+    that need a correctly MACed frame that is too long.
     """
     if not 1 <= len(kid) <= MAX_KID_SIZE:
         raise ProtocolError(BAD_HEADER, "kid must be 1..%d bytes" % MAX_KID_SIZE)
+    if len(payload) > 0xFFFF:
+        raise ProtocolError(OVERSIZED, "payload of %d bytes" % len(payload))
     protected = protected_header(alg, seq)
     tag = key.mac(mac_structure(protected, direction, payload))[: TAG_LENGTHS[alg]]
-    return b"".join(
+    frame = b"".join(
         (
             _FRAME_HEAD,
             _bstr_head(len(protected)),
@@ -183,6 +187,10 @@ def seal(payload: bytes, key: MacKey, kid: bytes, seq: int, direction: int,
             tag,
         )
     )
+    if limit is not None and len(frame) > limit:
+        # Refuse here what every receiver would refuse (and ESP-NOW could not carry).
+        raise ProtocolError(OVERSIZED, "frame of %d bytes, limit %d" % (len(frame), limit))
+    return frame
 
 
 class Envelope:

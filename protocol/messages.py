@@ -273,7 +273,7 @@ def _doses(msg_type: str, name: str, v: "Any", hi: int) -> "list[list[int]]":
 
 
 def direction_of(msg_type: str) -> int:
-    spec = TYPES.get(msg_type)
+    spec = TYPES.get(msg_type) if isinstance(msg_type, str) else None
     if spec is None:
         raise ProtocolError(SCHEMA, "unknown message type %r" % (msg_type,))
     return spec[1]
@@ -284,7 +284,7 @@ def _wire_items(msg: "dict[str, Any]") -> "list[tuple[int, Any]]":
     if not isinstance(msg, dict):
         raise ProtocolError(SCHEMA, "message must be a map")
     msg_type: Any = msg.get("type")
-    spec = TYPES.get(msg_type)
+    spec = TYPES.get(msg_type) if isinstance(msg_type, str) else None
     if spec is None:
         raise ProtocolError(SCHEMA, "unknown message type %r" % (msg_type,))
     fields = FIELDS[msg_type]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import hil
 import mpy
 from trygg.tools.mosquitto import Mosquitto
 
@@ -73,3 +74,43 @@ def mosquitto() -> Iterator[Mosquitto]:
     """
     with Mosquitto() as broker:
         yield broker
+
+
+# --- hardware in the loop -------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("trygg hardware in the loop")
+    group.addoption("--hil-port", default="", metavar="PORT[,PORT...]",
+                    help="run the board tests on these real ESP32s (MicroPython flashed) "
+                         "instead of simulated boards")
+    group.addoption("--hil-rig", default=None, metavar="PORT",
+                    help="serial port of the HIL rig board that drives the boards' inputs "
+                         "(hw/boards/hil_rig.py)")
+    group.addoption("--hil-hub-host", default=None, metavar="ADDRESS",
+                    help="this machine's address as the real boards reach it over Wi-Fi")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "board" in metafunc.fixturenames:
+        ports = [p for p in metafunc.config.getoption("--hil-port").split(",") if p]
+        metafunc.parametrize("board", ports or ["simulated"], indirect=True)
+
+
+@pytest.fixture
+def board(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[hil.Board]:
+    """A board under test: a fresh simulated one, or a real one from --hil-port."""
+    if request.param == "simulated":
+        if not mpy.micropython_platform_supported():
+            pytest.skip("simulated boards need the MicroPython unix port (x86_64 Linux only)")
+        sim = hil.SimulatedBoard(tmp_path / "board")
+        try:
+            yield sim
+        finally:
+            sim.close()
+        return
+    host = request.config.getoption("--hil-hub-host")
+    if not host:
+        pytest.fail("--hil-port needs --hil-hub-host: the address the boards reach this "
+                    "machine's broker at")
+    yield hil.RealBoard(request.param, request.config.getoption("--hil-rig"), host)

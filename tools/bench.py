@@ -25,6 +25,24 @@ def register(sub: Any) -> None:
     fw.add_argument("--events", type=int, default=100,
                     help="stimuli per role for the latency figures (default 100)")
     fw.set_defaults(func=_firmware)
+    hub = bsub.add_parser("hub", help="hub ingest rate vs a bare subscriber, ack latency, "
+                          "rules replay rate over a resident-year")
+    hub.add_argument("--devices", type=int, default=10, help="simulated devices (default 10)")
+    hub.add_argument("--frames", type=int, default=500, help="frames per device (default 500)")
+    hub.set_defaults(func=_hub)
+    arc = bsub.add_parser("arc", help="ARC link: raised-to-ACK latency p50/p99, drain time of "
+                          "a queued burst after a receiver outage")
+    arc.add_argument("--count", type=int, default=300,
+                     help="alarms timed one by one, plain and AES each (default 300)")
+    arc.add_argument("--burst", type=int, default=1000,
+                     help="alarms queued during the outage (default 1000)")
+    arc.set_defaults(func=_arc)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from . import bench_hub
+
+    return bench_hub.run(devices=args.devices, frames=args.frames)
 
 
 def _protocol(args: argparse.Namespace) -> int:
@@ -37,3 +55,7 @@ def _firmware(args: argparse.Namespace) -> int:
     from . import bench_firmware
 
     return bench_firmware.run(events=args.events)
+def _arc(args: argparse.Namespace) -> int:
+    from . import bench_arc
+
+    return bench_arc.run(count=args.count, burst=args.burst)

@@ -9,10 +9,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, flash, frame_cli
+from . import arc_cli, bench, demo, flash, frame_cli, hub_cli, provision, sim_pty, walktest
 
 # Modules with a ``register(subparsers)`` function, in the order --help lists them.
-_COMMAND_MODULES = (frame_cli, flash, bench)
+_COMMAND_MODULES = (demo, hub_cli, arc_cli, flash, provision, walktest, sim_pty, frame_cli,
+                    bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

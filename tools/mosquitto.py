@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from .processes import end_process
+
 START_TIMEOUT_S = 10.0
 
 
@@ -47,13 +49,18 @@ class Mosquitto:
 
     def __init__(self, port: int | None = None, *, password_file: Path | None = None,
                  acl_file: Path | None = None, extra_config: tuple[str, ...] = (),
-                 workdir: Path | None = None) -> None:
-        self.host = "127.0.0.1"
+                 workdir: Path | None = None, pid_file: Path | None = None,
+                 host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = port or free_port()
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-mosquitto-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
+        # Only on request: as root, mosquitto writes it after dropping to its own user, which
+        # cannot write into a private temporary folder.
+        self.pid_path = pid_file
         lines = [
             f"listener {self.port} {self.host}",
             "persistence false",
@@ -67,6 +74,8 @@ class Mosquitto:
             # device's own outbox, not by the broker.
             "max_queued_messages 1000",
         ]
+        if pid_file is not None:
+            lines.append(f"pid_file {pid_file}")
         if password_file is not None:
             lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:
@@ -102,14 +111,8 @@ class Mosquitto:
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL); the port stays reserved for restart."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)
 
     def kill(self) -> None:
         """Stop abruptly, as a crash or power cut would."""
@@ -117,6 +120,11 @@ class Mosquitto:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+    def reload(self) -> None:
+        """Re-read password and ACL files (SIGHUP), as the hub does after pairing."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def restart(self) -> None:
         self.stop()

@@ -1,0 +1,237 @@
+"""The imperative shell around the rules: feed them, store their alarms, hand alarms to the ARC.
+
+The interface to the ARC forwarder (hub/arc/, issue 5):
+
+* the hub calls ``await sink.submit(report)`` with an ``AlarmReport``; it returns once the
+  report is durably queued in the forwarder's outbox (then the alarm is "forwarded");
+* the forwarder calls ``on_delivery(alarm_id, event, receiver, ok, detail)`` with delivery
+  news; an ``ok`` delivery of a "raised" report means the centre acknowledged the alarm.
+
+``AlarmReport`` is defined by the forwarder in ``trygg.hub.arc.report``.
+
+Life cycle: raised (stored) -> forwarded (queued by the forwarder) -> acknowledged (the centre
+acked) -> resolved (the condition cleared, or a person closed it). Stored first, forwarded
+second: a crash between the two leaves a "raised" alarm that the next start forwards again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from .arc.report import AlarmReport
+from .config import HubConfig
+from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
+from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
+from .store import Device, Store, StoredEvent
+
+log = logging.getLogger("trygg.hub.alarms")
+
+# Zone reported for an alarm that no device can be named for (ARC zones are 1..999; devices
+# get 1..998 at pairing in practice).
+HUB_ZONE = 999
+
+
+class AlarmSink(Protocol):
+    async def submit(self, report: Any) -> None: ...
+
+
+DeliveryCallback = Callable[[str, str, str, bool, str], None]
+
+
+def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
+    return RulesConfig(
+        residents={r.id: r for r in config.residents},
+        devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
+                                         d.heartbeat_s, d.paired_at) for d in devices})
+
+
+class AlarmDesk:
+    """Runs the engine over stored events and ticks; stores and forwards its decisions."""
+
+    def __init__(self, config: HubConfig, run_db: Callable[..., Awaitable[Any]],
+                 sink: AlarmSink | None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._run_db = run_db
+        self.sink = sink
+        self._clock = clock
+        self.engine = RulesEngine(RulesConfig({r.id: r for r in config.residents}, {}))
+        self.state = State()
+        self._devices: dict[str, DeviceInfo] = {}
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.hub_scan_id = 0  # hub-made events up to this id have been fed to the rules
+
+    def set_devices(self, devices: list[Device]) -> None:
+        cfg = rules_config(self.config, devices)
+        if cfg.devices != self._devices:
+            self._devices = cfg.devices
+            self.engine = RulesEngine(cfg)
+
+    async def rebuild(self) -> None:
+        """Replay every stored event to rebuild the rules' state after a start, then act on
+        what the replay decided that the store does not know yet (alarms due while the hub
+        was down), and forward alarms stored but never forwarded."""
+        now = self._clock()
+
+        def _replay(store: Store) -> list[Action]:
+            new: list[Action] = []
+            for action in replay(self.engine, self.state, store.events(), until=now):
+                if isinstance(action, RaiseAlarm):
+                    if not store.alarm_exists(action.alarm_id):
+                        new.append(action)
+                else:
+                    rows = [a for a in store.alarms() if a["alarm_id"] == action.alarm_id]
+                    if rows and rows[0]["state"] != "resolved":
+                        new.append(action)
+            return new
+
+        async with self._lock:
+            self.state = State()
+            actions = await self._run_db(_replay)
+            self.hub_scan_id = self.state.last_event_id
+            for alarm in await self._run_db(lambda s: s.alarms(open_only=True)):
+                if alarm["state"] == "raised" and all(
+                        getattr(a, "alarm_id", None) != alarm["alarm_id"] for a in actions):
+                    await self._forward_stored(alarm)
+            await self._act(actions)
+        log.info("rules rebuilt from %d stored events; %d open alarms",
+                 self.state.last_event_id, len(self.state.open_alarms))
+
+    async def on_events(self, events: list[StoredEvent]) -> None:
+        async with self._lock:
+            actions: list[Action] = []
+            now = self._clock()
+            for ev in events:
+                actions += self.engine.step(self.state, ev, max(now, ev.received_at))[1]
+            await self._act(actions)
+
+    async def tick(self) -> None:
+        async with self._lock:
+            _, actions = self.engine.step(self.state, Tick(), self._clock())
+            await self._act(actions)
+
+    async def _act(self, actions: list[Action]) -> None:
+        for action in actions:
+            try:
+                if isinstance(action, RaiseAlarm):
+                    await self._raise(action)
+                else:
+                    await self._resolve(action)
+            except Exception:
+                log.exception("acting on %s failed", action)
+
+    async def _raise(self, a: RaiseAlarm) -> None:
+        zone, room, device_id = await self._locate(a.device_id, a.cause_event_ids)
+        stored = await self._run_db(
+            lambda s: s.raise_alarm(a.alarm_id, a.kind, a.priority, a.resident_id, device_id,
+                                    a.at, a.description, a.cause_event_ids))
+        if not stored:
+            return
+        log.warning("alarm raised: %s (%s, priority %d)", a.alarm_id, a.kind, a.priority)
+        await self._submit(a.alarm_id, "raised", a.kind, a.priority, a.resident_id, zone, room,
+                           device_id, a.description, a.at)
+
+    async def _resolve(self, a: ResolveAlarm) -> None:
+        now = self._clock()
+        changed = await self._run_db(lambda s: s.set_alarm_state(a.alarm_id, "resolved", now))
+        if not changed:
+            return
+        rows = await self._run_db(lambda s: [r for r in s.alarms() if r["alarm_id"] ==
+                                             a.alarm_id])
+        if not rows:
+            return
+        row = rows[0]
+        zone, room, device_id = await self._locate(row["device_id"], row["cause_event_ids"])
+        log.info("alarm resolved: %s (%s)", a.alarm_id, a.reason)
+        await self._submit(a.alarm_id, "resolved", row["kind"], row["priority"],
+                           row["resident_id"], zone, room, device_id,
+                           f"{row['description']}: {a.reason}", row["raised_at"],
+                           forwarded_state=False)
+
+    async def _forward_stored(self, row: dict[str, Any]) -> None:
+        zone, room, device_id = await self._locate(row["device_id"], row["cause_event_ids"])
+        await self._submit(row["alarm_id"], "raised", row["kind"], row["priority"],
+                           row["resident_id"], zone, room, device_id, row["description"],
+                           row["raised_at"])
+
+    async def _locate(self, device_id: str | None,
+                      causes: Iterable[int]) -> tuple[int, str | None, str | None]:
+        """Zone, room and device for the report: the alarm's device, else the device of its
+        latest causing event (where the resident was last seen), else the hub."""
+        if device_id is None:
+            ids = sorted(causes)
+            if ids:
+                def _device_of(s: Store) -> str | None:
+                    for ev in s.events(after_id=ids[-1] - 1, limit=1):
+                        return ev.device_id
+                    return None
+                device_id = await self._run_db(_device_of)
+        info = self._devices.get(device_id or "")
+        if info is None:
+            return HUB_ZONE, None, device_id
+        return info.zone, info.room, device_id
+
+    async def _submit(self, alarm_id: str, event: str, kind: str, priority: int,
+                      resident_id: str, zone: int, room: str | None, device_id: str | None,
+                      description: str, raised_at: float, forwarded_state: bool = True) -> None:
+        if self.sink is None:
+            log.error("no ARC forwarder configured: alarm %s (%s) stays %s in the store",
+                      alarm_id, kind, event)
+            return
+        try:
+            account = self.config.resident(resident_id).arc_account
+        except KeyError:
+            log.error("alarm %s: resident %r not in the configuration; not forwarded",
+                      alarm_id, resident_id)
+            return
+        report = AlarmReport(alarm_id=alarm_id, event=event, kind=kind, priority=priority,
+                             account=account, zone=zone, room=room, device_id=device_id,
+                             description=description, raised_at=raised_at)
+        await self.sink.submit(report)
+        if forwarded_state:
+            now = self._clock()
+            await self._run_db(lambda s: s.set_alarm_state(alarm_id, "forwarded", now))
+
+    # -- news from the forwarder ------------------------------------------------------------
+
+    def on_delivery(self, alarm_id: str, event: str, receiver: str, ok: bool,
+                    detail: str) -> None:
+        """Callback for the ARC forwarder (any thread-free caller on the event loop)."""
+        task = asyncio.get_running_loop().create_task(
+            self._delivery(alarm_id, event, receiver, ok, detail))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _delivery(self, alarm_id: str, event: str, receiver: str, ok: bool,
+                        detail: str) -> None:
+        now = self._clock()
+        await self._run_db(lambda s: s.add_delivery(alarm_id, event, receiver, ok, detail, now))
+        if not (ok and event == "raised"):
+            if not ok:
+                log.warning("alarm %s not delivered to %s: %s", alarm_id, receiver, detail)
+            return
+        changed = await self._run_db(lambda s: s.set_alarm_state(alarm_id, "acknowledged", now))
+        if changed:
+            await self._run_db(lambda s: s.add_hub_event(
+                HUB_ALARM_ACKNOWLEDGED, now, None, detail={"alarm_id": alarm_id,
+                                                           "receiver": receiver}))
+            await self.poll_hub_events()
+
+    async def poll_hub_events(self) -> int:
+        """Feed hub-made events stored since the last poll (by this service or by the CLI:
+        away, resolve) to the rules. Returns how many."""
+        after = self.hub_scan_id
+        events: list[StoredEvent] = await self._run_db(
+            lambda s: [e for e in s.events(after_id=after) if e.type == "hub"])
+        if events:
+            self.hub_scan_id = events[-1].id
+            await self.on_events(events)
+        return len(events)
+
+    async def wait_idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

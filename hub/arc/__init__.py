@@ -1,0 +1,26 @@
+"""Alarm forwarding from the hub to alarm receiving centres (ARCs) over SIA DC-09.
+
+The hub hands every alarm to :class:`ArcForwarder` as an :class:`AlarmReport`;
+``submit`` returns once the report is durably in the ARC outbox, and the
+forwarder keeps it there until a receiver acknowledges it.
+"""
+
+from .config import ArcConfig, ArcConfigError, ReceiverConfig, load_arc_config
+from .forwarder import ArcForwarder, DeliveryCallback, LinkCallback
+from .report import EVENTS, KINDS, AlarmReport
+from .testalarm import ArcTestResult, run_test_alarm
+
+__all__ = [
+    "EVENTS",
+    "KINDS",
+    "AlarmReport",
+    "ArcConfig",
+    "ArcConfigError",
+    "ArcForwarder",
+    "ArcTestResult",
+    "DeliveryCallback",
+    "LinkCallback",
+    "ReceiverConfig",
+    "load_arc_config",
+    "run_test_alarm",
+]

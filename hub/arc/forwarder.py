@@ -1,0 +1,427 @@
+"""The ARC forwarder: durable outbox in, SIA DC-09 to the receivers out, nothing lost.
+
+Life cycle::
+
+    async with ArcForwarder(config, db_path, on_delivery=callback) as forwarder:
+        await forwarder.submit(report)   # returns once the report is in SQLite
+
+Inside, one delivery loop sends the outbox in order (priority, then time raised) to the first
+reachable receiver in configured order, one message at a time, and deletes a report only on
+its ACK. Each receiver also has a supervision task that sends a NULL link test after
+``supervision_interval`` without traffic, and probes an unreachable receiver with growing
+backoff until it answers, when traffic returns to it (primary first).
+
+Callbacks (both optional, called in the event loop, exceptions logged and ignored):
+- ``on_delivery(alarm_id, event, receiver, ok, detail)``: ok=True when ``receiver``
+  acknowledged the report; ok=False for each failed attempt (no answer, NAK, DUH), with
+  the reason in ``detail``. The report stays queued after a failure.
+- ``on_link(receiver, up, detail)``: a receiver became unreachable (after ``failover_after``
+  failures in a row) or answered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from . import codes, dc09
+from .config import ArcConfig
+from .link import Outcome, ReceiverLink
+from .outbox import ArcOutbox, OutboxEntry
+from .report import AlarmReport
+
+log = logging.getLogger("trygg.hub.arc")
+
+DeliveryCallback = Callable[[str, str, str, bool, str], None]
+LinkCallback = Callable[[str, bool, str], None]
+
+# Text limits for extended data: keep every frame far below the 1,000 bytes some receivers
+# read in one go (an encrypted frame doubles the data in hex).
+ROOM_TEXT_MAX = 32
+ALARM_TEXT_MAX = 80
+
+
+def encode_report(report: AlarmReport, seq: int, config: ArcConfig, receiver_index: int,
+                  timestamp: float) -> bytes:
+    """The DC-09 message for ``report`` as the receiver ``receiver_index`` expects it."""
+    rc = config.receivers[receiver_index]
+    address = dc09.Address(report.account, rc.line, rc.receiver_number)
+    if rc.format == "ADM-CID":
+        row = codes.CODES[report.kind]
+        data = dc09.adm_cid_data(report.account, codes.cid_qualifier(report.event),
+                                 row.cid_event, config.partition, report.zone)
+        return dc09.encode_message("ADM-CID", seq, address, data, timestamp=timestamp,
+                                   key=rc.key)
+    data = dc09.sia_dcs_data(report.account, codes.sia_code(report.kind, report.event),
+                             report.zone, config.partition)
+    # DC-09 extended data: [H] time the alarm was raised (the message timestamp is the time
+    # of transmission), [R] room, [I] alarm text with the Trygg kind, which tells apart kinds
+    # that share a SIA code.
+    extended = [("H", dc09.format_timestamp(report.raised_at)[1:])]
+    if report.room:
+        room = dc09.clean_text(report.room, ROOM_TEXT_MAX)
+        if room:
+            extended.append(("R", room))
+    text = dc09.clean_text(f"{report.kind}: {report.description}", ALARM_TEXT_MAX)
+    if text:
+        extended.append(("I", text))
+    return dc09.encode_message("SIA-DCS", seq, address, data, extended, timestamp=timestamp,
+                               key=rc.key)
+
+
+def encode_link_test(config: ArcConfig, seq: int, receiver_index: int,
+                     timestamp: float) -> bytes:
+    """A DC-09 NULL message (§5.5.2.1) from the hub's own account."""
+    rc = config.receivers[receiver_index]
+    return dc09.encode_message("NULL", seq, dc09.Address(config.account, rc.line,
+                                                         rc.receiver_number),
+                               "", timestamp=timestamp, key=rc.key)
+
+
+def _outage_id(receiver_name: str, started_ms: int) -> str:
+    """The alarm id of a receiver's link outage notice (raised and resolved share it)."""
+    return f"arc-link-{receiver_name}-{started_ms}"
+
+
+@dataclass
+class _Receiver:
+    index: int
+    link: ReceiverLink
+    up: bool = True
+    failures: int = 0  # consecutive failed attempts
+    backoff: float = 0.0
+    retry_at: float = 0.0  # monotonic; when an unreachable receiver is tried next
+    last_answer: float = field(default_factory=time.monotonic)
+    clock_offset: float = 0.0  # receiver clock minus ours, learnt from a NAK (§5.5.3.2)
+    outage_id: str | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ArcForwarder:
+    def __init__(self, config: ArcConfig, db_path: str | Path, *,
+                 on_delivery: DeliveryCallback | None = None,
+                 on_link: LinkCallback | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.db_path = Path(db_path)
+        self.on_delivery = on_delivery
+        self.on_link = on_link
+        self._clock = clock
+        self._outbox: ArcOutbox | None = None
+        self._receivers: list[_Receiver] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._work = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._naks: dict[int, int] = {}
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> ArcForwarder:
+        self._outbox = ArcOutbox(self.db_path)
+        self._receivers = [
+            _Receiver(i, ReceiverLink(rc, ack_timeout=self.config.ack_timeout,
+                                      connect_timeout=self.config.connect_timeout),
+                      backoff=self.config.retry_backoff_initial)
+            for i, rc in enumerate(self.config.receivers)]
+        outages = self._outbox.open_outages()
+        for r in self._receivers:
+            started = outages.get(r.link.name)
+            if started is not None:
+                # Reported lost before a restart: the restore goes out at its first answer.
+                r.outage_id = _outage_id(r.link.name, started)
+        self._tasks = [asyncio.create_task(self._delivery_loop(), name="arc-delivery")]
+        self._tasks += [asyncio.create_task(self._supervise(r), name=f"arc-supervise-{r.index}")
+                        for r in self._receivers]
+        self._work.set()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for receiver in self._receivers:
+            await receiver.link.close()
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
+
+    # -- the hub's interface ------------------------------------------------------------
+
+    async def submit(self, report: AlarmReport) -> None:
+        """Store ``report`` durably in the outbox and wake delivery.
+
+        Returns once the report is committed (it survives kill -9 and power loss from then
+        on). Submitting the same (alarm_id, event) again stores nothing new.
+        """
+        if not isinstance(report, AlarmReport):
+            raise TypeError(f"submit() takes an AlarmReport, not {type(report).__name__}")
+        outbox = self._require_outbox()
+        seq, new = outbox.add(report)
+        log.info("arc: queued %s %s %s (priority %d, sequence %04d)%s", report.alarm_id,
+                 report.kind, report.event, report.priority, seq,
+                 "" if new else " [already queued]")
+        self._drained.clear()
+        self._work.set()
+
+    def pending(self) -> int:
+        """Reports in the outbox not yet acknowledged."""
+        return self._require_outbox().pending()
+
+    async def wait_drained(self, within: float) -> bool:
+        """Wait until the outbox is empty; False if ``within`` seconds pass first."""
+        try:
+            async with asyncio.timeout(within):
+                await self._wait_drained()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _wait_drained(self) -> None:
+        while self.pending():
+            self._drained.clear()
+            await self._drained.wait()
+
+    def link_states(self) -> dict[str, bool]:
+        """Receiver name -> reachable (as far as the last attempts tell)."""
+        return {r.link.name: r.up for r in self._receivers}
+
+    def counters(self) -> dict[str, dict[str, object]]:
+        return {r.link.name: vars(r.link.counters).copy() for r in self._receivers}
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _require_outbox(self) -> ArcOutbox:
+        if self._outbox is None:
+            raise RuntimeError("ArcForwarder is not running: use 'async with ArcForwarder(...)'")
+        return self._outbox
+
+    def _notify_delivery(self, report: AlarmReport, receiver: str, ok: bool,
+                         detail: str) -> None:
+        if self.on_delivery is None:
+            return
+        try:
+            self.on_delivery(report.alarm_id, report.event, receiver, ok, detail)
+        except Exception:
+            log.exception("arc: on_delivery callback failed (ignored)")
+
+    def _pick_receiver(self, now: float) -> _Receiver | None:
+        for receiver in self._receivers:
+            if receiver.up:
+                return receiver
+        due = [r for r in self._receivers if r.retry_at <= now]
+        return due[0] if due else None
+
+    async def _wait_for_work(self, delay: float | None) -> None:
+        self._work.clear()
+        # asyncio.timeout, not wait_for: CPython 3.11's wait_for can swallow a cancellation
+        # that races with the awaited event, and a forwarder must stop when told to.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._work.wait()
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                await self._deliver_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not end alarm delivery: log it, pause, carry on.
+                log.exception("arc: delivery loop error (continuing)")
+                await asyncio.sleep(self.config.retry_backoff_initial)
+
+    async def _deliver_next(self) -> None:
+        outbox = self._require_outbox()
+        entry = outbox.next_due(self._clock())
+        if entry is None:
+            if outbox.pending() == 0:
+                self._drained.set()
+            deferred = outbox.earliest_deferred()
+            delay = None if deferred is None else max(0.01, deferred - self._clock())
+            await self._wait_for_work(delay)
+            return
+        now = time.monotonic()
+        receiver = self._pick_receiver(now)
+        if receiver is None:
+            soonest = min(r.retry_at for r in self._receivers)
+            await self._wait_for_work(max(0.01, soonest - now))
+            return
+        await self._attempt(entry, receiver)
+
+    async def _attempt(self, entry: OutboxEntry, receiver: _Receiver) -> None:
+        outbox = self._require_outbox()
+        report = entry.report
+        name = receiver.link.name
+        message = encode_report(report, entry.seq, self.config, receiver.index,
+                                self._clock() + receiver.clock_offset)
+        outcome = await receiver.link.exchange(message, entry.seq)
+        if outcome.kind == "ack":
+            outbox.remove(entry.row_id)
+            self._naks.pop(entry.row_id, None)
+            self._link_answered(receiver)
+            detail = f"ACK from {name} in {outcome.rtt * 1000:.1f} ms (sequence {entry.seq:04d})"
+            log.info("arc: delivered %s %s: %s", report.alarm_id, report.event, detail)
+            self._notify_delivery(report, name, True, detail)
+            return
+        if outcome.kind == "nak":
+            self._link_answered(receiver)
+            self._resync(receiver, outcome)
+            count = self._naks.get(entry.row_id, 0) + 1
+            self._naks[entry.row_id] = count
+            detail = f"NAK from {name} (attempt {count}); timestamps resynced, resending"
+            not_before = 0.0
+            if count >= self.config.nak_resend_limit:
+                self._naks.pop(entry.row_id, None)
+                not_before = self._clock() + self._message_backoff(entry.attempts)
+                detail = (f"NAK from {name} {count} times in a row; trying again in "
+                          f"{not_before - self._clock():.0f} s")
+            outbox.record_failure(entry.row_id, detail, not_before)
+            self._notify_delivery(report, name, False, detail)
+            return
+        if outcome.kind == "duh":
+            # The receiver is there but cannot process this message: hold it back (not the
+            # whole queue) and try again later; it stays in the outbox.
+            self._link_answered(receiver)
+            not_before = self._clock() + self._message_backoff(entry.attempts)
+            detail = (f"DUH from {name}: receiver cannot process this message; trying again "
+                      f"in {not_before - self._clock():.0f} s")
+            log.warning("arc: %s %s: %s", report.alarm_id, report.event, detail)
+            outbox.record_failure(entry.row_id, detail, not_before)
+            self._notify_delivery(report, name, False, detail)
+            return
+        detail = f"{name}: {outcome.detail}"
+        outbox.record_failure(entry.row_id, detail)
+        self._link_failed(receiver, outcome)
+        self._notify_delivery(report, name, False, detail)
+
+    def _message_backoff(self, attempts: int) -> float:
+        return float(min(self.config.retry_backoff_max,
+                         self.config.retry_backoff_initial * 2 ** min(attempts, 30)))
+
+    def _resync(self, receiver: _Receiver, outcome: Outcome) -> None:
+        answer = outcome.answer
+        if answer is None or answer.timestamp is None:
+            return
+        # The NAK's timestamp is the receiver's clock when it answered; half the round trip
+        # is below the timestamp's 1 s resolution on any usable link.
+        receiver.clock_offset = answer.timestamp - self._clock()
+        log.warning("arc: %s rejected our timestamp (NAK); its clock is %+.0f s from ours, "
+                    "resynced", receiver.link.name, receiver.clock_offset)
+
+    def _link_answered(self, receiver: _Receiver) -> None:
+        receiver.failures = 0
+        receiver.backoff = self.config.retry_backoff_initial
+        receiver.last_answer = time.monotonic()
+        if not receiver.up:
+            receiver.up = True
+            self._link_changed(receiver, True, "answering again")
+        elif receiver.outage_id is not None:
+            self._link_changed(receiver, True, "answering after a restart of the hub")
+
+    def _link_failed(self, receiver: _Receiver, outcome: Outcome) -> None:
+        receiver.failures += 1
+        if receiver.up and receiver.failures < self.config.failover_after:
+            return
+        receiver.retry_at = time.monotonic() + receiver.backoff
+        receiver.backoff = min(self.config.retry_backoff_max, receiver.backoff * 2)
+        if receiver.up:
+            receiver.up = False
+            self._link_changed(receiver, False, outcome.detail)
+        receiver.wake.set()
+
+    def _link_changed(self, receiver: _Receiver, up: bool, detail: str) -> None:
+        rc = receiver.link.config
+        others = [r.link.name for r in self._receivers if r.up and r is not receiver]
+        if up:
+            log.warning("arc: receiver %s is reachable again (%s)", rc.address_label, detail)
+        else:
+            log.warning("arc: receiver %s unreachable after %d failed attempts (%s); %s",
+                        rc.address_label, receiver.failures, detail,
+                        f"traffic goes to {others[0]}" if others else
+                        "no other receiver reachable, alarms stay queued")
+        if self.on_link is not None:
+            try:
+                self.on_link(rc.name, up, detail)
+            except Exception:
+                log.exception("arc: on_link callback failed (ignored)")
+        self._queue_link_notice(receiver, up, detail)
+        self._work.set()
+
+    def _queue_link_notice(self, receiver: _Receiver, up: bool, detail: str) -> None:
+        """The technical notice for the centre: a receiver was lost / came back."""
+        now = self._clock()
+        name = receiver.link.name
+        outbox = self._require_outbox()
+        started: int | None = None
+        if not up:
+            if receiver.outage_id is not None:
+                return  # lost again before a restart's first answer: reported already
+            started = int(now * 1000)
+            receiver.outage_id = _outage_id(name, started)
+        outage_id = receiver.outage_id
+        if outage_id is None:
+            return
+        if up:
+            receiver.outage_id = None
+        report = AlarmReport(
+            alarm_id=outage_id, event="resolved" if up else "raised",
+            kind="receiver_unreachable", priority=codes.CODES["receiver_unreachable"].priority,
+            account=self.config.account, zone=0, room=None, device_id=None,
+            description=(f"receiver {receiver.link.name} "
+                         f"{'reachable again' if up else 'unreachable'}: {detail}")[:200],
+            raised_at=now)
+        try:
+            outbox.add(report)
+            # Remembered across a restart, so that the centre always gets the restore.
+            outbox.set_outage(name, started)
+        except Exception:
+            log.exception("arc: could not queue the link notice (the log line stands)")
+
+    async def _supervise(self, receiver: _Receiver) -> None:
+        interval = self.config.supervision_interval
+        while True:
+            try:
+                due = (receiver.last_answer + interval if receiver.up
+                       else receiver.retry_at)
+                delay = due - time.monotonic()
+                if delay > 0:
+                    receiver.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await receiver.wake.wait()
+                    continue
+                await self._link_test(receiver)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("arc: supervision of %s failed (continuing)",
+                              receiver.link.name)
+                await asyncio.sleep(self.config.retry_backoff_initial)
+
+    async def _link_test(self, receiver: _Receiver) -> None:
+        seq = self._require_outbox().take_sequence()
+        message = encode_link_test(self.config, seq, receiver.index,
+                                   self._clock() + receiver.clock_offset)
+        outcome = await receiver.link.exchange(message, seq)
+        if outcome.kind in ("ack", "duh"):
+            self._link_answered(receiver)
+        elif outcome.kind == "nak":
+            # The receiver is there; the next link test carries the corrected clock.
+            self._resync(receiver, outcome)
+            self._link_answered(receiver)
+        else:
+            log.info("arc: link test to %s failed: %s", receiver.link.name, outcome.detail)
+            self._link_failed(receiver, outcome)

@@ -1,0 +1,156 @@
+"""The ARC outbox: every report is in SQLite before its first transmission, until an ACK.
+
+- WAL journal with ``synchronous=FULL``: a committed report survives kill -9 and power loss
+  (SQLite's WAL syncs the log on every commit in FULL mode).
+- The DC-09 sequence number is assigned in the same transaction that stores the report, and
+  stored with it: every transmission of a report, on any receiver, before or after a crash,
+  carries the same number (DC-09 §5.5.1.5), so the centre can recognise a duplicate.
+- Delivery order is priority, then the time the alarm was raised, then arrival.
+- A row is deleted only when a receiver acknowledged it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..private_files import create_owner_only
+from . import dc09
+from .report import AlarmReport
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS arc_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    raised_at REAL NOT NULL,
+    seq INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    UNIQUE (alarm_id, event)
+);
+CREATE INDEX IF NOT EXISTS arc_outbox_order ON arc_outbox (priority, raised_at, id);
+CREATE TABLE IF NOT EXISTS arc_state (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+# arc_state rows "outage:<receiver name>": link outages reported and not yet restored.
+_OUTAGE = "outage:"
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    row_id: int
+    seq: int
+    report: AlarmReport
+    attempts: int
+
+
+class ArcOutbox:
+    """Synchronous SQLite access; each call is one short transaction (milliseconds)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        create_owner_only(self.path)  # alarm texts and rooms are health data
+        self._db = sqlite3.connect(str(self.path), isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _take_sequence(self) -> int:
+        row = self._db.execute("SELECT value FROM arc_state WHERE name='next_seq'").fetchone()
+        seq = int(row[0]) if row else dc09.SEQUENCE_FIRST
+        if not dc09.SEQUENCE_FIRST <= seq <= dc09.SEQUENCE_LAST:
+            seq = dc09.SEQUENCE_FIRST
+        self._db.execute("INSERT INTO arc_state (name, value) VALUES ('next_seq', ?) "
+                         "ON CONFLICT (name) DO UPDATE SET value=excluded.value",
+                         (dc09.next_sequence(seq),))
+        return seq
+
+    def take_sequence(self) -> int:
+        """A fresh sequence number for a message that is not stored (a NULL link test)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            seq = self._take_sequence()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return seq
+
+    def add(self, report: AlarmReport) -> tuple[int, bool]:
+        """Store ``report`` durably; returns (sequence number, newly stored).
+
+        A report whose (alarm_id, event) is already queued is stored once: the second call
+        returns the first one's sequence number and False.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT seq FROM arc_outbox WHERE alarm_id=? AND event=?",
+                                   (report.alarm_id, report.event)).fetchone()
+            if row:
+                self._db.execute("COMMIT")
+                return int(row[0]), False
+            seq = self._take_sequence()
+            self._db.execute(
+                "INSERT INTO arc_outbox (alarm_id, event, priority, raised_at, seq, report) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (report.alarm_id, report.event, report.priority, report.raised_at, seq,
+                 report.to_json()))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return seq, True
+
+    def next_due(self, now: float) -> OutboxEntry | None:
+        """The report to send next: highest priority, then oldest, among those due."""
+        row = self._db.execute(
+            "SELECT id, seq, report, attempts FROM arc_outbox WHERE not_before <= ? "
+            "ORDER BY priority, raised_at, id LIMIT 1", (now,)).fetchone()
+        if row is None:
+            return None
+        return OutboxEntry(int(row[0]), int(row[1]), AlarmReport.from_json(row[2]), int(row[3]))
+
+    def earliest_deferred(self) -> float | None:
+        row = self._db.execute("SELECT MIN(not_before) FROM arc_outbox").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def remove(self, row_id: int) -> None:
+        self._db.execute("DELETE FROM arc_outbox WHERE id=?", (row_id,))
+
+    def record_failure(self, row_id: int, error: str, not_before: float = 0.0) -> None:
+        self._db.execute(
+            "UPDATE arc_outbox SET attempts=attempts+1, last_error=?, not_before=? WHERE id=?",
+            (error[:200], not_before, row_id))
+
+    def open_outages(self) -> dict[str, int]:
+        """Receiver name -> start (epoch ms) of a link outage reported to the centre and not
+        yet restored: a restart must not forget to send the restore."""
+        rows = self._db.execute("SELECT name, value FROM arc_state WHERE name LIKE ?",
+                                (_OUTAGE + "%",))
+        return {str(name)[len(_OUTAGE):]: int(value) for name, value in rows}
+
+    def set_outage(self, receiver: str, started_ms: int | None) -> None:
+        """Record (or, with None, clear) the open link outage of ``receiver``."""
+        if started_ms is None:
+            self._db.execute("DELETE FROM arc_state WHERE name=?", (_OUTAGE + receiver,))
+        else:
+            self._db.execute("INSERT INTO arc_state (name, value) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET value=excluded.value",
+                             (_OUTAGE + receiver, started_ms))
+
+    def pending(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM arc_outbox").fetchone()[0])

@@ -1,0 +1,387 @@
+"""Verified ingest: uplink frames in, durable events and acks out.
+
+Per frame, in this order (ARCHITECTURE invariants 2 and 3):
+
+1. topic ``trygg/<device-id>/up``; per-device token bucket (a flooding device is dropped at the
+   cost of a dict look-up, so it cannot slow the others);
+2. ``cose.open_frame`` with the device's key (unknown kid: counted), and the kid must be the
+   topic's device id;
+3. replay check against the device's window. A sequence number the window has seen is either a
+   retransmission after a lost ack -- it is in ``events``: ack it again, store nothing, count
+   nothing -- or a forgery/replay: counted. A number too old for the window that was never stored
+   (a frame held back in the device's outbox while 64 newer ones got through) is stored late:
+   ``events`` has a UNIQUE (device, seq) row for every frame accepted since the last prune, so it
+   cannot be acted on twice;
+4. decode (schema);
+5. group commit: a batch of frames and the devices' new windows in ONE SQLite transaction;
+6. only then an ``ack`` frame per device with the ranges just stored (coalesced: one ack frame
+   covers up to 8 ranges of a whole batch), sealed with the hub's own persisted sequence counter
+   for that device.
+
+Rejections are counted per (device, reason) in memory and written with the next batch, never
+one write per rejected frame (a flood must not become a write amplifier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trygg.protocol import cose, frame, messages
+from trygg.protocol import errors as perr
+from trygg.protocol.replay import ReplayWindow
+from trygg.protocol.sequence import SequenceCounter
+
+from .config import IngestConfig
+from .rules.model import HUB_REJECTED_FRAMES, HUB_REJECTED_FRAMES_CLEAR
+from .store import Device, NewFrame, Store, StoredEvent
+
+log = logging.getLogger("trygg.hub.ingest")
+
+# Hub-side rejection reasons, next to protocol.errors.REASONS.
+BAD_TOPIC = "bad_topic"
+TOPIC_MISMATCH = "topic_mismatch"  # kid is not the device id of the topic
+RATE_LIMITED = "rate_limited"
+STORE_FAILED = "store_failed"
+UNKNOWN_DEVICE = ""  # rejections.device_id for topics of no paired device
+
+UP_SUFFIX = "/up"
+TOPIC_PREFIX = "trygg/"
+# Hub sequence counter: persist a new bound every this many numbers (RFC 8613 App. B.1.1).
+HUB_SEQUENCE_STEP = 1024
+
+
+def up_topic(device_id: str) -> str:
+    return f"{TOPIC_PREFIX}{device_id}{UP_SUFFIX}"
+
+
+def down_topic(device_id: str) -> str:
+    return f"{TOPIC_PREFIX}{device_id}/down"
+
+
+def ack_ranges(seqs: list[int]) -> list[list[int]]:
+    """Sorted distinct numbers -> inclusive [first, last] ranges."""
+    ranges: list[list[int]] = []
+    for s in sorted(set(seqs)):
+        if ranges and s == ranges[-1][1] + 1:
+            ranges[-1][1] = s
+        else:
+            ranges.append([s, s])
+    return ranges
+
+
+class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        self.stamp = now
+        if tokens > self.burst:
+            tokens = self.burst
+        if tokens < 1.0:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - 1.0
+        return True
+
+
+@dataclass
+class DeviceLink:
+    """What ingest keeps in memory per paired device."""
+
+    device_id: str
+    kid: bytes
+    key: cose.MacKey
+    resident_id: str
+    live: ReplayWindow  # includes frames queued for the next commit
+    durable: ReplayWindow  # exactly what the database holds
+    pruned_seq: int
+    bucket: TokenBucket
+    counter: SequenceCounter | None = None
+    rejected_at: list[float] = field(default_factory=list)
+    rejected_alarm: bool = False
+
+
+@dataclass
+class _Item:
+    kind: str  # new | dup | late
+    device_id: str
+    seq: int
+    received_at: float
+    message: dict[str, Any] | None = None
+    reason: str = ""
+
+
+@dataclass
+class BatchResult:
+    stored: list[StoredEvent]
+    acks: list[tuple[str, bytes]]  # (topic, frame)
+    reacked: int
+
+
+class Ingest:
+    """Frame verification (on the event loop) and group commit (on the database thread)."""
+
+    def __init__(self, config: IngestConfig, run_db: Callable[..., Awaitable[Any]],
+                 publish: Callable[[str, bytes], Awaitable[None]],
+                 on_stored: Callable[[list[StoredEvent]], Awaitable[None]],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._run_db = run_db
+        self._publish = publish
+        self._on_stored = on_stored
+        self._clock = clock
+        self.links: dict[str, DeviceLink] = {}
+        self._by_kid: dict[bytes, DeviceLink] = {}
+        self._pending: list[_Item] = []
+        self._wake = asyncio.Event()
+        self._rejections: dict[tuple[str, str], int] = {}
+        self.counts: dict[str, int] = {"received": 0, "stored": 0, "reacked": 0, "rejected": 0,
+                                       "acks_sent": 0, "batches": 0}
+        self._unknown_bucket = TokenBucket(config.device_rate_per_s * 10,
+                                           config.device_burst * 10, clock())
+        self.idle = asyncio.Event()
+        self.idle.set()
+        # perf_counter of the first frame received and of the last ack sent (benchmark).
+        self.first_frame_at: float | None = None
+        self.last_ack_at = 0.0
+
+    # -- devices ------------------------------------------------------------------------------
+
+    def load_devices(self, devices: list[Device]) -> None:
+        """(Re)load paired devices; keeps live state of devices that stay."""
+        now = self._clock()
+        links: dict[str, DeviceLink] = {}
+        for d in devices:
+            old = self.links.get(d.device_id)
+            if old is not None and old.key.key == d.key:
+                old.resident_id = d.resident_id
+                links[d.device_id] = old
+                continue
+            links[d.device_id] = DeviceLink(
+                d.device_id, bytes.fromhex(d.device_id), cose.MacKey(d.key), d.resident_id,
+                d.window(), d.window(), d.pruned_seq,
+                TokenBucket(self.config.device_rate_per_s, self.config.device_burst, now))
+        self.links = links
+        self._by_kid = {link.kid: link for link in links.values()}
+
+    def _key_for_kid(self, kid: bytes) -> cose.MacKey | None:
+        link = self._by_kid.get(kid)
+        return None if link is None else link.key
+
+    # -- frames in ----------------------------------------------------------------------------
+
+    def reject(self, device_id: str, reason: str, now: float) -> None:
+        key = (device_id, reason)
+        self._rejections[key] = self._rejections.get(key, 0) + 1
+        self.counts["rejected"] += 1
+        link = self.links.get(device_id)
+        if link is not None:
+            link.rejected_at.append(now)
+            if len(link.rejected_at) > 4 * self.config.rejected_alarm_count:
+                del link.rejected_at[: len(link.rejected_at) // 2]
+
+    def on_frame(self, topic: str, payload: bytes, now: float | None = None) -> None:
+        """Verify one uplink frame and queue it for the next commit. Never raises."""
+        now = self._clock() if now is None else now
+        self.counts["received"] += 1
+        if self.first_frame_at is None:
+            self.first_frame_at = time.perf_counter()
+        if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(UP_SUFFIX)
+                and len(topic) == len(TOPIC_PREFIX) + 12 + len(UP_SUFFIX)):
+            self.reject(UNKNOWN_DEVICE, BAD_TOPIC, now)
+            return
+        device_id = topic[len(TOPIC_PREFIX): len(TOPIC_PREFIX) + 12]
+        link = self.links.get(device_id)
+        if link is None:
+            # Unpaired topic: the broker's ACL should make this impossible; bounded anyway.
+            if self._unknown_bucket.take(now):
+                self.reject(UNKNOWN_DEVICE, perr.UNKNOWN_KID, now)
+            return
+        if not link.bucket.take(now):
+            self.reject(device_id, RATE_LIMITED, now)
+            return
+        try:
+            envelope = cose.open_frame(payload, cose.UP, self._key_for_kid)
+        except perr.ProtocolError as exc:
+            self.reject(device_id, exc.reason, now)
+            return
+        except Exception:  # defensive: nothing a peer sends may stop ingest
+            log.exception("unexpected error verifying a frame from %s", device_id)
+            self.reject(device_id, perr.MALFORMED, now)
+            return
+        if envelope.kid != link.kid:
+            self.reject(device_id, TOPIC_MISMATCH, now)
+            return
+        seq = envelope.seq
+        try:
+            link.live.check(seq)
+        except perr.ProtocolError as exc:
+            # Seen, or too old to tell: the database decides (retransmission or replay).
+            if exc.reason == perr.TOO_OLD and seq > link.pruned_seq:
+                message = self._decode(device_id, envelope.payload, now)
+                if message is not None:
+                    self._queue(_Item("late", device_id, seq, now, message, exc.reason))
+            else:
+                self._queue(_Item("dup", device_id, seq, now, None, exc.reason))
+            return
+        message = self._decode(device_id, envelope.payload, now)
+        if message is None:
+            return
+        link.live.accept(seq)
+        self._queue(_Item("new", device_id, seq, now, message))
+
+    def _decode(self, device_id: str, payload: bytes, now: float) -> dict[str, Any] | None:
+        try:
+            return messages.decode(payload, cose.UP)
+        except perr.ProtocolError as exc:
+            self.reject(device_id, exc.reason, now)
+        except Exception:
+            log.exception("unexpected error decoding a frame from %s", device_id)
+            self.reject(device_id, perr.MALFORMED, now)
+        return None
+
+    def _queue(self, item: _Item) -> None:
+        self._pending.append(item)
+        self.idle.clear()
+        self._wake.set()
+
+    # -- group commit ---------------------------------------------------------------------------
+
+    async def run_committer(self) -> None:
+        """Commit queued frames in batches, ack them, hand them on. Runs until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self.config.batch_max]
+                del self._pending[: len(batch)]
+                rejections, self._rejections = self._rejections, {}
+                try:
+                    result: BatchResult = await self._run_db(self._commit, batch, rejections)
+                except Exception:
+                    log.exception("storing a batch of %d frames failed; nothing of it is "
+                                  "acked, devices will send it again", len(batch))
+                    for item in batch:
+                        self.reject(item.device_id, STORE_FAILED, self._clock())
+                    for link in self.links.values():
+                        link.live = ReplayWindow(*link.durable.state())
+                    continue
+                self.counts["batches"] += 1
+                self.counts["stored"] += len(result.stored)
+                self.counts["reacked"] += result.reacked
+                for topic, data in result.acks:
+                    try:
+                        await self._publish(topic, data)
+                        self.counts["acks_sent"] += 1
+                        self.last_ack_at = time.perf_counter()
+                    except Exception as exc:  # broker gone: the device retransmits, re-acked
+                        log.warning("ack on %s not sent: %s", topic, exc)
+                if result.stored:
+                    await self._on_stored(result.stored)
+            if not self._pending:
+                self.idle.set()
+
+    def _commit(self, store: Store, batch: list[_Item],
+                rejections: dict[tuple[str, str], int]) -> BatchResult:
+        """On the database thread: store, then seal acks (after the commit)."""
+        frames: list[NewFrame] = []
+        windows: dict[str, ReplayWindow] = {}
+        ack: dict[str, list[int]] = {}
+        in_batch: set[tuple[str, int]] = set()
+        reacked = 0
+        now = self._clock()
+        for item in batch:
+            link = self.links.get(item.device_id)
+            if link is None:
+                continue  # unpaired meanwhile
+            key = (item.device_id, item.seq)
+            if item.kind == "new":
+                w = windows.get(item.device_id)
+                if w is None:
+                    w = windows[item.device_id] = ReplayWindow(*link.durable.state())
+                if not w.seen(item.seq):
+                    w.accept(item.seq)
+                    assert item.message is not None
+                    frames.append(NewFrame(item.device_id, item.seq, item.received_at,
+                                           item.message))
+                    in_batch.add(key)
+                    ack.setdefault(item.device_id, []).append(item.seq)
+                continue
+            if key in in_batch or store.is_stored(item.device_id, item.seq):
+                ack.setdefault(item.device_id, []).append(item.seq)  # lost ack: ack again
+                reacked += 1
+            elif item.kind == "late":
+                assert item.message is not None
+                frames.append(NewFrame(item.device_id, item.seq, item.received_at, item.message))
+                in_batch.add(key)
+                ack.setdefault(item.device_id, []).append(item.seq)
+            else:
+                rejections[(item.device_id, item.reason)] = (
+                    rejections.get((item.device_id, item.reason), 0) + 1)
+                self.counts["rejected"] += 1
+        resident_of = {d: link.resident_id for d, link in self.links.items()}
+        stored = store.store_frames(frames, {d: w.state() for d, w in windows.items()},
+                                    resident_of)
+        # Committed: the durable windows may move on.
+        for device_id, w in windows.items():
+            link = self.links.get(device_id)
+            if link is not None:
+                link.durable = w
+        if rejections:
+            try:
+                store.add_rejections(rejections, now)
+            except Exception:
+                log.exception("rejection counters not written")
+        acks: list[tuple[str, bytes]] = []
+        for device_id, seqs in ack.items():
+            link = self.links.get(device_id)
+            if link is None:
+                continue
+            ranges = ack_ranges(seqs)
+            step = messages.MAX_ACK_RANGES
+            for i in range(0, len(ranges), step):
+                msg = {"type": "ack", "ranges": ranges[i: i + step]}
+                acks.append((down_topic(device_id), self.seal_down(store, link, msg)))
+        return BatchResult(stored, acks, reacked)
+
+    def seal_down(self, store: Store, link: DeviceLink, msg: dict[str, Any]) -> bytes:
+        """Seal a hub -> device message with the hub's persisted sequence counter (database
+        thread only: the counter's bound is written before a number is used)."""
+        if link.counter is None:
+            link.counter = SequenceCounter(store.sequence_storage(link.device_id),
+                                           step=HUB_SEQUENCE_STEP)
+            link.counter.boot()
+        return frame.seal(msg, link.key, link.kid, link.counter.next())
+
+    # -- supervision of rejections ------------------------------------------------------------
+
+    def rejection_events(self, now: float) -> list[tuple[str, str]]:
+        """(hub event name, device id) for devices whose rejections crossed the threshold in the
+        window, or that had none for a whole window after an alarm."""
+        out: list[tuple[str, str]] = []
+        window = self.config.rejected_window_s
+        for link in self.links.values():
+            recent = [t for t in link.rejected_at if t > now - window]
+            link.rejected_at = recent
+            if not link.rejected_alarm and len(recent) >= self.config.rejected_alarm_count:
+                link.rejected_alarm = True
+                out.append((HUB_REJECTED_FRAMES, link.device_id))
+            elif link.rejected_alarm and not recent:
+                link.rejected_alarm = False
+                out.append((HUB_REJECTED_FRAMES_CLEAR, link.device_id))
+        return out
+
+    def flush_rejections(self, store: Store) -> None:
+        rejections, self._rejections = self._rejections, {}
+        store.add_rejections(rejections, self._clock())

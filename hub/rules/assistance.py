@@ -1,0 +1,27 @@
+"""Calls for help that need no inference: the assistance button and a device-detected fall.
+
+Raised at once. While the centre has not acknowledged the open alarm, another press adds
+nothing (one open alarm per kind); once acknowledged, a new press is a new call: the old alarm
+is resolved as superseded and a new one raised, so a later call is never swallowed by an old
+alarm nobody closed.
+"""
+
+from __future__ import annotations
+
+from . import alarm_book
+from .context import Context
+from .model import ASSISTANCE, DEVICE_FALL, DeviceInfo, Event
+
+
+def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
+    if ev.name == "button":
+        kind, subject, text = ASSISTANCE, device.resident_id, "Assistance button pressed"
+    else:
+        kind, subject, text = DEVICE_FALL, device.device_id, "Fall detected by device"
+    if device.room:
+        text += f" ({device.room})"
+    alarm = ctx.state.open_alarms.get((kind, subject))
+    if alarm is not None and alarm.acknowledged:
+        alarm_book.resolve_alarm(ctx, kind, subject, "superseded by a new call")
+    alarm_book.raise_alarm(ctx, kind, subject, device.resident_id, device.device_id, ev.id,
+                           (ev.id,), text, device.room)

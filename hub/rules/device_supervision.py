@@ -1,0 +1,103 @@
+"""Device supervision: silence, low battery, tamper, a smoke-line fault, rejected frames.
+
+Silent: no frame of any kind for ``silent_heartbeats`` heartbeat intervals (EN 50136-1's idea of
+supervised transmission paths, applied to the home's own sensors); resolved by the next frame.
+Low battery below ``battery_low_mv``, cleared above ``battery_ok_mv`` (hysteresis). Tamper is
+resolved when the device restarts (a technician has opened and closed it: "hello"). A smoke-line
+fault is resolved by "fault_clear". Repeated rejected frames come from the ingest as hub events.
+"""
+
+from __future__ import annotations
+
+from ..config import Resident
+from . import alarm_book
+from .context import Context
+from .model import (
+    DEVICE_SILENT,
+    HUB_REJECTED_FRAMES,
+    LOW_BATTERY,
+    REJECTED_FRAMES,
+    SMOKE_FAULT,
+    TAMPER,
+    DeviceInfo,
+    Event,
+)
+
+
+def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
+    ds = ctx.state.device(device.device_id)
+    if ds.last_frame_at is None:
+        ctx.state.silence_generation = -1  # first frame: its deadline may be before pairing's
+    if ds.last_frame_at is None or at >= ds.last_frame_at:
+        ds.last_frame_at = at
+        ds.last_frame_event = ev.id
+    if not ctx.state.open_alarms:
+        return
+    alarm_book.resolve_alarm(ctx, DEVICE_SILENT, device.device_id, "heard again")
+    if ev.type == "hello":
+        alarm_book.resolve_alarm(ctx, TAMPER, device.device_id, "device restarted")
+
+
+def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
+    d = device.device_id
+    if ev.name == "tamper":
+        alarm_book.raise_alarm(ctx, TAMPER, d, device.resident_id, d, ev.id, (ev.id,),
+                               f"Device {d} opened or moved", device.room)
+    elif ev.name == "smoke_fault":
+        alarm_book.raise_alarm(ctx, SMOKE_FAULT, d, device.resident_id, d, ev.id, (ev.id,),
+                               "Smoke alarm line fault", device.room)
+    elif ev.name == "fault_clear":
+        alarm_book.resolve_alarm(ctx, SMOKE_FAULT, d, "line fault cleared")
+
+
+def on_heartbeat(ctx: Context, resident: Resident, device: DeviceInfo, ev: Event) -> None:
+    mv = ev.body.get("battery_mv")
+    if not isinstance(mv, int) or mv == 0:  # 0: mains powered, no battery to measure
+        return
+    ds = ctx.state.device(device.device_id)
+    t = resident.thresholds
+    if mv < t.battery_low_mv and not ds.battery_low:
+        ds.battery_low = True
+        alarm_book.raise_alarm(ctx, LOW_BATTERY, device.device_id, device.resident_id,
+                               device.device_id, ev.id, (ev.id,),
+                               f"Battery low ({mv} mV)", device.room)
+    elif mv > t.battery_ok_mv and ds.battery_low:
+        ds.battery_low = False
+        alarm_book.resolve_alarm(ctx, LOW_BATTERY, device.device_id, "battery replaced")
+
+
+def on_hub_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
+    d = device.device_id
+    if ev.name == HUB_REJECTED_FRAMES:
+        alarm_book.raise_alarm(ctx, REJECTED_FRAMES, d, device.resident_id, d, ev.id, (ev.id,),
+                               f"Repeated rejected frames from device {d}", device.room)
+    else:
+        alarm_book.resolve_alarm(ctx, REJECTED_FRAMES, d, "no rejections for a window")
+
+
+def on_tick(ctx: Context) -> None:
+    now = ctx.now
+    state = ctx.state
+    if state.silence_generation == ctx.generation and now < state.silence_check_at:
+        return  # frames only move deadlines later: nothing can be due before the cached one
+    residents = ctx.config.residents
+    earliest = float("inf")
+    for device in ctx.config.devices.values():
+        resident = residents.get(device.resident_id)
+        if resident is None:
+            continue
+        ds = ctx.state.device(device.device_id)
+        interval = device.heartbeat_s or resident.thresholds.heartbeat_s
+        last = ds.last_frame_at if ds.last_frame_at is not None else device.paired_at
+        due = last + resident.thresholds.silent_heartbeats * interval
+        if now < due:
+            earliest = min(earliest, due)
+        else:
+            episode = ds.last_frame_event if ds.last_frame_at is not None else -int(last)
+            alarm_book.raise_alarm(ctx, DEVICE_SILENT, device.device_id, device.resident_id,
+                                   device.device_id, episode, (ds.last_frame_event,),
+                                   f"No frame from device {device.device_id} "
+                                   f"({device.role}) for {(now - last) / 60:.0f} min",
+                                   device.room)
+    state.silence_check_at = earliest
+    state.silence_generation = ctx.generation

@@ -1,0 +1,194 @@
+"""``trygg hub run``: the asyncio service that ties ingest, store, rules, commands, ARC and
+discovery together.
+
+All SQLite work runs on one worker thread (:class:`Database`): the event loop keeps receiving
+and verifying frames while a batch commits and fsyncs, which is what makes group commit work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import aiomqtt
+
+from .alarms import AlarmDesk, AlarmSink
+from .commands import CommandSender
+from .config import HubConfig
+from .discovery import Advertiser
+from .ingest import Ingest
+from .pairing import hub_password
+from .store import Store, StoredEvent
+
+log = logging.getLogger("trygg.hub")
+
+T = TypeVar("T")
+UPLINKS = "trygg/+/up"
+
+
+class Database:
+    """The store on its own thread: ``await db.run(fn, *args)`` calls ``fn(store, *args)``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trygg-db")
+        self.store: Store | None = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.store = await loop.run_in_executor(
+            self._executor, lambda: Store(self.path, check_same_thread=False))
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        store = self.store
+        if store is None:
+            raise RuntimeError("database not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(store, *args))
+
+    async def close(self) -> None:
+        store, self.store = self.store, None
+        if store is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, store.close)
+        self._executor.shutdown(wait=True)
+
+
+class HubService:
+    def __init__(self, config: HubConfig, *, arc: AlarmSink | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.db = Database(config.database)
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self.ingest = Ingest(config.ingest, self.db.run, self.publish, self._on_stored, clock)
+        self.desk = AlarmDesk(config, self.db.run, arc, clock)
+        self.commands = CommandSender(config, self.db.run, self.ingest, self.publish, clock)
+        self._device_stamp: tuple[Any, ...] = ()
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        client = self._client
+        if client is None:
+            raise ConnectionError("not connected to the broker")
+        await client.publish(topic, payload, qos=1)
+
+    async def _on_stored(self, events: list[StoredEvent]) -> None:
+        await self.desk.on_events(events)
+        await self.commands.on_events(events)
+
+    async def reload_devices(self) -> None:
+        devices = await self.db.run(lambda s: s.devices())
+        stamp = tuple((d.device_id, d.key, d.resident_id, d.room, d.role, d.zone,
+                       d.heartbeat_s) for d in devices)
+        if stamp != self._device_stamp:
+            self._device_stamp = stamp
+            self.ingest.load_devices(devices)
+            self.desk.set_devices(devices)
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        await self.db.open()
+        if self.config.demo_profile:
+            log.warning("%s: demo_profile is on: alarm thresholds may be seconds long; this "
+                        "configuration is for the simulated-home demo, never a real home",
+                        self.config.source)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                arc_cfg = self.config.arc_config() if self.desk.sink is None else None
+                if arc_cfg is not None:
+                    # Before the rebuild: alarms stored but not yet forwarded are handed over
+                    # again at start, and the forwarder de-duplicates them.
+                    from .arc import ArcForwarder
+
+                    self.desk.sink = await stack.enter_async_context(ArcForwarder(
+                        arc_cfg, self.config.arc_outbox_path,
+                        on_delivery=self.desk.on_delivery))
+                elif self.desk.sink is None:
+                    log.warning("%s: no [arc] section: alarms are stored but not forwarded",
+                                self.config.source)
+                await self.reload_devices()
+                await self.desk.rebuild()
+                password = (hub_password(self.config) if self.config.mqtt.password_file
+                            else None)
+                if self.config.discovery.enabled:
+                    try:
+                        await stack.enter_async_context(Advertiser(
+                            self.config.hub_id, self.config.mqtt.port,
+                            self.config.discovery.interfaces))
+                    except Exception as exc:  # no multicast: the hub still works
+                        log.warning("zeroconf advertisement failed: %s", exc)
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._mqtt(password, ready))
+                    tasks.create_task(self.ingest.run_committer())
+                    tasks.create_task(self.commands.run())
+                    tasks.create_task(self._ticker())
+                    tasks.create_task(self._pruner())
+        finally:
+            await self.desk.wait_idle()
+            await self.db.close()
+
+    async def _mqtt(self, password: str | None, ready: asyncio.Event | None) -> None:
+        mqtt = self.config.mqtt
+        while True:
+            try:
+                async with aiomqtt.Client(
+                        mqtt.host, mqtt.port, username=mqtt.username if password else None,
+                        password=password, identifier=f"trygg-hub-{self.config.hub_id}",
+                        clean_session=False, keepalive=mqtt.keepalive_s) as client:
+                    await client.subscribe(UPLINKS, qos=1)
+                    self._client = client
+                    self.connected.set()
+                    log.info("connected to the broker at %s:%d", mqtt.host, mqtt.port)
+                    if ready is not None:
+                        ready.set()
+                    on_frame = self.ingest.on_frame
+                    async for message in client.messages:
+                        payload: Any = message.payload
+                        on_frame(message.topic.value,
+                                 payload if isinstance(payload, bytes) else b"")
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost (%s); reconnecting in %g s", exc,
+                            mqtt.reconnect_s)
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(mqtt.reconnect_s)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_s)
+            await self.tick()
+
+    async def tick(self) -> None:
+        try:
+            await self.reload_devices()
+            now = self.clock()
+            for name, device_id in self.ingest.rejection_events(now):
+                link = self.ingest.links.get(device_id)
+                resident = link.resident_id if link else None
+                await self.db.run(lambda s, n=name, d=device_id, r=resident: s.add_hub_event(
+                    n, now, r, detail={"device": d}))
+            await self.db.run(self.ingest.flush_rejections)
+            await self.desk.poll_hub_events()
+            await self.desk.tick()
+        except Exception:
+            log.exception("tick failed")
+
+    async def _pruner(self) -> None:
+        r = self.config.retention
+        while True:
+            now = self.clock()
+            try:
+                n = await self.db.run(lambda s, t=now: s.prune(t - r.events_days * 86400,
+                                                               t - r.alarm_days * 86400))
+                if n:
+                    log.info("retention: deleted %d events older than %g days", n,
+                             r.events_days)
+            except Exception:
+                log.exception("pruning failed")
+            await asyncio.sleep(r.prune_interval_h * 3600)

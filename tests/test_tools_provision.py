@@ -1,0 +1,142 @@
+"""`trygg provision` brings a fresh board into a running home, and its sensors reach the hub.
+
+By default the board is simulated: the MicroPython unix port on a socat pty with an empty
+flash (as after `trygg flash`), driven through its control channel. With
+`pytest --hil-port /dev/ttyUSB0 --hil-rig /dev/ttyUSB1 --hil-hub-host 192.168.1.20` the same
+tests run on a real ESP32 whose inputs are wired to the HIL rig board (README: "Running
+hardware-in-the-loop tests"). Real parts either way: mosquitto with the hub's password and ACL
+files, `trygg hub run`, `trygg provision` over the serial port.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil import Board, wifi_for_real_boards
+from trygg.hub import config as hub_config
+from trygg.hub.store import Store
+from trygg.tools.home import start_broker, write_hub_config
+from trygg.tools.mosquitto import Mosquitto, free_port
+
+WAIT_S = 60.0
+
+
+@pytest.fixture
+def home(tmp_path: Path, board: Board) -> Iterator[tuple[Path, Mosquitto]]:
+    folder = tmp_path / "hub"
+    config = write_hub_config(folder, mqtt_port=free_port())
+    broker = start_broker(folder, hub_config.load(config).mqtt.port, host=board.broker_host)
+    with broker:
+        hub = subprocess.Popen([sys.executable, "-m", "trygg.tools.cli", "hub", "run",
+                                "--config", str(config), "--log-level", "warning"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        try:
+            yield config, broker
+        finally:
+            hub.terminate()
+            hub.wait(timeout=10)
+
+
+def provision(board: Board, config: Path, broker: Mosquitto, role: str = "motion",
+              *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", board.port, "--role",
+         role, "--room", "hall", "--config", str(config), "--hub",
+         f"{board.broker_host}:{broker.port}", "--heartbeat-s", "5", "--set", "resend_s=2",
+         "--wait-online", str(WAIT_S), "--json", *wifi_for_real_boards(), *extra],
+        capture_output=True, text=True, timeout=WAIT_S + 180, stdin=subprocess.DEVNULL)
+
+
+def stored_events(config: Path, device_id: str) -> list[tuple[str, str | None]]:
+    """(type, event name) of every frame the hub stored from the device."""
+    store = Store(hub_config.load(config).database)
+    try:
+        return [(e.type, e.name) for e in store.events(device_id=device_id)]
+    finally:
+        store.close()
+
+
+def device_key(config: Path, device_id: str) -> bytes:
+    store = Store(hub_config.load(config).database)
+    try:
+        device = store.device(device_id)
+        assert device is not None
+        return device.key
+    finally:
+        store.close()
+
+
+def wait_for(check: Any, what: str, timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_fresh_board_is_provisioned_over_its_serial_port_and_reports_to_the_hub(
+        board: Board, home: tuple[Path, Mosquitto]) -> None:
+    config, broker = home
+    done = provision(board, config, broker)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["self_test"] == "passed"
+    assert result["online"] is True
+    device_id = result["device_id"]
+    # The hub heard the hello; a PIR pulse becomes a stored, verified motion event.
+    assert ("hello", None) in stored_events(config, device_id)
+    assert board.control("pulse pir") == "ok"
+    wait_for(lambda: ("event", "motion") in stored_events(config, device_id), "the motion event")
+    key = device_key(config, device_id).hex()
+    assert key not in done.stdout + done.stderr
+
+    # Provisioning again keeps the id and zone and rotates the key.
+    again = provision(board, config, broker)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert (second["device_id"], second["zone"]) == (device_id, result["zone"])
+    assert second["key_rotated"] is True
+    assert second["online"] is True
+    new_key = device_key(config, device_id).hex()
+    assert new_key != key
+    assert new_key not in again.stdout + again.stderr
+
+
+def test_smoke_board_relays_the_alarm_line_to_the_hub(
+        board: Board, home: tuple[Path, Mosquitto]) -> None:
+    config, broker = home
+    done = provision(board, config, broker, "smoke")
+    assert done.returncode == 0, done.stderr
+    device_id = json.loads(done.stdout)["device_id"]
+    assert board.control("pin smoke_alarm 1") == "ok"
+    wait_for(lambda: ("event", "smoke_alarm") in stored_events(config, device_id),
+             "the smoke alarm")
+    assert board.control("pin smoke_alarm 0") == "ok"
+    wait_for(lambda: ("event", "smoke_clear") in stored_events(config, device_id),
+             "the smoke clear")
+
+
+def test_provisioning_refuses_a_missing_port_and_a_bad_hub_address(tmp_path: Path) -> None:
+    config = write_hub_config(tmp_path / "hub", mqtt_port=free_port())
+    missing = subprocess.run(
+        [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", "/dev/ttyUSB-none",
+         "--role", "motion", "--room", "hall", "--config", str(config), "--hub", "127.0.0.1"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert missing.returncode == 2
+    assert "no such port" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", "/dev/null", "--role",
+         "motion", "--room", "hall", "--config", str(config), "--hub", "127.0.0.1:notaport"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 2
+    assert "port must be a number" in bad.stderr
