@@ -75,6 +75,7 @@ class MqttLink:
         self._wait_pid = 0
         self._acked_pid = 0
         self._puback = asyncio.Event()
+        self._session_task: Any = None
         self._last_rx: Any = 0
         # ticks_ms when a write (drain) or the wait for a PUBACK began; -1: not waiting.
         self._drain_since: Any = -1
@@ -96,9 +97,14 @@ class MqttLink:
 
     async def run(self) -> None:
         while True:
+            # A task of its own, so the watcher can end it: closing a socket does not wake a
+            # task blocked reading it on every port (the unix port's poll skips closed fds).
+            self._session_task = asyncio.create_task(self._session())
             try:
-                await self._session()
-            except (OSError, MqttError, asyncio.TimeoutError) as e:
+                await self._session_task
+            except asyncio.CancelledError:
+                pass  # ended by the watcher, which said why
+            except (OSError, asyncio.TimeoutError) as e:
                 print("link: down (%s: %s)" % (type(e).__name__, e))
             self._close()
             await asyncio.sleep_ms(self._backoff_ms())
@@ -189,7 +195,7 @@ class MqttLink:
         connection looking open until a write times out. The broker gets a PINGREQ every half
         keepalive (§3.1.2.10) and answers PINGRESP; silent for 1.5x the keepalive it is gone
         (a half-open connection after a router restart never fails by itself). Closing the
-        socket ends the receive loop: one watcher here rather than a timeout around each read.
+        session ends it: one watcher here rather than a timeout around each read.
         """
         since_ping = 0
         while True:
@@ -210,6 +216,7 @@ class MqttLink:
                     self._writer.write(self._txv[:2])  # the next drain flushes what is left
                 continue
             self._close()
+            self._session_task.cancel()
             return
 
     def _overdue(self, now: "Any", since: "Any") -> bool:

@@ -82,6 +82,61 @@ def test_broker_outage_then_everything_queued_arrives_in_order(
     assert motions == [1, 2, 3, 4, 5]
 
 
+def test_full_outbox_drops_heartbeats_counts_them_and_still_takes_the_alarm(
+        make_board: MakeBoard, hub: HubSide, mosquitto: Mosquitto) -> None:
+    capacity = 4
+    board = make_board("motion", door_contact=True, outbox_max=capacity, heartbeat_s=1)
+    # Start from an empty outbox: a heartbeat that found nothing else waiting, then its ack.
+    beat = hub.wait_for(lambda r: r.msg["type"] == "heartbeat" and r.msg["outbox"] == 0)
+    hub.wait_for(lambda r: r.msg["type"] == "heartbeat" and r.msg["outbox"] == 0
+                 and r.seq > beat.seq)
+    mosquitto.stop()
+    mark = len(board.lines)
+    sealed = []  # heartbeats sealed while the hub is unreachable: more than fit
+    while len(sealed) < capacity + 2:
+        i, line = board.wait_for_line(r"up: seq \d+ heartbeat", after=mark)
+        sealed.append(int(line.split()[2]))
+        mark = i + 1
+    board.control("pin door 0")  # an alarm-class event into the full outbox
+    board.wait_for_line(r"up: seq \d+ event door_close", after=mark)
+    start = len(hub.received)
+    mosquitto.start()
+    closed = hub.wait_for(of(board, "event", "door_close"), after=start, timeout=20)
+    later = hub.wait_for(lambda r: r.msg["type"] == "heartbeat" and r.seq > closed.seq,
+                         after=start)
+    # Two heartbeats found the outbox full and one made room for the alarm: at least three
+    # dropped, and the heartbeat says so; of those sealed, at most capacity - 1 arrived.
+    assert later.msg["dropped"] >= 3
+    arrived = {r.seq for r in hub.received[start:] if r.msg["type"] == "heartbeat"}
+    assert len(arrived & set(sealed)) <= capacity - 1
+
+
+def test_wifi_loss_then_reconnect_delivers_everything_queued_in_order(
+        make_board: MakeBoard, hub: HubSide) -> None:
+    board = make_board("motion", heartbeat_s=1)
+    hub.wait_for(of(board, "heartbeat"))
+    mark = len(board.lines)
+    board.control("wifi 0")  # the access point goes away; the radio is the one stand-in here
+    i, _ = board.wait_for_line(r"link: Wi-Fi lost", after=mark)
+    board.wait_for_line(r"link: down \(MqttError: Wi-Fi .* not reachable", after=i)
+    queued = []
+    for _ in range(3):
+        board.control("pulse pir 5")
+        j, line = board.wait_for_line(r"up: seq \d+ event motion", after=i)
+        queued.append(int(line.split()[2]))
+        i = j + 1
+    _, line = board.wait_for_line(r"up: seq \d+ heartbeat", after=i)  # sealed meanwhile
+    offline_beat = int(line.split()[2])
+    start = len(hub.received)
+    board.control("wifi 1")
+    hub.wait_for(lambda r: r.seq == queued[-1], after=start, timeout=20)
+    motions = [r.seq for r in hub.received[start:]
+               if r.msg.get("event") == "motion" and not r.duplicate]
+    assert motions == queued  # all of them, in order
+    beat = hub.wait_for(lambda r: r.seq == offline_beat, after=start)
+    assert beat.msg["rssi"] == -128  # measured while not associated
+
+
 def test_power_loss_resends_unacked_events_without_reusing_sequence_numbers(
         make_board: MakeBoard, hub: HubSide) -> None:
     hub.auto_ack = False
