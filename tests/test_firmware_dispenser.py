@@ -3,7 +3,7 @@ dispensing, taken/missed, jam, empty, stock, and no double dose across resets.
 
 The hub side places "now" a few seconds before a dose with set_time (the device's local time
 is the hub's time plus its UTC offset), so no test waits for a real clock. The carousel's
-mechanics are the simulated board's model (hw/sim/carousel.py): the firmware drives the servo
+mechanics are the simulated board's model (hw/carousel.py): the firmware drives the servo
 and reads the index, slot and tray sensors exactly as on the ESP32.
 """
 

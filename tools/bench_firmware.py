@@ -50,7 +50,7 @@ _MODULES = ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "pro
             "hw.boards", "hw.sim.hal", "firmware.config", "firmware.clock", "firmware.outbox",
             "firmware.link", "firmware.mqtt", "firmware.device", "firmware.roles.base",
             "firmware.roles.motion", "firmware.roles.bed", "firmware.roles.smoke",
-            "firmware.roles.dispenser", "hw.sim.carousel")
+            "firmware.roles.dispenser", "hw.carousel")
 
 _MODULE_SCRIPT = """
 import gc, micropython

@@ -16,7 +16,7 @@ battery. Commands, one per line, each answered ``ok [value]`` or
     heap                      "<bytes in use> <bytes free>" after a garbage collection
     hang <seconds>            block the event loop (a stuck task; the watchdog must fire)
 
-A board wired for the dispenser also simulates its mechanics (hw/sim/carousel.py),
+A board wired for the dispenser also simulates its mechanics (hw/carousel.py),
 with the commands ``carousel`` and ``jam`` described there.
 
 Environment (set by tools/simboard.py):
@@ -61,7 +61,7 @@ class SimSignal:
     One class for all kinds keeps the simulator small in RAM; each kind uses its methods
     (pins: value/irq, ADC: read_u16, PWM: freq/duty_u16). Inputs change only through
     the control channel (:meth:`drive`); ``on_change(duty)`` lets a model of the role's
-    mechanics follow a PWM output (hw/sim/carousel.py).
+    mechanics follow a PWM output (hw/carousel.py).
     """
 
     on_change: "Any" = None
@@ -150,10 +150,17 @@ class SimHal:
         for name in idle:
             if name in self.signals:
                 self.sim[name] = SimSignal(idle[name])
-        if "servo" in self.signals:
-            from .carousel import Carousel
+        if "servo" in self.signals:  # a dispenser: its carousel's mechanics (hw/carousel.py)
+            from ..carousel import Carousel
 
-            self.model = Carousel(self)
+            model = self.model = Carousel(self.pin_in("index").drive, self.pin_in("slot").drive,
+                                          self.root + "sim_carousel")
+
+            def servo(duty: int) -> None:  # a turn takes no time here; a jam stops it
+                if duty and model.leave():
+                    model.arrive()
+
+            self.pin_in("servo").on_change = servo
 
     def pin_in(self, signal: str, pull_up: bool = False) -> SimSignal:
         sig = self.sim.get(signal)
