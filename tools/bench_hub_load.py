@@ -7,7 +7,8 @@ paced at a given rate) and a second one verifies each ack the hub sends (MAC, di
 as a device would, recording when each sequence number was acked.
 
 Protocol with the parent: prints ``ready`` once both connections are up, waits for a line on
-stdin, runs, prints one JSON line of results, exits.
+stdin, publishes, prints a JSON line once the broker has taken every frame (PUBACK), then
+(waiting for the acks first if asked to) a JSON line of results, and exits.
 
 Run as ``python -m trygg.tools.bench_hub_load FRAMES.json PORT WAIT_ACKS RATE``.
 """
@@ -123,6 +124,8 @@ def run(frames_path: Path, port: int, wait_acks: bool, rate: float) -> dict[str,
         if not all_pubacked.wait(WAIT_S):
             raise RuntimeError("bench load: the broker did not take every frame")
         offered_s = time.perf_counter() - t0
+        print(json.dumps({"published": total, "offered_per_s": total / offered_s}),
+              flush=True)
         if wait_acks and not listener.done.wait(WAIT_S):
             raise RuntimeError(f"bench load: {len(listener.acked_at)} of {total} acked")
     finally:
