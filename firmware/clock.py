@@ -12,7 +12,9 @@ dose times) is UTC plus the offset the hub sent with the time.
 
 import time
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 

@@ -4,7 +4,7 @@
 checked here and an error names the key, what is wrong and what to do; a device
 with a missing or bad file stays in the "needs provisioning" state (main.py)
 instead of crash-looping. Settings the hub later changes with ``set_config``
-are kept in storage record ``config`` and laid over the file at boot.
+are kept in storage (firmware/tunables.py) and laid over the file at boot.
 
 Keys (required unless a default is given):
 
@@ -24,17 +24,19 @@ local to the device (link and outbox timing) are in LOCAL_KEYS.
 
 import json
 
+from micropython import const
+
 from protocol import messages
 from protocol.errors import ProtocolError
 
 from .roles import REGISTRY
+from .tunables import OVERRIDES, conflict
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
 FILE_NAME = "trygg.json"
-OVERRIDES = "config"  # storage record with settings changed by the hub
 
 # Defaults of the hub-settable tunables (protocol.messages.CONFIG_KEYS).
 DEFAULTS = {
@@ -197,15 +199,10 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
         for name in overrides:
             if name in messages.CONFIG_KEYS:
                 cfg[name] = overrides[name]
-    check(cfg)
+    problem = conflict(cfg)
+    if problem is not None:
+        raise ConfigError("%s: %s" % (FILE_NAME, problem))
     return cfg
-
-
-def check(cfg: "dict[str, Any]") -> None:
-    """Rules across keys (also applied to the hub's set_config before it is accepted)."""
-    if cfg["bed_exit_level"] >= cfg["bed_enter_level"]:
-        raise _fail("bed_exit_level", "must be below bed_enter_level (%d) for hysteresis"
-                    % cfg["bed_enter_level"])
 
 
 def load(path: str, storage: "Any") -> "dict[str, Any]":

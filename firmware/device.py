@@ -10,8 +10,9 @@ the watchdog only while all its tasks are alive.
 
 import asyncio
 import binascii
-import json
 import time
+
+from micropython import const
 
 from hw.storage import SequenceSlots
 from protocol import frame
@@ -20,25 +21,29 @@ from protocol.errors import OVERSIZED, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.sequence import SequenceCounter
 
+from . import tunables
 from .clock import Clock
 from .mqtt import MqttLink
 from .outbox import ALARM, REPORT, TELEMETRY, URGENT, Outbox
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
-FIRMWARE_VERSION = "0.1.0"
+    from .link import Link
+
+_FIRMWARE_VERSION = const("0.1.0")
 
 # Smoke events go ahead of everything queued (issue 3); alarms are never dropped.
-_URGENT = ("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault")
-_REPORT = ("motion", "calibrated")
-_REPLAY_RECORD = "replay"  # downlink replay window: highest seq (6 bytes) + bitmap (8 bytes)
+_URGENT = const(("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault"))
+_REPORT = const(("motion", "calibrated"))
+# Downlink replay window: highest seq (6 bytes) + bitmap (8 bytes).
+_REPLAY_RECORD = const("replay")
 # Hub's UTC offset in minutes, as text: with the RTC it gives local time after a reset
 # (dose times) before the hub sends set_time again.
-_OFFSET_RECORD = "utc_offset"
-_REBOOT_GRACE_MS = 2000  # time to get the reboot command's result out before resetting
-_FEED_MS = 1000
+_OFFSET_RECORD = const("utc_offset")
+_REBOOT_GRACE_MS = const(2000)  # time to get the reboot command's result out first
+_FEED_MS = const(1000)
 
 
 def _load_window(storage: "Any") -> ReplayWindow:
@@ -65,12 +70,11 @@ class Device:
         self.window = _load_window(self.storage)
         self.outbox = Outbox(self.storage, cfg["outbox_max"], cfg["resend_s"] * 1000,
                              cfg["resend_max_s"] * 1000)
-        self.link = MqttLink(hal, cfg, self.on_downlink)
+        self.link: Link = MqttLink(hal, cfg, self.on_downlink)
         self.rejected = 0
         # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
         # Event: a ThreadSafeFlag is polled as an I/O object, which costs latency.
         self._wake = asyncio.Event()
-        self._beat = asyncio.ThreadSafeFlag()
         self._tasks: list[Any] = []
         from . import roles
 
@@ -116,12 +120,10 @@ class Device:
             now = self.clock.uptime_ms()
             entry = outbox.next_due(now)
             if entry is None:
+                # Woken by a new frame, an ack, and each second of the feeder's tick while
+                # frames wait for their resend (a timed wait here would cost a task).
                 self._wake.clear()
-                wait = outbox.ms_to_next(now)
-                try:
-                    await asyncio.wait_for_ms(self._wake.wait(), wait if wait > 0 else _FEED_MS)
-                except asyncio.TimeoutError:
-                    pass
+                await self._wake.wait()
                 continue
             data = outbox.read(entry)
             if data is None:  # record lost (flash damage): nothing left to send for it
@@ -143,19 +145,6 @@ class Device:
             msg["dropped"] = min(self.outbox.dropped, 65535)
         self.role.report(msg)
         self.send(msg, TELEMETRY)
-
-    async def _heartbeats(self) -> None:
-        last = self.clock.uptime_ms()
-        while True:
-            wait = last + self.cfg["heartbeat_s"] * 1000 - self.clock.uptime_ms()
-            if wait <= 0:
-                last = self.clock.uptime_ms()
-                self.heartbeat()
-                continue
-            try:  # woken early by set_config: the new interval counts from the last beat
-                await asyncio.wait_for_ms(self._beat.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
 
     # -- downlink -----------------------------------------------------------------
 
@@ -215,21 +204,15 @@ class Device:
 
     def set_config(self, changes: "dict[str, Any]") -> "tuple[str, str | None]":
         """Apply and persist hub-settable tunables (set_config, bed calibration)."""
-        from . import config  # unloaded after boot (main.py); back only while needed
-
-        merged = dict(self.cfg)
-        merged.update(changes)
-        try:
-            config.check(merged)
-        except config.ConfigError as e:
-            return "rejected", str(e).split(": ", 1)[-1]
-        stored = self.storage.read(config.OVERRIDES)
-        overrides = json.loads(stored) if stored else {}
-        overrides.update(changes)
-        self.storage.write(config.OVERRIDES, json.dumps(overrides))
+        problem = tunables.conflict(self.cfg, changes)  # values: checked by protocol.messages
+        if problem is None:
+            overrides = self.storage.read_json(tunables.OVERRIDES) or {}
+            overrides.update(changes)
+            self.storage.write(tunables.OVERRIDES, overrides, True)
+        if problem is not None:
+            return "rejected", problem
         self.cfg.update(changes)
         self.role.config_changed()
-        self._beat.set()
         return "ok", None
 
     async def _reboot(self) -> None:
@@ -242,23 +225,32 @@ class Device:
 
     async def _feeder(self) -> None:
         # Fed only while every task is alive: a task that died with an exception (or an event
-        # loop blocked by a stuck call) ends in a watchdog reset and a hello saying so.
+        # loop blocked by a stuck call) ends in a watchdog reset and a hello saying so. The
+        # heartbeat rides on the same 1 s tick (a task of its own would cost ~1 KB of heap).
         self.hal.watchdog_start(self.cfg["watchdog_ms"])
+        clock = self.clock
+        last_beat = clock.uptime_ms()
         while True:
             for t in self._tasks:
                 if t.done():
                     print("device: a task ended; leaving the watchdog unfed")
                     return
             self.hal.watchdog_feed()
-            self.clock.uptime_ms()
+            now = clock.uptime_ms()  # also keeps uptime exact across ticks_ms wraps
+            if len(self.outbox):
+                self._wake.set()  # resends fall due (to the second) and reconnects resend all
+            self.role.tick()
+            if now - last_beat >= self.cfg["heartbeat_s"] * 1000:
+                last_beat = now
+                self.heartbeat()
             await asyncio.sleep_ms(_FEED_MS)
 
     async def run(self) -> None:
         await self.hal.start()
         self.role.setup()
-        self.send({"type": "hello", "firmware": FIRMWARE_VERSION, "role": self.cfg["role"],
+        self.send({"type": "hello", "firmware": _FIRMWARE_VERSION, "role": self.cfg["role"],
                    "board": self.cfg["board"], "reset": self.hal.reset_cause()}, REPORT)
         self._tasks = [asyncio.create_task(c) for c in (
-            self.link.run(), self._sender(), self._heartbeats(), self.role.run())]
+            self.link.run(), self._sender(), self.role.run())]
         await self._feeder()
         await asyncio.Event().wait()  # unfed: wait for the watchdog

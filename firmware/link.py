@@ -15,33 +15,21 @@ Delivery to the hub is confirmed by the hub's signed ``ack``, never by the
 transport: the outbox keeps a frame until then (firmware/outbox.py).
 """
 
-import asyncio
+from micropython import const
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Protocol
 
+    class Link(Protocol):
+        """The interface; for the type checkers only: on the device a base class would cost
+        heap for nothing, so transports implement it without inheriting (as hw.hal.Hal)."""
 
-class Link:
-    def __init__(self, on_frame: "Any") -> None:
-        self.on_frame = on_frame
-        self.up = False
-        self._up_event = asyncio.Event()
-        self.reconnects = 0
+        up: bool  # frames can be sent
+        reconnects: int  # times the link came up; the device resends everything after one
 
-    def _set_up(self, up: bool) -> None:
-        self.up = up
-        if up:
-            self.reconnects += 1
-            self._up_event.set()
-        else:
-            self._up_event.clear()
+        async def wait_up(self) -> None: ...
 
-    async def wait_up(self) -> None:
-        await self._up_event.wait()
+        async def run(self) -> None: ...
 
-    async def run(self) -> None:
-        raise NotImplementedError
-
-    async def send(self, frame: bytes) -> bool:
-        raise NotImplementedError
+        async def send(self, frame: bytes) -> bool: ...

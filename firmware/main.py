@@ -8,65 +8,67 @@ else runs, and Ctrl-C (KeyboardInterrupt) drops to the REPL for provisioning.
 The watchdog is not started in that state, so it never becomes a reset loop.
 """
 
-import sys
 import time
 
-from hw.select import hal_for_platform
+from micropython import const
 
-from . import config
+from . import forget
 
-# Modules needed only to boot; dropped afterwards to give their RAM back to the heap.
-_BOOT_ONLY = ("firmware.config", "firmware.roles", "hw.select", "hw.boards",
-              "hw.boards.esp32_devkitc")
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
+if TYPE_CHECKING:
+    from typing import Any
 
-PROVISIONING_REPEAT_S = 3  # often enough to be seen on a freshly opened console
+# Modules needed only to configure the device; dropped before it is built.
+_BOOT_ONLY = const(("firmware.config", "firmware.roles", "hw.select", "hw.boards",
+                    "hw.boards.esp32_devkitc"))
 
-
-def needs_provisioning(reason: str) -> None:
-    try:
-        while True:
-            print("NEEDS PROVISIONING: " + reason)
-            time.sleep(PROVISIONING_REPEAT_S)
-    except KeyboardInterrupt:
-        print("provisioning state left for the REPL")
+_PROVISIONING_REPEAT_S = const(3)  # often enough to be seen on a freshly opened console
 
 
-def _unload() -> None:
-    global config, hal_for_platform
-    config = hal_for_platform = None  # type: ignore[assignment]
-    for name in _BOOT_ONLY:
-        if name in sys.modules:
-            del sys.modules[name]
-            parent, _, child = name.rpartition(".")
-            package = sys.modules.get(parent)
-            if package is not None and hasattr(package, child):
-                delattr(package, child)
-    import gc
+def configure() -> "Any":
+    """``(hal, cfg)``, or None after the needs-provisioning state was left for the REPL."""
+    from hw.select import hal_for_platform
 
-    gc.collect()
+    from . import config
 
+    def needs_provisioning(reason: str) -> None:
+        try:
+            while True:
+                print("NEEDS PROVISIONING: " + reason)
+                time.sleep(_PROVISIONING_REPEAT_S)
+        except KeyboardInterrupt:
+            print("provisioning state left for the REPL")
 
-def run() -> None:
     hal = hal_for_platform()
     try:
         cfg = config.load(hal.root + config.FILE_NAME, hal.storage)
     except config.ConfigError as e:
         needs_provisioning(str(e))
-        return
+        return None
     try:
         hal.use_board(cfg["board"], cfg["role"])
     except ValueError as e:
         needs_provisioning("%s: board: %s" % (config.FILE_NAME, e))
-        return
+        return None
+    print("device: %s %s on %s, room %s" % (cfg["device_id"], cfg["role"], cfg["board"],
+                                            cfg["room"]))
+    return hal, cfg
+
+
+# Boot in two phases, so that configuration and the device never share the heap: the
+# validation code and the board files are dropped before the device is built, and the role
+# registry after. At module level, not in a function: the garbage collector scans the C stack
+# conservatively, and a frame that stays alive under the event loop (a run() function calling
+# asyncio.run) can hold stale pointers to the dropped modules and keep them (~5 KB) alive.
+_setup = configure()
+del configure  # its code too is needed no more
+forget(_BOOT_ONLY)
+if _setup is not None:
     import asyncio
 
     from .device import Device
 
-    device = Device(hal, cfg)
-    _unload()
-    print("device: %s %s on %s, room %s" % (cfg["device_id"], cfg["role"], cfg["board"],
-                                            cfg["room"]))
-    asyncio.run(device.run())
-
-
-run()
+    _device = Device(_setup[0], _setup[1])
+    _setup = None
+    forget(("firmware.roles",))
+    asyncio.run(_device.run())

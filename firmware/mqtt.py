@@ -16,12 +16,11 @@ Topics: ``trygg/<device-id>/up`` (device -> hub), ``trygg/<device-id>/down``.
 
 import asyncio
 import random
+import time
 
 from micropython import const
 
-from .link import Link
-
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
@@ -40,15 +39,21 @@ _PINGRESP = const(13)
 # longer is read off the socket in pieces and rejected, never buffered.
 _BUF_SIZE = const(300)
 _MAX_REMAINING = const(268435455)  # §2.2.3
+_WATCH_MS = const(1000)  # Wi-Fi and broker supervision period
 
 
-class MqttError(Exception):
-    pass
+class MqttError(OSError):
+    """The broker broke the protocol or the connection is gone (an OSError like the socket's)."""
 
 
-class MqttLink(Link):
+class MqttLink:
+    """The MQTT transport of the link interface (firmware/link.py)."""
+
     def __init__(self, hal: "Any", cfg: "dict[str, Any]", on_frame: "Any") -> None:
-        super().__init__(on_frame)
+        self.on_frame = on_frame
+        self.up = False
+        self._up_event = asyncio.Event()
+        self.reconnects = 0
         self.hal = hal
         self.cfg = cfg
         device_id = cfg["device_id"]
@@ -70,9 +75,24 @@ class MqttLink(Link):
         self._wait_pid = 0
         self._acked_pid = 0
         self._puback = asyncio.Event()
+        self._last_rx: Any = 0
+        # ticks_ms when a write (drain) or the wait for a PUBACK began; -1: not waiting.
+        self._drain_since: Any = -1
+        self._puback_since: Any = -1
         self.failures = 0
 
     # -- connection life cycle ---------------------------------------------------
+
+    def _set_up(self, up: bool) -> None:
+        self.up = up
+        if up:
+            self.reconnects += 1
+            self._up_event.set()
+        else:
+            self._up_event.clear()
+
+    async def wait_up(self) -> None:
+        await self._up_event.wait()
 
     async def run(self) -> None:
         while True:
@@ -93,6 +113,7 @@ class MqttLink(Link):
 
     def _close(self) -> None:
         self._set_up(False)
+        self._drain_since = self._puback_since = -1
         self._puback.set()  # release a sender waiting for a PUBACK that will not come
         if self._writer is not None:
             try:
@@ -115,36 +136,84 @@ class MqttLink(Link):
             self._writer.s.setsockopt(6, 1, 1)
         except (AttributeError, OSError):
             pass
-        await self._write(self._connect_packet())
-        kind, n = await self._read_packet(self._timeout)
-        if kind != _CONNACK or n != 2:
-            raise MqttError("expected CONNACK, got packet type %d" % kind)
+        # CONNECT (§3.1), clean session (§3.1.2.4): the outbox, not the broker, keeps state.
+        user = cfg["mqtt_username"].encode()
+        password = cfg["mqtt_password"].encode()
+        flags = 0x02
+        rem = 10 + 2 + len(self._client_id)
+        if user:
+            flags |= 0x80 | 0x40
+            rem += 4 + len(user) + len(password)
+        pos = self._put_str(self._head(_CONNECT, rem), b"MQTT")
+        ka = self._keepalive_ms // 1000
+        self._tx[pos : pos + 4] = bytes((4, flags, ka >> 8, ka & 0xFF))  # level 4 = 3.1.1
+        pos = self._put_str(pos + 4, self._client_id)
+        if user:
+            pos = self._put_str(self._put_str(pos, user), password)
+        await self._write(pos)
+        reply: tuple[int, int] = await asyncio.wait_for_ms(self._read_packet(), self._timeout)
+        if reply[0] != _CONNACK or reply[1] != 2:
+            raise MqttError("expected CONNACK, got packet type %d" % reply[0])
         if self._rx[1] != 0:
             # §3.2.2.3: 4 = bad user name or password, 5 = not authorised.
             raise MqttError("broker refused the connection, return code %d" % self._rx[1])
-        sub_pid = self._next_pid()
-        await self._write(self._subscribe_packet(sub_pid))
-        kind, n = await self._read_packet(self._timeout)
-        if kind != _SUBACK or n != 3 or self._rx[2] & 0x80:
+        # SUBSCRIBE (§3.8) to the downlink topic with QoS 1.
+        pid = self._next_pid()
+        pos = self._head(_SUBSCRIBE, 2 + 2 + len(self.down_topic) + 1)
+        self._tx[pos] = pid >> 8
+        self._tx[pos + 1] = pid & 0xFF
+        pos = self._put_str(pos + 2, self.down_topic)
+        self._tx[pos] = 1
+        await self._write(pos + 1)
+        reply = await asyncio.wait_for_ms(self._read_packet(), self._timeout)
+        if reply[0] != _SUBACK or reply[1] != 3 or self._rx[2] & 0x80:
             raise MqttError("subscription to %s refused" % self.down_topic.decode())
         self.failures = 0
+        self._last_rx = time.ticks_ms()
         self._set_up(True)
         print("link: up, %s:%d" % (cfg["broker_host"], cfg["broker_port"]))
-        pinger = asyncio.create_task(self._keepalive())
+        watch = asyncio.create_task(self._watch())
         try:
-            while True:
+            while self.up:
                 await self._receive()
         finally:
-            pinger.cancel()
+            watch.cancel()
 
-    async def _keepalive(self) -> None:
-        # §3.1.2.10: a PINGREQ well inside the keepalive; the broker answers PINGRESP, and
-        # _receive gives up on a broker silent for 1.5x the keepalive.
+    async def _watch(self) -> None:
+        """Keep the session honest: close it when Wi-Fi is lost or the broker went silent.
+
+        Also the one timeout on writes and PUBACKs (``link_timeout_ms``), which therefore
+        cost no task per frame.
+
+        Wi-Fi is checked every second, as mqtt_as does: a lost access point leaves the TCP
+        connection looking open until a write times out. The broker gets a PINGREQ every half
+        keepalive (§3.1.2.10) and answers PINGRESP; silent for 1.5x the keepalive it is gone
+        (a half-open connection after a router restart never fails by itself). Closing the
+        socket ends the receive loop: one watcher here rather than a timeout around each read.
+        """
+        since_ping = 0
         while True:
-            await asyncio.sleep_ms(self._keepalive_ms // 2)
-            self._tx[0] = _PINGREQ
-            self._tx[1] = 0
-            await self._write(2)
+            await asyncio.sleep_ms(_WATCH_MS)
+            now = time.ticks_ms()
+            if not self.hal.wifi_connected():
+                print("link: Wi-Fi lost")
+            elif time.ticks_diff(now, self._last_rx) > self._keepalive_ms * 3 // 2:
+                print("link: broker silent for 1.5 x keepalive")
+            elif self._overdue(now, self._drain_since) or self._overdue(now, self._puback_since):
+                print("link: no answer from the broker within link_timeout_ms")
+            else:
+                since_ping += _WATCH_MS
+                if since_ping >= self._keepalive_ms // 2:
+                    since_ping = 0
+                    self._tx[0] = _PINGREQ
+                    self._tx[1] = 0
+                    self._writer.write(self._txv[:2])  # the next drain flushes what is left
+                continue
+            self._close()
+            return
+
+    def _overdue(self, now: "Any", since: "Any") -> bool:
+        return since >= 0 and time.ticks_diff(now, since) > self._timeout
 
     # -- packets -------------------------------------------------------------------
 
@@ -171,52 +240,32 @@ class MqttLink(Link):
             if not remaining:
                 return pos
 
-    def _connect_packet(self) -> int:
-        user = self.cfg["mqtt_username"].encode()
-        password = self.cfg["mqtt_password"].encode()
-        flags = 0x02  # clean session (§3.1.2.4): the outbox, not the broker, keeps state
-        rem = 10 + 2 + len(self._client_id)
-        if user:
-            flags |= 0x80 | 0x40
-            rem += 4 + len(user) + len(password)
-        pos = self._head(_CONNECT, rem)
-        pos = self._put_str(pos, b"MQTT")
-        ka = self._keepalive_ms // 1000
-        self._tx[pos : pos + 4] = bytes((4, flags, ka >> 8, ka & 0xFF))  # level 4 = 3.1.1
-        pos = self._put_str(pos + 4, self._client_id)
-        if user:
-            pos = self._put_str(pos, user)
-            pos = self._put_str(pos, password)
-        return pos
-
-    def _subscribe_packet(self, pid: int) -> int:
-        pos = self._head(_SUBSCRIBE, 2 + 2 + len(self.down_topic) + 1)
-        self._tx[pos] = pid >> 8
-        self._tx[pos + 1] = pid & 0xFF
-        pos = self._put_str(pos + 2, self.down_topic)
-        self._tx[pos] = 1  # requested QoS 1
-        return pos + 1
-
     async def _write(self, n: int) -> None:
-        self._writer.write(self._txv[:n])
-        await asyncio.wait_for_ms(self._writer.drain(), self._timeout)
+        """Send ``n`` bytes of tx; the watcher gives up on a broker that does not take them."""
+        writer = self._writer
+        if writer is None:  # closed meanwhile by the watcher or a failed send
+            raise MqttError("connection closed")
+        writer.write(self._txv[:n])  # copies what the socket does not take at once
+        self._drain_since = time.ticks_ms()
+        await writer.drain()
+        self._drain_since = -1
 
     async def _read_into(self, mv: "Any") -> None:
         """Fill the memoryview ``mv`` from the socket (a bytearray slice would be a copy)."""
         pos = 0
         n = len(mv)
         while pos < n:
-            got = await self._reader.readinto(mv[pos:])
+            reader = self._reader
+            if reader is None:  # closed meanwhile by the watcher or a failed send
+                raise MqttError("connection closed")
+            got = await reader.readinto(mv[pos:])
             if got == 0:
                 raise MqttError("broker closed the connection")
             if got:
                 pos += got
 
-    async def _read_packet(self, timeout_ms: int) -> "tuple[int, int]":
+    async def _read_packet(self) -> "tuple[int, int]":
         """Read one packet: ``(type, length)`` with the body in rx; length -1 = oversized."""
-        return await asyncio.wait_for_ms(self._read_packet_now(), timeout_ms)
-
-    async def _read_packet_now(self) -> "tuple[int, int]":
         byte = self._byte
         await self._read_into(self._bytev)
         kind = byte[0] >> 4
@@ -244,7 +293,8 @@ class MqttLink(Link):
         return kind, -1
 
     async def _receive(self) -> None:
-        kind, n = await self._read_packet(self._keepalive_ms * 3 // 2)
+        kind, n = await self._read_packet()
+        self._last_rx = time.ticks_ms()
         rx = self._rx
         if kind == _PUBACK and n == 2:
             self._acked_pid = (rx[0] << 8) | rx[1]
@@ -286,9 +336,9 @@ class MqttLink(Link):
         self._puback.clear()
         try:
             await self._write(pos + len(frame))
-            await asyncio.wait_for_ms(self._puback.wait(), self._timeout)
-        except (OSError, asyncio.TimeoutError):
-            print("link: no PUBACK for packet %d" % pid)
+            self._puback_since = time.ticks_ms()
+            await self._puback.wait()  # set by the PUBACK, or by _close (the watcher's timeout)
+        except OSError:
             self._close()
-            return False
+        self._puback_since = -1
         return self.up and self._acked_pid == pid

@@ -23,7 +23,7 @@ outbox keeps only ``[seq, class, due_ms, attempts]`` per frame.
 
 from micropython import const
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
@@ -32,8 +32,12 @@ REPORT = const(1)
 ALARM = const(2)
 URGENT = const(3)
 
-_PREFIX = "o"
-_SEQ, _CLS, _DUE, _TRIES = 0, 1, 2, 3
+_PREFIX = const("o")
+# Fields of an entry.
+_SEQ = const(0)
+_CLS = const(1)
+_DUE = const(2)
+_TRIES = const(3)
 _MAX_DOUBLINGS = const(16)
 
 
@@ -48,6 +52,10 @@ class Outbox:
         self._resend_ms = resend_ms
         self._resend_max_ms = resend_max_ms
         self.dropped = 0
+        # One frame buffer for every (re)send, allocated once: a frame is at most 256 bytes
+        # (protocol.cose.MAX_FRAME_SIZE); one byte more tells a longer, damaged record.
+        self._buf = bytearray(257)
+        self._bufv = memoryview(self._buf)
         self.entries: list[list[int]] = []
         for name in storage.names(_PREFIX):
             try:
@@ -95,8 +103,10 @@ class Outbox:
             self._sort()
         return True
 
-    def read(self, e: "list[int]") -> "bytes | None":
-        return self._storage.read(_name(e[_SEQ], e[_CLS]))
+    def read(self, e: "list[int]") -> "Any":
+        """The frame, as a view of a buffer reused by the next read; None if it is lost."""
+        n = self._storage.read_into(_name(e[_SEQ], e[_CLS]), self._buf)
+        return None if n < 0 else self._bufv[:n]
 
     def next_due(self, now_ms: int) -> "list[int] | None":
         """The first frame (in send order) whose (re)send time has come."""
@@ -104,15 +114,6 @@ class Outbox:
             if e[_TRIES] == 0 or now_ms - e[_DUE] >= 0:
                 return e
         return None
-
-    def ms_to_next(self, now_ms: int) -> int:
-        """Milliseconds until some frame is due (0: now; -1: nothing waiting)."""
-        best = -1
-        for e in self.entries:
-            wait = 0 if e[_TRIES] == 0 else max(0, e[_DUE] - now_ms)
-            if best < 0 or wait < best:
-                best = wait
-        return best
 
     def sent(self, e: "list[int]", now_ms: int) -> None:
         tries = min(e[_TRIES], _MAX_DOUBLINGS)

@@ -21,7 +21,7 @@ Objects handed out:
 
 from micropython import const
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     class Hal(Protocol):
         """Interface; every method is implemented by hw.esp32.hal and hw.sim.hal."""
 
-        platform: str
         # Folder that holds the provisioning file; storage lives in <root>data/.
         root: str
         # Persistent records (hw.storage.Storage), set by each implementation.

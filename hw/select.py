@@ -2,7 +2,9 @@
 
 import sys
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from .hal import Hal
 

@@ -7,13 +7,16 @@ record, so power loss leaves either the old or the new record, never a torn
 one: rename is atomic on LittleFS and on POSIX.
 """
 
+import json
 import os
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
-_TMP = ".tmp"
+_TMP = const(".tmp")
 
 
 def _exists(path: str) -> bool:
@@ -42,10 +45,33 @@ class Storage:
         except OSError:
             return None
 
-    def write(self, name: str, data: "Any") -> None:
+    def read_into(self, name: str, buf: "Any") -> int:
+        """Read a record into ``buf`` (no allocation); its length, or -1 if it is missing or
+        does not fit."""
+        try:
+            with open(self._path(name), "rb") as f:
+                n = f.readinto(buf)
+                return n if n < len(buf) else -1
+        except OSError:
+            return -1
+
+    def read_json(self, name: str) -> "Any":
+        """A record written by :meth:`write_json`; None if it is missing or damaged."""
+        try:
+            with open(self._path(name)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def write(self, name: str, data: "Any", as_json: bool = False) -> None:
+        """Replace a record; ``as_json``: ``data`` is an object, written as JSON straight to
+        flash (no string of it in RAM, where the heap may be too fragmented for one)."""
         path = self._path(name)
         with open(path + _TMP, "wb") as f:
-            f.write(data)
+            if as_json:
+                json.dump(data, f)
+            else:
+                f.write(data)
         os.rename(path + _TMP, path)
 
     def delete(self, name: str) -> None:

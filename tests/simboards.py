@@ -52,6 +52,9 @@ def make_board(micropython_bin: Any, mosquitto: Mosquitto, hub: HubSide) -> Iter
     yield make
     for board in boards:
         board.close()
+        # Captured by pytest and shown only when the test failed: what the board said last.
+        print(f"--- console of board {board.config and board.config['device_id']}:")
+        print("\n".join(board.lines[-40:]))
 
 
 def event(name: str, value: int | None = None) -> Callable[[Received], bool]:

@@ -11,6 +11,7 @@ and qstr entries are twice the ESP32's size; the per-module figures say where it
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -52,21 +53,28 @@ _MODULES = ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "pro
             "firmware.roles.dispenser", "hw.sim.carousel")
 
 _MODULE_SCRIPT = """
-import gc, json
+import gc, micropython
 gc.collect()
-out = {}
+micropython.qstr_info()
 for name in %r:
     gc.collect()
     before = gc.mem_alloc()
     __import__(name)
     gc.collect()
-    out[name] = gc.mem_alloc() - before
-print(json.dumps(out))
+    print("module", name, gc.mem_alloc() - before)
+    micropython.qstr_info()
 """
+_QSTR_INFO = re.compile(r"qstr pool: .*n_qstr=(\d+), .*n_total_bytes=(\d+)")
 
 
-def module_heap() -> dict[str, int]:
-    """Heap each device module adds when imported (compiled .mpy, as simulated boards run)."""
+def module_heap() -> tuple[dict[str, dict[str, int]], int]:
+    """Heap each device module adds when imported (compiled .mpy, as simulated boards run),
+    and the qstr pools' size after all of them.
+
+    A module's figure leaves out the interned names (qstrs) it adds: those live in pools that
+    grow by doubling, so the pool allocated on the way would be charged to whichever module
+    happened to need it. Its new qstrs are counted instead; the pools are one figure.
+    """
     with tempfile.TemporaryDirectory(prefix="trygg-bench-fw-") as tmp:
         fs = stage_board(Path(tmp) / "fs")
         script = Path(tmp) / "modules.py"
@@ -77,8 +85,23 @@ def module_heap() -> dict[str, int]:
                               capture_output=True, text=True, cwd=fs, env=env, timeout=60,
                               check=True)
         board.close()
-        figures: dict[str, int] = json.loads(proc.stdout.strip().splitlines()[-1])
-        return figures
+    figures: dict[str, dict[str, int]] = {}
+    qstrs = pool = 0
+    name = ""
+    alloc = 0
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["module"]:
+            name, alloc = words[1], int(words[2])
+            continue
+        match = _QSTR_INFO.search(line)
+        if match is None:
+            continue
+        n, total = int(match.group(1)), int(match.group(2))
+        if name:
+            figures[name] = {"heap": alloc - (total - pool), "qstrs": n - qstrs}
+        qstrs, pool = n, total
+    return figures, pool
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -163,17 +186,19 @@ def run(events: int = 100, roles: tuple[str, ...] = ROLES) -> int:
     with Mosquitto(extra_config=("set_tcp_nodelay true",)) as broker:
         for role in roles:
             results[role] = bench_role(role, broker, events)
-    modules = module_heap()
+    modules, qstr_pools = module_heap()
     print(f"{'role':<10}{'heap after boot':>18}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  frames")
     for role, r in results.items():
         frames = ", ".join(f"{k} {v} B" for k, v in r["frame_bytes"].items())
         print(f"{role:<10}{r['heap_after_boot']:>15} B{r['latency_ms_p50']:>9}"
               f"{r['latency_ms_p99']:>9}{r['latency_ms_max']:>9}  {frames}")
     print(f"targets: heap <= {HEAP_TARGET} B (64-bit unix port figure), p99 <= {P99_TARGET_MS} ms")
-    print("heap per module (import, 64-bit unix port):")
+    print("heap per module (import, 64-bit unix port; qstrs = names it interns, in pools below):")
     for name in _MODULES:
-        size = modules[name]
-        print(f"  {name:<24}{size:>7} B")
+        m = modules[name]
+        print(f"  {name:<26}{m['heap']:>7} B{m['qstrs']:>5} qstrs")
+    print(f"  {'qstr pools (all modules)':<26}{qstr_pools:>7} B")
     print(json.dumps({"bench": "firmware", "roles": results, "modules": modules,
+                      "qstr_pool_bytes": qstr_pools,
                       "targets": {"heap_bytes": HEAP_TARGET, "p99_ms": P99_TARGET_MS}}))
     return 0

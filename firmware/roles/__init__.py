@@ -5,7 +5,9 @@ one line in REGISTRY (role name -> module), plus its wiring in the board files.
 The role name must be one of protocol.messages.ROLES.
 """
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 

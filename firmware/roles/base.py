@@ -4,7 +4,9 @@
 task for as long as the device runs; ``report(msg)`` adds the role's fields to
 a heartbeat; ``command(msg)`` handles the hub commands the role owns and
 returns ``(status, detail)``; ``config_changed()`` re-reads tunables after a
-set_config; ``clock_changed()`` follows the hub's set_time; ``CONFIG`` names
+set_config; ``clock_changed()`` follows the hub's set_time; ``tick()`` is
+called once a second (from the watchdog feeder) for roles that keep time
+without a timer task of their own; ``CONFIG`` names
 the tunables the role reads (its described configuration; defaults and ranges
 in firmware/config.py).
 
@@ -14,7 +16,9 @@ State that must survive a reboot or (later) a deep sleep goes to
 
 import asyncio
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
@@ -45,4 +49,7 @@ class Role:
         pass
 
     def clock_changed(self) -> None:
+        pass
+
+    def tick(self) -> None:
         pass

@@ -11,17 +11,16 @@ thresholds between them (set_config, persisted like the hub's own settings).
 """
 
 import asyncio
-import json
 
 from micropython import const
 
 from .base import Role
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
-_CALIBRATION = "bed_ref"  # storage record: {"empty": level, "occupied": level}
+_CALIBRATION = const("bed_ref")  # storage record: {"empty": level, "occupied": level}
 _CALIBRATION_SAMPLES = const(8)
 # Thresholds at 60 % / 40 % of the way from empty to occupied: the 20 % gap is hysteresis.
 _ENTER_PERCENT = const(60)
@@ -71,10 +70,9 @@ class BedRole(Role):
             total += self.mat.read_u16()
         level = total // _CALIBRATION_SAMPLES
         storage = self.device.storage
-        stored = storage.read(_CALIBRATION)
-        refs = json.loads(stored) if stored else {}
+        refs = storage.read_json(_CALIBRATION) or {}
         refs[msg["reference"]] = level
-        storage.write(_CALIBRATION, json.dumps(refs))
+        storage.write(_CALIBRATION, refs, True)
         self.device.emit("calibrated", level)
         empty = refs.get("empty")
         occupied = refs.get("occupied")

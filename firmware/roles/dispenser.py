@@ -30,7 +30,6 @@ reported missed once time is known again (today's and yesterday's doses).
 """
 
 import asyncio
-import json
 
 from micropython import const
 
@@ -38,23 +37,20 @@ from hw.hal import IRQ_FALLING, IRQ_RISING
 
 from .base import Role
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
-# Storage records. Schedule: {"since": local seconds it arrived (None: time was unknown),
-# "doses": [[minute, id], ...]}. Log: {"tray": dose in the tray, "doses": [[day, minute, id,
-# state], ...]} for today and yesterday (local days since 1970). Stock: doses left, as text.
-_SCHEDULE = "doses"
-_LOG = "dose_log"
-_STOCK = "stock"
+# One storage record, JSON: {"since": local seconds the schedule arrived (None: time was
+# unknown then), "doses": [[minute, id], ...] (the schedule), "log": [[day, minute, id, state],
+# ...] (today's and yesterday's doses, days in local days since 1970), "tray": a dispensed
+# dose is still in the tray, "stock": doses left}.
+_RECORD = const("dispenser")
 _DUE = const(1)  # dose_due reported, not dispensed yet
 _DISPENSED = const(2)
 _DONE = const(3)  # taken, missed or not givable: nothing more to do
 
 _DAY_S = const(86400)
-_IDLE_MS = const(60000)  # longest sleep without a dose in progress (the clock may be reset)
-_TICK_MS = const(250)  # reminder pattern resolution while a dose is in progress
 
 # Continuous-rotation servo (FS90R): 50 Hz frames, a 1.3 ms pulse turns it forward (1.5 ms
 # would hold it still; no pulses at all lets it rest unpowered).
@@ -65,12 +61,12 @@ _SERVO_TURN = const(4260)  # 1.3 ms of 20 ms as duty_u16
 _SETTLE_MS = const(300)
 _BUZZER_HZ = const(2700)  # resonance of common passive piezo buzzers: loudest per mA
 
-# Reminder steps: for each level, the LED and the buzzer are on in the ticks whose bit is set
-# in an 8-tick (2 s) pattern, at the level's loudness (duty_u16; 50 % is a piezo's loudest).
-# Level 0 is light only, so a resident standing by the dispenser is not startled.
-_LED_PATTERN = (0x0F, 0x33, 0x55, 0x55)
-_BEEP_PATTERN = (0x00, 0x01, 0x05, 0x55)
-_VOLUME = (0, 4096, 16384, 32768)
+# Reminder steps: for each level, the LED and the buzzer are on in the seconds whose bit is
+# set in a 4 s pattern, at the level's loudness (duty_u16; 50 % is a piezo's loudest). Level 0
+# is light only, so a resident standing by the dispenser is not startled.
+_LED_PATTERN = const((0x5, 0x5, 0x5, 0xF))
+_BEEP_PATTERN = const((0x0, 0x1, 0x5, 0x7))
+_VOLUME = const((0, 4096, 16384, 32768))
 _LEVELS = const(4)
 
 
@@ -98,53 +94,44 @@ class DispenserRole(Role):
         self._removed = False  # tray taken out since the last look
         self._refilled = False
         self._level = -1
-        self._phase = 0
-        self.schedule = self._load(_SCHEDULE) or {"since": None, "doses": []}
-        self.log = self._load(_LOG) or {"tray": False, "doses": []}
-        stock = self.storage.read(_STOCK)
-        if stock is not None:
-            self.stock = int(stock)
-        else:  # first start: a carousel showing a dose is taken to be full
-            self.stock = 0 if self.slot.value() else self.cfg["carousel_slots"]
-        self.index.irq(self._on_index, IRQ_RISING)
-        self.tray.irq(self._on_tray, IRQ_RISING)
-        self.slot.irq(self._on_slot, IRQ_FALLING)
+        # Missing, or damaged: start afresh rather than never dispense again.
+        state = self.storage.read_json(_RECORD)
+        if state is None:  # first start: a carousel showing a dose is taken to be full
+            state = {"since": None, "doses": [], "log": [], "tray": False,
+                     "stock": 0 if self.slot.value() else self.cfg["carousel_slots"]}
+        self.state: dict[str, Any] = state
+        self.index.irq(self._on_pin, IRQ_RISING)
+        self.tray.irq(self._on_pin, IRQ_RISING)
+        self.slot.irq(self._on_pin, IRQ_FALLING)
 
-    def _load(self, name: str) -> "Any":
-        data = self.storage.read(name)
-        try:
-            return json.loads(data) if data else None
-        except ValueError:  # damaged record: start afresh rather than never dispense again
-            print("dispenser: ignoring damaged record %s" % name)
-            return None
-
-    # -- interrupt handlers: note and wake the task, nothing more ------------------
-
-    def _on_index(self, pin: "Any") -> None:
-        self._steps += 1
-        self._wake.set()
-
-    def _on_tray(self, pin: "Any") -> None:
-        self._removed = True
-        self._wake.set()
-
-    def _on_slot(self, pin: "Any") -> None:
-        if not self._turning:  # a dose appeared with the carousel standing still: refilled
+    def _on_pin(self, pin: "Any") -> None:
+        # Soft-IRQ context on the ESP32: note and wake the task, nothing more. The port hands
+        # the handler the same Pin object the HAL gave out, so ``is`` tells the inputs apart.
+        if pin is self.index:
+            self._steps += 1
+        elif pin is self.tray:
+            self._removed = True
+        elif not self._turning:  # slot: a dose appeared with the carousel still: refilled
             self._refilled = True
-            self._wake.set()
+        self._wake.set()
+
+    def _save(self) -> None:
+        self.storage.write(_RECORD, self.state, True)
 
     # -- life cycle -------------------------------------------------------------------
 
     async def run(self) -> None:
+        # Woken by the inputs, by the hub's commands and by the device's 1 s tick: dose times
+        # and reminder steps are whole seconds, so no timer task of its own (RAM).
         while True:
-            wait = await self._step()
-            try:
-                await asyncio.wait_for_ms(self._wake.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+            await self._step()
+            await self._wake.wait()
+
+    def tick(self) -> None:
+        self._wake.set()
 
     def report(self, msg: "dict[str, Any]") -> None:
-        msg["stock"] = min(self.stock, 255)
+        msg["stock"] = min(self.state["stock"], 255)
 
     def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
         doses = msg["doses"]  # times and ranges already checked by protocol.messages
@@ -153,8 +140,9 @@ class DispenserRole(Role):
             if d[1] in seen:
                 return "rejected", "dose id %d twice" % d[1]
             seen.append(d[1])
-        self.schedule = {"since": self.device.clock.local(), "doses": doses}
-        self.storage.write(_SCHEDULE, json.dumps(self.schedule))
+        self.state["since"] = self.device.clock.local()
+        self.state["doses"] = doses
+        self._save()
         print("dispenser: schedule of %d doses" % len(doses))
         self._wake.set()
         return "ok", None
@@ -164,35 +152,59 @@ class DispenserRole(Role):
 
     # -- the dose cycle -------------------------------------------------------------------
 
-    async def _step(self) -> int:
-        """Bring doses, tray and reminders up to date; return ms until the next look."""
+    async def _step(self) -> None:
+        """Bring doses, tray and reminders up to date."""
+        state = self.state
+        log = state["log"]
         if self._refilled:
             self._refilled = False
-            self._set_stock(self.cfg["carousel_slots"])
-            print("dispenser: refilled, stock %d" % self.stock)
+            state["stock"] = self.cfg["carousel_slots"]
+            self._save()
+            print("dispenser: refilled, stock %d" % state["stock"])
         local = self.device.clock.local()
         if local is None:  # no time yet: nothing can fall due
             self._remind(-1)
-            return _IDLE_MS
-        log = self.log
-        if self._removed or (log["tray"] and self.tray.value()):
-            self._removed = False
-            self._tray_emptied()
-        if self.schedule["since"] is None:
-            self.schedule["since"] = local
-            self.storage.write(_SCHEDULE, json.dumps(self.schedule))
-        next_due = self._fall_due(local)
+            return
+        if self._removed or (state["tray"] and self.tray.value()):
+            self._removed = False  # the tray was emptied: what was dispensed is taken
+            for entry in log:
+                if entry[3] == _DISPENSED:
+                    self._finish(entry, "dose_taken")
+            if state["tray"]:
+                state["tray"] = False
+                self._save()
         window = self.cfg["dose_window_min"] * 60
+        day = local // _DAY_S
+        changed = state["since"] is None
+        if changed:
+            state["since"] = local
+        # Doses that have fallen due since the last look (yesterday's too: a window may
+        # reach past midnight).
+        for d in (day - 1, day):
+            for minute, dose_id in state["doses"]:
+                due = d * _DAY_S + minute * 60
+                if state["since"] < due <= local and not any(
+                        e[0] == d and e[2] == dose_id for e in log):
+                    entry = [d, minute, dose_id, _DUE]
+                    log.append(entry)
+                    changed = True
+                    if local >= due + window:  # passed while the device was off or had no time
+                        self._finish(entry, "dose_missed")
+                    else:
+                        print("dispenser: dose %d due" % dose_id)
+                        self.device.emit("dose_due", dose_id)
+        if changed:
+            state["log"] = log = [e for e in log if e[0] >= day - 1 or e[3] != _DONE]
+            self._save()
         first = None
-        for entry in log["doses"]:
-            state = entry[3]
-            if state == _DONE:
+        for entry in log:
+            if entry[3] == _DONE:
                 continue
             due = entry[0] * _DAY_S + entry[1] * 60
             if local >= due + window:
                 self._finish(entry, "dose_missed")
                 continue
-            if state == _DUE and not log["tray"] and not self.tray.value():
+            if entry[3] == _DUE and not state["tray"] and not self.tray.value():
                 await self._dispense(entry)
                 if entry[3] == _DONE:
                     continue
@@ -200,87 +212,40 @@ class DispenserRole(Role):
                 first = due
         if first is None:
             self._remind(-1)
-            wait = (next_due - local) * 1000 if next_due is not None else _IDLE_MS
-            return min(wait, _IDLE_MS)
-        self._remind(min(_LEVELS - 1, (local - first) // self.cfg["reminder_step_s"]))
-        return _TICK_MS
-
-    def _fall_due(self, local: int) -> "int | None":
-        """Start the doses that have fallen due; return the next due time (local s) or None."""
-        day = local // _DAY_S
-        since = self.schedule["since"]
-        window = self.cfg["dose_window_min"] * 60
-        log = self.log
-        next_due = None
-        changed = False
-        for d in (day - 1, day, day + 1):
-            for minute, dose_id in self.schedule["doses"]:
-                due = d * _DAY_S + minute * 60
-                if due > local:
-                    if next_due is None or due < next_due:
-                        next_due = due
-                    continue
-                if due <= since or self._logged(d, dose_id):
-                    continue
-                entry = [d, minute, dose_id, _DUE]
-                log["doses"].append(entry)
-                changed = True
-                if local >= due + window:  # passed while the device was off or without time
-                    entry[3] = _DONE
-                    print("dispenser: dose %d missed while off" % dose_id)
-                    self.device.emit("dose_missed", dose_id)
-                else:
-                    print("dispenser: dose %d due" % dose_id)
-                    self.device.emit("dose_due", dose_id)
-        if changed:
-            log["doses"] = [e for e in log["doses"] if e[0] >= day - 1 or e[3] != _DONE]
-            self._save_log()
-        return next_due
-
-    def _logged(self, day: int, dose_id: int) -> bool:
-        return any(e[0] == day and e[2] == dose_id for e in self.log["doses"])
-
-    def _save_log(self) -> None:
-        self.storage.write(_LOG, json.dumps(self.log))
+        else:
+            self._remind(min(_LEVELS - 1, (local - first) // self.cfg["reminder_step_s"]))
 
     def _finish(self, entry: "list[int]", event: str) -> None:
         entry[3] = _DONE
-        self._save_log()
+        self._save()
         print("dispenser: dose %d %s" % (entry[2], event[5:]))
         self.device.emit(event, entry[2])
 
-    def _tray_emptied(self) -> None:
-        log = self.log
-        for entry in log["doses"]:
-            if entry[3] == _DISPENSED:
-                self._finish(entry, "dose_taken")
-        if log["tray"]:
-            log["tray"] = False
-            self._save_log()
-
     async def _dispense(self, entry: "list[int]") -> None:
+        state = self.state
         if self.slot.value():  # no dose in the next compartment
             self.device.emit("dispenser_empty")
-            self._set_stock(0)
+            state["stock"] = 0
             self._finish(entry, "dose_missed")
             return
         # Written before the carousel moves: after a reset mid-turn the dose counts as given,
         # which at worst misses a dose and never gives one twice.
         entry[3] = _DISPENSED
-        self.log["tray"] = True
-        self._save_log()
+        state["tray"] = True
+        self._save()
         if not await self._turn():
-            self.log["tray"] = False
+            state["tray"] = False
             self.device.emit("dispenser_jam")
             self._finish(entry, "dose_missed")
             return
         self._removed = False
-        left = 0 if self.slot.value() else max(1, self.stock - 1)
+        stock = state["stock"]
+        left = 0 if self.slot.value() else max(1, stock - 1)
         print("dispenser: dose %d dispensed, %d left" % (entry[2], left))
-        threshold = self.cfg["stock_low"]
-        if left <= threshold < self.stock:
+        if left <= self.cfg["stock_low"] < stock:
             self.device.emit("stock_low", left)
-        self._set_stock(left)
+        state["stock"] = left
+        self._save()
 
     async def _turn(self) -> bool:
         """Turn the carousel one compartment; False if the index did not get there (jam)."""
@@ -302,24 +267,17 @@ class DispenserRole(Role):
         while self._steps == start:
             await self._wake.wait()
 
-    def _set_stock(self, stock: int) -> None:
-        if stock != self.stock:
-            self.stock = stock
-            self.storage.write(_STOCK, str(stock))
-
     def _remind(self, level: int) -> None:
-        """Drive LED and buzzer for reminder ``level`` (-1: off) at the current tick."""
+        """Drive LED and buzzer for reminder ``level`` (-1: off) for the current second."""
         if level != self._level:
             self._level = level
-            self._phase = 0
             if level >= 0:
                 print("dispenser: reminder level %d" % level)
         if level < 0:
             self.led.value(0)
             self.buzzer.duty_u16(0)
             return
-        bit = 1 << self._phase
-        self._phase = (self._phase + 1) % 8
+        bit = 1 << (self.device.clock.uptime() & 3)
         self.led.value(1 if _LED_PATTERN[level] & bit else 0)
         self.buzzer.duty_u16(_VOLUME[level] if _BEEP_PATTERN[level] & bit else 0)
 

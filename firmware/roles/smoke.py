@@ -20,7 +20,7 @@ from hw.hal import IRQ_FALLING, IRQ_RISING
 
 from .base import Role
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 

@@ -6,7 +6,9 @@ A board file is a module ``hw/boards/<board>.py`` (board name with ``-`` as
 here (project rule); the HALs look signals up through :func:`pins_for`.
 """
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 

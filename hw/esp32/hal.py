@@ -6,12 +6,12 @@ import time
 
 import machine
 import network
+from micropython import const
 
-from .. import boards
 from ..hal import DEEP_SLEEP, HARD, POWER_ON, SOFT, UNKNOWN, WATCHDOG
 from ..storage import Storage
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
@@ -23,13 +23,12 @@ _CAUSES = {
     machine.SOFT_RESET: SOFT,
 }
 # Seconds from 1970-01-01 to 2000-01-01, for ports whose time epoch is 2000.
-_EPOCH_2000 = 946684800
+_EPOCH_2000 = const(946684800)
 # After a power cut the RTC restarts at the port's epoch; a time before 2024-01-01 was never set.
-_RTC_SET_AFTER = 1704067200
+_RTC_SET_AFTER = const(1704067200)
 
 
 class Esp32Hal:
-    platform = "esp32"
     root = "/"
 
     def __init__(self) -> None:
@@ -44,6 +43,8 @@ class Esp32Hal:
         pass
 
     def use_board(self, board: str, role: str) -> None:
+        from .. import boards  # here, not at the top: boot drops the board files afterwards
+
         self.signals = boards.pins_for(board, role)
         module = boards.load(board)
         self._battery = machine.ADC(machine.Pin(module.BATTERY_ADC))

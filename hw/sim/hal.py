@@ -37,19 +37,21 @@ import os
 import sys
 import time
 
+from micropython import const
+
 from ..hal import HARD, IRQ_FALLING, IRQ_RISING, POWER_ON, SOFT, WATCHDOG
 from ..storage import Storage
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
 
 # Process exit codes the launcher (tools/simboard.py) treats as "the chip restarted itself".
-REBOOT_EXIT_CODE = 75  # hal.reset(): reboot command, fatal error
-WATCHDOG_SIGNAL = "USR1"  # watchdog expiry: the process is signalled, whatever it is doing
-_RESET_RECORD = "reset_cause"
-_RTC_RECORD = "rtc"  # the simulated RTC: offset from the host clock, kept across resets
-_MAX_LINE = 100
+_REBOOT_EXIT_CODE = const(75)  # hal.reset(): reboot command, fatal error
+_WATCHDOG_SIGNAL = const("USR1")  # watchdog expiry: signalled, whatever the process does
+_RESET_RECORD = const("reset_cause")
+_RTC_RECORD = const("rtc")  # the simulated RTC: offset from the host clock, kept across resets
+_MAX_LINE = const(100)
 _CAUSES = (POWER_ON, HARD, WATCHDOG, SOFT)
 
 
@@ -58,8 +60,11 @@ class SimSignal:
 
     One class for all kinds keeps the simulator small in RAM; each kind uses its methods
     (pins: value/irq, ADC: read_u16, PWM: freq/duty_u16). Inputs change only through
-    the control channel (:meth:`drive`).
+    the control channel (:meth:`drive`); ``on_change(duty)`` lets a model of the role's
+    mechanics follow a PWM output (hw/sim/carousel.py).
     """
+
+    on_change: "Any" = None
 
     def __init__(self, level: int) -> None:
         self.level = level
@@ -72,14 +77,15 @@ class SimSignal:
             self.level = 1 if v else 0
         return self.level
 
-    def read_u16(self) -> int:
-        return self.level
+    read_u16 = value
 
     def freq(self, hz: int) -> None:
         self.f = hz
 
     def duty_u16(self, d: int) -> None:
         self.level = d
+        if self.on_change is not None:
+            self.on_change(d)
 
     def irq(self, handler: "Any" = None, trigger: int = IRQ_RISING | IRQ_FALLING) -> None:
         self._handler = handler
@@ -88,19 +94,15 @@ class SimSignal:
     def drive(self, level: int) -> None:
         old = self.level
         self.level = level
-        if old == level or self._handler is None:
-            return
-        if self._trigger & (IRQ_RISING if level > old else IRQ_FALLING):
+        if old != level and self._handler is not None and (
+                self._trigger & (IRQ_RISING if level > old else IRQ_FALLING)):
             self._handler(self)
 
 
 class SimHal:
-    platform = "sim"
-
     def __init__(self) -> None:
-        root = os.getenv("TRYGG_SIM_ROOT") or "."
-        self.root = root.rstrip("/") + "/"
-        self.storage = Storage(self.root + "data")
+        self.root = (os.getenv("TRYGG_SIM_ROOT") or ".").rstrip("/") + "/"
+        self.storage = storage = Storage(self.root + "data")
         self.signals: dict[str, int] = {}
         self.sim: dict[str, SimSignal] = {}
         self.battery = 3300
@@ -109,24 +111,18 @@ class SimHal:
         self.model: Any = None  # simulated mechanics of the role's hardware, if any
         self._wdt_timeout = 0
         self._wdt_fed: Any = 0
-        self._cause = self._read_reset_cause()
+        recorded = storage.read(_RESET_RECORD)
+        storage.delete(_RESET_RECORD)
+        cause = recorded.decode() if recorded else os.getenv("TRYGG_SIM_RESET") or POWER_ON
+        self._cause = cause if cause in _CAUSES else POWER_ON
         # The ESP32's RTC keeps counting through resets and deep sleep, not through a power cut
         # or the EN (hard reset) button.
         self.rtc_offset: Any = None
         if self._cause in (POWER_ON, HARD):
-            self.storage.delete(_RTC_RECORD)
+            storage.delete(_RTC_RECORD)
         else:
-            rec = self.storage.read(_RTC_RECORD)
+            rec = storage.read(_RTC_RECORD)
             self.rtc_offset = int(rec) if rec else None
-
-    def _read_reset_cause(self) -> str:
-        recorded = self.storage.read(_RESET_RECORD)
-        if recorded is not None:
-            self.storage.delete(_RESET_RECORD)
-            cause = recorded.decode()
-        else:
-            cause = os.getenv("TRYGG_SIM_RESET") or POWER_ON
-        return cause if cause in _CAUSES else POWER_ON
 
     # -- Hal ---------------------------------------------------------------
 
@@ -153,11 +149,7 @@ class SimHal:
             sig = self.sim[signal] = SimSignal(1 if pull_up else 0)
         return sig
 
-    def pin_out(self, signal: str) -> SimSignal:
-        return self.pin_in(signal)
-
-    def adc(self, signal: str) -> SimSignal:
-        return self.pin_in(signal)
+    pin_out = adc = pin_in
 
     def pwm(self, signal: str, freq: int) -> SimSignal:
         sig = self.pin_in(signal)
@@ -179,9 +171,9 @@ class SimHal:
         return self._cause
 
     def reset(self, cause: str = SOFT) -> None:
-        self.storage.write(_RESET_RECORD, cause.encode())
+        self.storage.write(_RESET_RECORD, cause)
         print("sim: reset (%s)" % cause)
-        sys.exit(REBOOT_EXIT_CODE)
+        sys.exit(_REBOOT_EXIT_CODE)
 
     def watchdog_start(self, timeout_ms: int) -> None:
         import _thread
@@ -196,21 +188,19 @@ class SimHal:
     def _watchdog(self) -> None:
         while time.ticks_diff(time.ticks_ms(), self._wdt_fed) < self._wdt_timeout:
             time.sleep_ms(20)
-        self.storage.write(_RESET_RECORD, WATCHDOG.encode())
+        self.storage.write(_RESET_RECORD, WATCHDOG)
         print("sim: watchdog reset")
         # A thread cannot end the process in MicroPython (sys.exit ends the thread only), so
         # the shell signals its parent, this process, exactly as a hardware reset would: at
         # once, whatever the main thread is blocked in.
-        os.system("kill -%s $PPID" % WATCHDOG_SIGNAL)
+        os.system("kill -%s $PPID" % _WATCHDOG_SIGNAL)
 
     def set_rtc(self, epoch_s: int) -> None:
         self.rtc_offset = epoch_s - int(time.time())
         self.storage.write(_RTC_RECORD, str(self.rtc_offset))
 
     def rtc(self) -> "int | None":
-        if self.rtc_offset is None:
-            return None
-        return int(time.time()) + self.rtc_offset
+        return None if self.rtc_offset is None else int(time.time()) + self.rtc_offset
 
     def wifi_connected(self) -> bool:
         return self.ap_up
@@ -223,10 +213,9 @@ class SimHal:
 
     async def start(self) -> None:
         port = os.getenv("TRYGG_SIM_CONTROL_PORT")
-        if not port:
-            return
-        await asyncio.start_server(self._client, "127.0.0.1", int(port))
-        print("sim: control channel on 127.0.0.1:%s" % port)
+        if port:
+            await asyncio.start_server(self._client, "127.0.0.1", int(port))
+            print("sim: control channel on 127.0.0.1:" + port)
 
     async def _client(self, reader: "Any", writer: "Any") -> None:
         try:
@@ -234,13 +223,12 @@ class SimHal:
                 line = await reader.readline()
                 if not line:
                     break
-                if len(line) > _MAX_LINE:
-                    reply = "error: line longer than %d bytes" % _MAX_LINE
-                else:
-                    try:
-                        reply = await self.control(line.decode().split())
-                    except Exception as e:  # a bad command never ends the board
-                        reply = "error: %s" % (e,)
+                try:  # a bad command never ends the board
+                    if len(line) > _MAX_LINE:
+                        raise ValueError("line longer than %d bytes" % _MAX_LINE)
+                    reply = await self.control(line.decode().split())
+                except Exception as e:
+                    reply = "error: %s" % (e,)
                 writer.write(reply.encode() + b"\n")
                 await writer.drain()
         except OSError:
@@ -250,43 +238,40 @@ class SimHal:
 
     async def control(self, words: "list[str]") -> str:
         """Execute one control command (see the module docstring); return the reply."""
-        if not words:
-            return "error: empty command"
-        cmd = words[0]
-        arg = words[1] if len(words) > 1 else ""
-        if cmd == "pin" and len(words) == 3:
+        n = len(words)
+        cmd = words[0] if n else ""
+        arg = words[1] if n > 1 else ""
+        if cmd == "pin" and n == 3:
             self.pin_in(arg).drive(1 if int(words[2]) else 0)
-        elif cmd == "pulse" and len(words) in (2, 3):
+        elif cmd == "pulse" and n in (2, 3):
             pin = self.pin_in(arg)
             pin.drive(1)
-            await asyncio.sleep_ms(int(words[2]) if len(words) == 3 else 100)
+            await asyncio.sleep_ms(int(words[2]) if n == 3 else 100)
             pin.drive(0)
-        elif cmd == "adc" and len(words) == 3:
+        elif cmd == "adc" and n == 3:
             value = int(words[2])
             if not 0 <= value <= 65535:
-                return "error: adc value %d outside 0..65535" % value
+                raise ValueError("adc value %d outside 0..65535" % value)
             self.pin_in(arg).drive(value)
-        elif cmd == "battery" and len(words) == 2:
+        elif cmd == "battery" and n == 2:
             self.battery = int(arg)
-        elif cmd == "rssi" and len(words) == 2:
+        elif cmd == "rssi" and n == 2:
             self.signal_dbm = int(arg)
-        elif cmd == "wifi" and len(words) == 2:
+        elif cmd == "wifi" and n == 2:
             self.ap_up = arg == "1"
-        elif cmd == "get" and len(words) == 2:
+        elif cmd == "get" and n == 2:
             sig = self.pin_in(arg)
-            if sig.f:
-                return "ok %d %d" % (sig.f, sig.level)
-            return "ok %d" % sig.level
+            return "ok %d %d" % (sig.f, sig.level) if sig.f else "ok %d" % sig.level
         elif cmd == "heap":
             import gc
 
             gc.collect()
             return "ok %d %d" % (gc.mem_alloc(), gc.mem_free())
-        elif cmd == "hang" and len(words) == 2:
+        elif cmd == "hang" and n == 2:
             # Deliberately blocking: the stuck task the watchdog exists for.
             time.sleep(float(arg))  # noqa: ASYNC251
         elif self.model is not None and cmd in self.model.COMMANDS:
             return self.model.control(words)
         else:
-            return "error: unknown command or wrong arguments: %s" % " ".join(words)
+            raise ValueError("unknown command or wrong arguments: " + " ".join(words))
         return "ok"
