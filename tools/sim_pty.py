@@ -28,12 +28,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import simboard
 from .device_tree import find_micropython
 from .mosquitto import free_port
 from .processes import end_process
 
-# On the 64-bit unix port objects take about twice an ESP32's RAM; see tools/simboard.py.
+# More than the ESP32's 110 KB (simboard.ESP32_HEAPSIZE, which the firmware tests hold every
+# role to): re-provisioning interrupts a running application with Ctrl-C, and the raw REPL
+# must then work beside the application's leftovers. On a real board that needs the
+# maintenance boot described in tools/provision.py (_clean_repl); see the README.
 DEFAULT_HEAPSIZE = "160k"
+
+
+def heap_for(role: str | None) -> str:
+    """The heap a simulated board of ``role`` runs with on a pty."""
+    oversize = simboard.OVERSIZE_ROLES.get(str(role))
+    return oversize if oversize and int(oversize[:-1]) > 160 else DEFAULT_HEAPSIZE
 REBOOT_EXIT_CODE = 75  # hw/sim/hal.py: the firmware reset itself
 START_TIMEOUT_S = 10.0
 
@@ -198,8 +208,8 @@ def register(sub: Any) -> None:
     b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
                    help="the role you intend to provision (shown only; set by provision)")
     b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
-    b.add_argument("--heapsize", default=DEFAULT_HEAPSIZE,
-                   help=f"MicroPython heap (default {DEFAULT_HEAPSIZE})")
+    b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}, the "
+                   "ESP32's, or more for a role that does not fit it yet)")
     b.add_argument("--json", action="store_true", help="print the board's details as JSON")
     b.set_defaults(func=_board_command)
     s = ssub.add_parser("supervise", help=argparse.SUPPRESS)
@@ -213,7 +223,7 @@ def register(sub: Any) -> None:
 def _board_command(args: argparse.Namespace) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    board = PtyBoard(args.dir, heapsize=args.heapsize)
+    board = PtyBoard(args.dir, heapsize=args.heapsize or heap_for(args.role))
     try:
         board.start()
     except RuntimeError as exc:
