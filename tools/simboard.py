@@ -285,6 +285,7 @@ class HubSide:
         self._peers: dict[bytes, _Peer] = {}
         self._cond = threading.Condition()
         self._connected = threading.Event()
+        self.connects = 0  # connections (and subscriptions) made, across broker restarts
         self._client = paho.Client(CallbackAPIVersion.VERSION2,
                                    client_id=f"trygg-test-hub-{os.getpid()}-{id(self)}")
         self._client.on_connect = self._on_connect
@@ -296,12 +297,21 @@ class HubSide:
             self.close()
             raise TimeoutError(f"hub side: no connection to the broker {host}:{port}")
 
+    def wait_connects(self, count: int, timeout: float = WAIT_TIMEOUT_S) -> None:
+        """Wait until the hub side has connected (and subscribed) ``count`` times."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.connects >= count, timeout):
+                raise TimeoutError(f"hub side: not reconnected within {timeout} s")
+
     def add_device(self, device_id: str, key_hex: str) -> None:
         self._peers[bytes.fromhex(device_id)] = _Peer(cose.MacKey(bytes.fromhex(key_hex)))
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any,
                     props: Any = None) -> None:
         client.subscribe("trygg/+/up", qos=1)
+        with self._cond:
+            self.connects += 1
+            self._cond.notify_all()
         self._connected.set()
 
     def _key_for(self, kid: bytes) -> cose.MacKey | None:
