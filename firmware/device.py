@@ -73,7 +73,7 @@ class Device:
         self.link: Link = MqttLink(hal, cfg, self.on_downlink)
         self.rejected = 0
         # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
-        # Event: a ThreadSafeFlag is polled as an I/O object, which costs latency.
+        # Event, which wakes the sender at once (see hw.sim.hal.SimFlag for the alternative).
         self._wake = asyncio.Event()
         self._tasks: list[Any] = []
         from . import roles

@@ -13,7 +13,8 @@ Objects handed out:
 
 * input pin: ``value() -> 0|1``, ``irq(handler, trigger)``; ``handler(pin)``
   runs in scheduler context (ESP32 soft IRQ; on the sim, in the event loop),
-  so it may allocate but must be short.
+  so it may allocate but must be short. It wakes its task through a flag from
+  :meth:`Hal.flag`, never an ``asyncio.Event`` (not safe from an IRQ).
 * output pin: ``value(v)``.
 * ADC: ``read_u16() -> 0..65535``.
 * PWM: ``freq(hz)``, ``duty_u16(d)`` (servo pulses, buzzer tones).
@@ -71,6 +72,11 @@ if TYPE_CHECKING:
 
         def battery_mv(self) -> int:
             """Supply voltage in mV, measured through the board's divider."""
+            raise NotImplementedError
+
+        def flag(self) -> "Any":
+            """A flag an IRQ handler sets to wake a task: ``set()``, ``clear()`` and
+            ``await wait()`` (which clears it), as ``asyncio.ThreadSafeFlag``."""
             raise NotImplementedError
 
         def rssi(self) -> int:

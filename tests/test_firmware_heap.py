@@ -28,7 +28,7 @@ ROLES = [
     "bed",
     "smoke",
     pytest.param("dispenser", marks=pytest.mark.xfail(
-        strict=True, reason="~102.8 KB in use after boot leaves ~9.8 KB, 2.4 KB short of the "
+        strict=True, reason="~104 KB in use after boot leaves ~8.5 KB, ~3.5 KB short of the "
         "headroom (simboard.OVERSIZE_ROLES); protocol/ (~32 KB of it) is being slimmed")),
 ]
 

@@ -88,7 +88,7 @@ class DispenserRole(Role):
         self.index = hal.pin_in("index")
         self.slot = hal.pin_in("slot")
         self.tray = hal.pin_in("tray", True)
-        self._wake = asyncio.ThreadSafeFlag()
+        self._wake = self.hal.flag()
         self._turning = False
         self._steps = 0  # index notches seen
         self._removed = False  # tray taken out since the last look

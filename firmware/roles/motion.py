@@ -32,11 +32,11 @@ class MotionRole(Role):
         self.triggers = 0  # since the last heartbeat
         self._pending = 0  # since the last motion event
         self._last_event_ms = -1
-        self._flag = asyncio.ThreadSafeFlag()
+        self._flag = self.hal.flag()
         self.pir = self.hal.pin_in("pir")
         self.pir.irq(self._on_pir, IRQ_RISING)
         self.door: Any = None
-        self._door_flag = asyncio.ThreadSafeFlag()
+        self._door_flag = self.hal.flag()
         if self.cfg["door_contact"]:
             self.door = self.hal.pin_in("door", True)
             self._door_open = self.door.value()

@@ -40,7 +40,7 @@ class SmokeRole(Role):
     CONFIG = ("sample_ms",)
 
     def setup(self) -> None:
-        self._flag = asyncio.ThreadSafeFlag()
+        self._flag = self.hal.flag()
         self.alarm = self.hal.pin_in("smoke_alarm")
         self.button = self.hal.pin_in("smoke_test", True)
         self.line = self.hal.adc("smoke_line")

@@ -74,6 +74,11 @@ class Esp32Hal:
     def pwm(self, signal: str, freq: int) -> "Any":
         return machine.PWM(machine.Pin(self._gpio(signal)), freq=freq, duty_u16=0)
 
+    def flag(self) -> "Any":
+        # Pin IRQ handlers run as soft IRQs (micropython.schedule), where asyncio.Event must
+        # not be set (asyncio/event.py): the ThreadSafeFlag is the one made for it.
+        return asyncio.ThreadSafeFlag()
+
     def free_heap(self) -> int:
         import gc
 

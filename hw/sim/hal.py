@@ -44,7 +44,7 @@ from ..storage import Storage
 
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Literal
 
 # Process exit codes the launcher (tools/simboard.py) treats as "the chip restarted itself".
 _REBOOT_EXIT_CODE = const(75)  # hal.reset(): reboot command, fatal error
@@ -97,6 +97,21 @@ class SimSignal:
         if old != level and self._handler is not None and (
                 self._trigger & (IRQ_RISING if level > old else IRQ_FALLING)):
             self._handler(self)
+
+
+class SimFlag(asyncio.Event):
+    """``asyncio.ThreadSafeFlag``'s interface on an ``asyncio.Event``: ``wait()`` clears it.
+
+    The simulated board's IRQ handlers run inside the event loop (from the control channel's
+    task), where an Event is safe and wakes its task at once. A ThreadSafeFlag would work too,
+    but the unix port polls such non-socket objects in 1 ms steps whenever one is waited on,
+    which costs ~1 ms on *every* pass of the scheduler: some 30 ms per stimulus-to-frame.
+    """
+
+    async def wait(self) -> "Literal[True]":
+        await asyncio.Event.wait(self)
+        self.clear()
+        return True
 
 
 class SimHal:
@@ -155,6 +170,9 @@ class SimHal:
         sig = self.pin_in(signal)
         sig.f = freq
         return sig
+
+    def flag(self) -> SimFlag:
+        return SimFlag()
 
     def free_heap(self) -> int:
         import gc
