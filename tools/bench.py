@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
     hub = bsub.add_parser("hub", help="hub ingest rate vs a bare subscriber, ack latency, "
                           "rules replay rate over a resident-year")
     hub.add_argument("--devices", type=int, default=10, help="simulated devices (default 10)")
-    hub.add_argument("--frames", type=int, default=500, help="frames per device (default 500)")
+    hub.add_argument("--frames", type=int, default=1000,
+                     help="frames per device (default 1000)")
     hub.set_defaults(func=_hub)
     arc = bsub.add_parser("arc", help="ARC link: raised-to-ACK latency p50/p99, drain time of "
                           "a queued burst after a receiver outage")

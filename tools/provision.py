@@ -45,6 +45,7 @@ DISCOVERY_TIMEOUT_S = 5.0
 # PyPI writes this one.
 MPY_VERSION = 6
 SIM_WIFI = ("trygg-sim", "simulated")  # the simulated HAL accepts any network
+REPL_AFTER_RESET_S = 20.0  # an ESP32 boots in about a second; USB-serial may re-enumerate
 
 
 class ProvisionError(Exception):
@@ -271,6 +272,7 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     hub = hub_address(args.hub, hub_cfg.mqtt.port)
     extra = tunables(args.set)
     try:
+        _clean_repl(args.port, say)
         with SerialDevice(args.port) as dev:
             info = dev.info()
             simulated = info["platform"] != "esp32"
@@ -342,6 +344,48 @@ def _existing_id(raw: bytes | None) -> str | None:
                                                           for c in value):
         return value
     return None
+
+
+_FREE_RAM = (
+    "import gc, sys\n"
+    "for _m in [m for m in sys.modules if m.split('.')[0] in "
+    "('firmware', 'protocol', 'hw', 'asyncio')]:\n"
+    "    del sys.modules[_m]\n"
+    "for _k in [k for k in globals() if k not in ('__name__', 'gc', 'sys')]:\n"
+    "    del globals()[_k]\n"
+    "gc.collect()\n"
+)
+
+
+def _clean_repl(port: str, say: Any) -> None:
+    """Make sure no application holds the board's RAM while we copy files.
+
+    Ctrl-C stops a running application but leaves its objects on the heap; on a
+    board with ~110 KB that leaves too little to receive files (MemoryError on
+    re-provisioning). So when the board already has an application, /main.py is
+    set aside and the board reset into a bare REPL first.
+    """
+    with SerialDevice(port) as dev:
+        # First give the interrupted application's RAM back: its modules and the REPL's
+        # globals hold it (the asyncio loop included). Small code, so it compiles in what is left.
+        dev.exec(_FREE_RAM)
+        if not dev.exists("main.py"):
+            return
+        simulated = dev.info()["platform"] != "esp32"
+        dev.exec("import os\ntry:\n    os.remove('main.py.off')\nexcept OSError:\n    pass\n"
+                 "os.rename('main.py', 'main.py.off')\n")
+        say(f"{port}: application stopped; restarting the board into a bare REPL")
+        _reset(dev, simulated)
+    deadline = time.monotonic() + REPL_AFTER_RESET_S
+    while True:
+        time.sleep(0.5)
+        try:
+            with SerialDevice(port) as dev:
+                dev.remove("main.py.off")
+                return
+        except DeviceError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _reset(dev: SerialDevice, simulated: bool) -> None:

@@ -114,7 +114,11 @@ class SerialDevice:
     # -- files -----------------------------------------------------------
 
     def exists(self, path: str) -> bool:
-        return bool(self.transport.fs_exists(path))
+        try:
+            return bool(self.transport.fs_exists(path))
+        except Exception as exc:  # mpremote wraps device-side failures in several types
+            raise DeviceError(f"{self.port}: cannot look up {path} on the device: "
+                              f"{str(exc).strip().splitlines()[-1:]}") from None
 
     def read_file(self, path: str) -> bytes | None:
         if not self.exists(path):

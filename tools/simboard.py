@@ -285,11 +285,10 @@ class HubSide:
         self._peers: dict[bytes, _Peer] = {}
         self._cond = threading.Condition()
         self._connected = threading.Event()
-        self.subscriptions = 0  # acknowledged subscriptions to trygg/+/up, one per (re)connect
+        self.connects = 0  # connections (and subscriptions) made, across broker restarts
         self._client = paho.Client(CallbackAPIVersion.VERSION2,
                                    client_id=f"trygg-test-hub-{os.getpid()}-{id(self)}")
         self._client.on_connect = self._on_connect
-        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=1)  # across broker restarts
         self._client.connect(host, port)
@@ -298,26 +297,22 @@ class HubSide:
             self.close()
             raise TimeoutError(f"hub side: no connection to the broker {host}:{port}")
 
+    def wait_connects(self, count: int, timeout: float = WAIT_TIMEOUT_S) -> None:
+        """Wait until the hub side has connected (and subscribed) ``count`` times."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.connects >= count, timeout):
+                raise TimeoutError(f"hub side: not reconnected within {timeout} s")
+
     def add_device(self, device_id: str, key_hex: str) -> None:
         self._peers[bytes.fromhex(device_id)] = _Peer(cose.MacKey(bytes.fromhex(key_hex)))
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any,
                     props: Any = None) -> None:
         client.subscribe("trygg/+/up", qos=1)
-        self._connected.set()
-
-    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: Any, reasons: Any,
-                      props: Any = None) -> None:
         with self._cond:
-            self.subscriptions += 1
+            self.connects += 1
             self._cond.notify_all()
-
-    def wait_subscribed(self, after: int, timeout: float = WAIT_TIMEOUT_S) -> None:
-        """Until the hub side is subscribed again (more than ``after`` subscriptions), e.g.
-        after a broker restart: frames published before that reach nobody."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self.subscriptions > after, timeout):
-                raise TimeoutError(f"hub side: not subscribed again within {timeout} s")
+        self._connected.set()
 
     def _key_for(self, kid: bytes) -> cose.MacKey | None:
         peer = self._peers.get(kid)
