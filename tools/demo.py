@@ -53,6 +53,7 @@ DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
                    "resend_s": 3}
 IN_BED, OUT_OF_BED = 40000, 2000  # pressure mat ADC levels (thresholds 24000 / 16000)
 ALARM_WAIT_S = 60.0
+DOSE_LEAD_S = 20  # at least this long between scheduling the demo's dose and its minute
 SCENARIO_ORDER = ("quiet-day", "smoke", "missed-dose", "bathroom-fall", "night-fall")
 # (role, room) of every device in the home
 HOME = (("bed", "bedroom"), ("motion", "bathroom"), ("motion", "kitchen"),
@@ -258,8 +259,11 @@ class Demo:
         await asyncio.sleep(2)
 
     async def missed_dose(self) -> None:
+        # The dispenser only counts a dose due if its minute begins after the schedule
+        # arrived, so leave the command (a hub CLI process, the signed command, the device's
+        # reply) DOSE_LEAD_S to get there, even on a busy machine.
         now = dt.datetime.now(zoneinfo.ZoneInfo(TIMEZONE))
-        due = (now + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+        due = (now + dt.timedelta(seconds=DOSE_LEAD_S + 60)).replace(second=0, microsecond=0)
         minute = due.hour * 60 + due.minute
         await self.hub_command("dispenser", "kitchen",
                                {"command": "set_dose_schedule", "doses": [[minute, 1]]})
