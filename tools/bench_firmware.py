@@ -76,7 +76,8 @@ for name in %r:
     print("module", name, gc.mem_alloc() - before)
     micropython.qstr_info()
 """
-_QSTR_INFO = re.compile(r"qstr pool: .*n_qstr=(\d+), .*n_total_bytes=(\d+)")
+_QSTR_INFO = re.compile(
+    r"qstr pool: .*n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
 def module_heap() -> tuple[dict[str, dict[str, int]], int, int]:
@@ -84,9 +85,10 @@ def module_heap() -> tuple[dict[str, dict[str, int]], int, int]:
     and the production image run), the qstr pools' size after all of them, and the image's
     size.
 
-    A module's figure leaves out the interned names (qstrs) it adds: those live in pools that
-    grow by doubling, so the pool allocated on the way would be charged to whichever module
-    happened to need it. Its new qstrs are counted instead; the pools are one figure.
+    A module's figure leaves out the interned names (qstrs) it adds: their characters stay
+    in the image, but their entries (about 11 bytes each on the 64-bit port) live in pools
+    that grow by doubling, so the pool allocated on the way would be charged to whichever
+    module happened to need it. Its new qstrs are counted instead; the pools are one figure.
     """
     exe = find_micropython()
     if exe is None:
@@ -110,7 +112,7 @@ def module_heap() -> tuple[dict[str, dict[str, int]], int, int]:
         match = _QSTR_INFO.search(line)
         if match is None:
             continue
-        n, total = int(match.group(1)), int(match.group(2))
+        n, total = int(match.group(1)), int(match.group(3)) - int(match.group(2))
         if name:
             figures[name] = {"heap": alloc - (total - pool), "qstrs": n - qstrs}
         qstrs, pool = n, total
