@@ -21,7 +21,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 DEVICE_PACKAGES = ("protocol", "firmware", "hw")
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy", "vectors", "*.cddl", "*.md")
+# Build files that sit in the packages but never go onto a device: the freeze manifest of
+# the production image is run by MicroPython's build on CPython.
+BUILD_ONLY = ("hw/esp32/manifest.py",)
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy", "vectors", "*.cddl", "*.md",
+                               *(Path(p).name for p in BUILD_ONLY))
 
 
 def package_source(name: str) -> Path:
