@@ -24,9 +24,9 @@ Where the packages (``protocol/``, ``firmware/``, ``hw/``) are, two ways:
   out of the heap in use. So the firmware has exactly the device's heap, and every
   heap figure the board gives (the sim HAL's ``heap`` command, the heartbeat's
   ``free_heap``, ``trygg bench firmware``) is as the device would report it: the
-  image is counted neither as in use nor as free. The launcher's own few hundred
-  bytes (its code, the main.py source it runs) are counted as in use, so the
-  figures err on the device's unfavourable side.
+  image is counted neither as in use nor as free. The launcher's own ~100 bytes
+  (what is left of its code and names) are counted as in use, so the figures err
+  on the device's unfavourable side.
 - Files mode (``SimBoard(..., romfs=False)``): the packages as .mpy files on the
   writable filesystem, which is what ``trygg provision`` copies onto a stock
   MicroPython ESP32 today; each module's bytecode is then loaded into the heap.
@@ -120,12 +120,12 @@ def stage_board(fs: Path, *, compiled: bool = True, packages: bool = True) -> Pa
 
 # The sim's stand-in for what an ESP32 with a ROMFS partition does before /main.py (the
 # ports' _boot.py: mount the partition at /rom, put /rom first on sys.path), see the module
-# docstring. Run as `micropython <this> main.py` in the board's
-# filesystem folder, with TRYGG_SIM_ROMFS naming the image and TRYGG_SIM_DEVICE_POOL the GC
-# pool of the device's heap. Everything in the pool above the device's is taken as one buffer,
-# the sim's flash, and the image is read into it: the firmware is left exactly the device's
-# heap, and the sim HAL learns the buffer's size from TRYGG_SIM_FLASH_HEAP (measured around its
-# allocation) to leave it out of the heap in use.
+# docstring. Run as `micropython <this> main.py` in the board's filesystem folder, with
+# TRYGG_SIM_ROMFS naming the image and TRYGG_SIM_DEVICE_POOL the GC pool of the device's heap.
+# Everything in the pool above the device's is taken as one buffer, the sim's flash, and the
+# image is read into it: the firmware is left exactly the device's heap, and the sim HAL
+# learns the buffer's size from TRYGG_SIM_FLASH_HEAP (measured around its allocation) to
+# leave it out of the heap in use.
 ROMFS_LAUNCHER = """\
 import gc, os, sys, vfs
 path = os.getenv("TRYGG_SIM_ROMFS")
