@@ -73,9 +73,6 @@ CONFIG_KEYS = {
     "room": (11, "tstr", 1, 16),
     "battery_low_mv": (12, "uint", 0, 65535),
 }
-_CONFIG_BY_WIRE: "dict[int, str]" = {}
-for _name in CONFIG_KEYS:
-    _CONFIG_BY_WIRE[CONFIG_KEYS[_name][0]] = _name
 
 # --- message types ----------------------------------------------------------
 
@@ -95,9 +92,6 @@ TYPES = {
     ACK: (16, DOWN),
     COMMAND: (17, DOWN),
 }
-_TYPE_BY_WIRE: "dict[int, str]" = {}
-for _name in TYPES:
-    _TYPE_BY_WIRE[TYPES[_name][0]] = _name
 
 MAX_UINT32 = 0xFFFFFFFF
 MAX_ACK_RANGES = 8
@@ -177,6 +171,19 @@ def _fail(msg_type: str, name: str, why: str) -> ProtocolError:
     return ProtocolError(SCHEMA, "%s.%s: %s" % (msg_type, name, why))
 
 
+def _name_of(table: "dict[str, Any]", code: "Any") -> "str | None":
+    """The name in TYPES or CONFIG_KEYS whose wire code (first item of its spec) is ``code``.
+
+    A search rather than a reverse dict: the tables are short, and a dict built at import
+    would take heap on the device for as long as it runs.
+    """
+    if _check_uint(code, 0, MAX_UINT32):  # never True or False, which equal 1 and 0
+        for name in table:
+            if table[name][0] == code:
+                return name
+    return None
+
+
 def _check_uint(v: "Any", lo: int, hi: int) -> bool:
     return isinstance(v, int) and v is not True and v is not False and lo <= v <= hi
 
@@ -233,7 +240,7 @@ def _from_wire(msg_type: str, name: str, kind: str, lo: "Any", hi: int, v: "Any"
             raise _fail(msg_type, name, "must be a map of %d..%d settings" % (lo, hi))
         out: dict[Any, Any] = {}
         for k in v:
-            cname = _CONFIG_BY_WIRE.get(k) if isinstance(k, int) else None
+            cname = _name_of(CONFIG_KEYS, k)
             if cname is None:
                 raise _fail(msg_type, name, "unknown setting key %r" % (k,))
             spec = CONFIG_KEYS[cname]
@@ -342,7 +349,7 @@ def from_wire(wire: "Any", direction: int) -> "dict[str, Any]":
     if not isinstance(wire, dict):
         raise ProtocolError(SCHEMA, "message is not a map")
     code = wire.get(_KEY_TYPE)
-    msg_type = _TYPE_BY_WIRE.get(code) if isinstance(code, int) else None
+    msg_type = _name_of(TYPES, code)
     if msg_type is None:
         raise ProtocolError(SCHEMA, "unknown message type code %r" % (code,))
     if TYPES[msg_type][1] != direction:

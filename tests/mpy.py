@@ -22,6 +22,7 @@ from typing import Protocol
 
 # The device file tree (what `trygg provision` copies) has one definition, used here too.
 from trygg.tools.device_tree import (
+    BUILD_ONLY,
     DEVICE_PACKAGES,
     ESP32_ARCH,
     find_micropython,
@@ -37,9 +38,10 @@ __all__ = ["DEVICE_PACKAGES", "find_micropython"]
 # ESP32 HAL there is the code that touches `machine` and `esp32` most.
 STUB_CHECKED_PACKAGES = ("firmware", "protocol", "hw")
 
-# Repo-relative paths (files or folders) under the device packages that are CPython-only
-# helpers, never copied to the device: skipped by mpy-cross and the stubs check. Empty for now.
-CPYTHON_ONLY: frozenset[str] = frozenset()
+# Repo-relative paths (files or folders) under the device packages that are CPython-only,
+# never copied to the device: skipped by mpy-cross and the stubs check. The build files
+# (the freeze manifest, run by MicroPython's build on CPython).
+CPYTHON_ONLY: frozenset[str] = frozenset(BUILD_ONLY)
 
 # What the ESP32-WROOM's MicroPython has free after boot is about 110 KiB; running tests with the
 # same heap catches code that only works with a desktop's memory.

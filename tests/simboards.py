@@ -34,13 +34,15 @@ def hub(mosquitto: Mosquitto) -> Iterator[HubSide]:
 
 @pytest.fixture
 def make_board(micropython_bin: Any, mosquitto: Mosquitto, hub: HubSide) -> Iterator[MakeBoard]:
-    """``make(role, start=True, **config)``: a provisioned board; started, it has said hello."""
+    """``make(role, start=True, romfs=True, **config)``: a provisioned board, its packages in
+    ROMFS or (``romfs=False``) as files; started, it has said hello."""
     boards: list[SimBoard] = []
 
-    def make(role: str = "motion", start: bool = True, **overrides: Any) -> SimBoard:
+    def make(role: str = "motion", start: bool = True, romfs: bool = True,
+             **overrides: Any) -> SimBoard:
         cfg = board_config(role, mosquitto.port, **{**FAST, **overrides})
         hub.add_device(cfg["device_id"], cfg["key"])
-        board = SimBoard(cfg, micropython=micropython_bin)
+        board = SimBoard(cfg, micropython=micropython_bin, romfs=romfs)
         boards.append(board)
         if start:
             mark = len(hub.received)

@@ -57,6 +57,26 @@ def test_pir_pulse_sends_signed_motion_event_and_holdoff_counts_the_rest(
     assert [r for r in hub.received if r.msg.get("event") == "motion"] == [first]
 
 
+def test_packages_run_from_romfs_and_nothing_of_them_is_on_the_filesystem(
+        make_board: MakeBoard, hub: HubSide) -> None:
+    # The production image has the packages in flash; the writable filesystem holds /main.py,
+    # the provisioning file and the data the firmware writes, never a module it imports.
+    board = make_board("motion")
+    board.control("pulse pir 5")
+    hub.wait_for(of(board, "event", "motion"))
+    assert sorted(p.name for p in board.fs.iterdir()) == ["data", "main.py", "trygg.json"]
+
+
+def test_board_in_files_mode_boots_and_sends_a_signed_event(
+        make_board: MakeBoard, hub: HubSide) -> None:
+    # Files mode: the packages as .mpy files on the filesystem, as `trygg provision` copies
+    # them onto a stock MicroPython ESP32.
+    board = make_board("motion", romfs=False)
+    assert (board.fs / "protocol" / "cose.mpy").is_file()
+    board.control("pulse pir 5")
+    assert hub.wait_for(of(board, "event", "motion")).msg["value"] == 1
+
+
 def test_door_contact_reports_open_then_close(make_board: MakeBoard, hub: HubSide) -> None:
     board = make_board("motion", door_contact=True)
     hub.wait_for(of(board, "hello"))

@@ -90,3 +90,28 @@ def test_stubs_check_rejects_what_the_esp32_port_lacks(
     output = _typecheck_snippet(tmp_path, case, source)
     assert output.startswith("exit 1"), output
     assert expected in output, output
+
+
+# What the production image must not freeze: the simulated board and the HIL rig's own code.
+_NOT_ON_A_DEVICE = ("hw/sim/", "hw/rig.py", "hw/carousel.py", "hw/boards/hil_rig.py")
+
+
+def test_freeze_manifest_freezes_every_module_a_device_runs() -> None:
+    # Run the manifest as MicroPython's build does (tools/manifestfile.py: the manifest's
+    # folder is the current one), with include() and package() recording what they get.
+    manifest = mpy.REPO_ROOT / "hw" / "esp32" / "manifest.py"
+    included: list[str] = []
+    frozen: set[str] = set()
+
+    def package(name: str, files: list[str] | None = None, base_path: str = ".") -> None:
+        root = (manifest.parent / base_path / name).resolve()
+        paths = [root / f for f in files] if files is not None else root.rglob("*.py")
+        for path in paths:
+            assert path.is_file(), f"manifest: {path} does not exist"
+            frozen.add(path.relative_to(mpy.REPO_ROOT).as_posix())
+
+    exec(compile(manifest.read_text(), str(manifest), "exec"),
+         {"include": included.append, "package": package})
+    assert included == ["$(PORT_DIR)/boards/manifest.py"]
+    expected = {_rel(p) for p in DEVICE_FILES if not _rel(p).startswith(_NOT_ON_A_DEVICE)}
+    assert frozen == expected

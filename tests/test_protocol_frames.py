@@ -272,6 +272,7 @@ SCHEMA_VIOLATIONS: list[tuple[str, dict[Any, Any] | list[Any]]] = [
     ("no type", {1: 5, 3: 1}),
     ("unknown type code", {0: 99, 1: 5}),
     ("type as text", {0: "event", 1: 5, 3: 1}),
+    ("type as bool", {0: True, 1: 1, 3: "1", 4: 1, 5: "b", 6: 1}),  # true == 1 in Python
     ("missing required field", {0: 2, 1: 5}),
     ("unknown field", {0: 2, 1: 5, 3: 1, 9: 0}),
     ("text key", {0: 2, 1: 5, 3: 1, "x": 0}),

@@ -34,7 +34,7 @@ from typing import Any
 
 from .home import start_broker, write_hub_config
 from .mosquitto import free_port
-from .sim_pty import PtyBoard, heap_for
+from .sim_pty import PtyBoard
 
 TIMEZONE = "Europe/Oslo"
 RESIDENT_ACCOUNT = "1234"
@@ -134,7 +134,7 @@ class Demo:
 
     async def provision_all(self, mqtt_port: int) -> None:
         for role, room in HOME:
-            board = PtyBoard(self.workdir / f"{role}-{room}", heapsize=heap_for(role))
+            board = PtyBoard(self.workdir / f"{role}-{room}")
             await asyncio.to_thread(board.start)
             device = Device(role, room, board)
             self.devices[(role, room)] = device

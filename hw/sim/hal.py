@@ -13,7 +13,8 @@ battery. Commands, one per line, each answered ``ok [value]`` or
     rssi <dBm>                set the Wi-Fi signal strength
     wifi <0|1>                access point reachable or not
     get <signal>              read an output: pin level, or "<freq> <duty_u16>" of a PWM
-    heap                      "<bytes in use> <bytes free>" after a garbage collection
+    heap                      "<bytes in use> <bytes free>" after a garbage collection,
+                              as the device would report them (see below)
     hang <seconds>            block the event loop (a stuck task; the watchdog must fire)
 
 A board wired for the dispenser also simulates its mechanics (hw/carousel.py),
@@ -25,6 +26,13 @@ Environment (set by tools/simboard.py):
     TRYGG_SIM_CONTROL_PORT   control channel port; unset = no control channel
     TRYGG_SIM_RESET          reset cause of this start when none was recorded
                              (the launcher says power_on after a kill, hard after a reset)
+    TRYGG_SIM_FLASH_HEAP     heap taken by the simulated flash (set by the ROMFS launcher)
+
+A board running from ROMFS (tools/simboard.py) has its image in a buffer on the
+heap only because the unix port cannot map flash into memory: the launcher sizes
+the process's heap so that the rest is exactly the device's, and the figures
+here (``heap``, ``free_heap()`` in heartbeats) leave that buffer out, as the
+device's would.
 
 The software watchdog runs in its own thread (the port has _thread), so it
 fires even when the event loop is blocked, like the ESP32's hardware timer.
@@ -126,6 +134,7 @@ class SimHal:
         self.model: Any = None  # simulated mechanics of the role's hardware, if any
         self._wdt_timeout = 0
         self._wdt_fed: Any = 0
+        self._flash_heap = int(os.getenv("TRYGG_SIM_FLASH_HEAP") or 0)
         recorded = storage.read(_RESET_RECORD)
         storage.delete(_RESET_RECORD)
         cause = recorded.decode() if recorded else os.getenv("TRYGG_SIM_RESET") or POWER_ON
@@ -291,7 +300,7 @@ class SimHal:
             import gc
 
             gc.collect()
-            return "ok %d %d" % (gc.mem_alloc(), gc.mem_free())
+            return "ok %d %d" % (gc.mem_alloc() - self._flash_heap, gc.mem_free())
         elif cmd == "hang" and n == 2:
             # Deliberately blocking: the stuck task the watchdog exists for.
             time.sleep(float(arg))  # noqa: ASYNC251
