@@ -1,5 +1,9 @@
 """Trygg ESP32 firmware (MicroPython), copied onto the device as the top-level `firmware`."""
 
+# Reported in the hello. The same as the trygg distribution's version (pyproject.toml; a test
+# holds them together), which `trygg provision` compares with a production image's.
+VERSION = "0.1.0"
+
 
 def forget(names: "tuple[str, ...]") -> None:
     """Drop modules from sys.modules and from their parent packages, then collect, so that

@@ -21,7 +21,7 @@ from protocol.errors import OVERSIZED, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.sequence import SequenceCounter
 
-from . import tunables
+from . import VERSION, tunables
 from .clock import Clock
 from .mqtt import MqttLink
 from .outbox import ALARM, REPORT, TELEMETRY, URGENT, Outbox
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from .link import Link
 
-_FIRMWARE_VERSION = const("0.1.0")
 
 # Smoke events go ahead of everything queued (issue 3); alarms are never dropped.
 _URGENT = const(("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault"))
@@ -248,7 +247,7 @@ class Device:
     async def run(self) -> None:
         await self.hal.start()
         self.role.setup()
-        self.send({"type": "hello", "firmware": _FIRMWARE_VERSION, "role": self.cfg["role"],
+        self.send({"type": "hello", "firmware": VERSION, "role": self.cfg["role"],
                    "board": self.cfg["board"], "reset": self.hal.reset_cause()}, REPORT)
         self._tasks = [asyncio.create_task(c) for c in (
             self.link.run(), self._sender(), self.role.run())]

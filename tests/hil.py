@@ -33,14 +33,16 @@ class Board(Protocol):
 
 
 class SimulatedBoard:
-    """A fresh simulated board on a pty (empty flash, as after `trygg flash`)."""
+    """A fresh simulated board on a pty (empty flash, as after `trygg flash`): stock
+    MicroPython, or (``romfs``) Trygg's production image with the packages in ROMFS."""
 
     simulated = True
     broker_host = "127.0.0.1"
 
-    def __init__(self, workdir: Path) -> None:
-        self._board = PtyBoard(workdir).start()
+    def __init__(self, workdir: Path, romfs: bool = False) -> None:
+        self._board = PtyBoard(workdir, romfs=romfs).start()
         self.port = self._board.port
+        self.flash = self._board.fs
 
     def control(self, line: str) -> str:
         return self._board.control(line)

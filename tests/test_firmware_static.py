@@ -115,3 +115,13 @@ def test_freeze_manifest_freezes_every_module_a_device_runs() -> None:
     assert included == ["$(PORT_DIR)/boards/manifest.py"]
     expected = {_rel(p) for p in DEVICE_FILES if not _rel(p).startswith(_NOT_ON_A_DEVICE)}
     assert frozen == expected
+
+
+def test_firmware_version_is_the_distributions() -> None:
+    """The version a device reports in its hello, and which `trygg provision` compares with a
+    production image's, moves with the release (pyproject.toml)."""
+    from importlib.metadata import version
+
+    from trygg.firmware import VERSION
+
+    assert version("trygg") == VERSION

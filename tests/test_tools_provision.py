@@ -8,6 +8,7 @@ hardware-in-the-loop tests"). Real parts either way: mosquitto with the hub's pa
 files, `trygg hub run`, `trygg provision` over the serial port.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hil import Board, wifi_for_real_boards
+from hil import Board, SimulatedBoard, wifi_for_real_boards
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
 from trygg.tools.home import start_broker, write_hub_config
@@ -29,9 +30,16 @@ WAIT_S = 60.0
 
 @pytest.fixture
 def home(tmp_path: Path, board: Board) -> Iterator[tuple[Path, Mosquitto]]:
+    with running_home(tmp_path, board.broker_host) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_home(tmp_path: Path, broker_host: str) -> Iterator[tuple[Path, Mosquitto]]:
+    """A hub's configuration, its broker and `trygg hub run`."""
     folder = tmp_path / "hub"
     config = write_hub_config(folder, mqtt_port=free_port())
-    broker = start_broker(folder, hub_config.load(config).mqtt.port, host=board.broker_host)
+    broker = start_broker(folder, hub_config.load(config).mqtt.port, host=broker_host)
     with broker:
         hub = subprocess.Popen([sys.executable, "-m", "trygg.tools.cli", "hub", "run",
                                 "--config", str(config), "--log-level", "warning"],
@@ -109,6 +117,35 @@ def test_fresh_board_is_provisioned_over_its_serial_port_and_reports_to_the_hub(
     new_key = device_key(config, device_id).hex()
     assert new_key != key
     assert new_key not in again.stdout + again.stderr
+
+
+def test_board_with_the_production_image_gets_its_configuration_and_no_code(
+        tmp_path: Path) -> None:
+    """A board flashed with Trygg's production image (packages in ROMFS; simulated, with
+    exactly the ESP32's heap): provisioning copies only /main.py and the configuration,
+    removes package copies an earlier install left on the filesystem (they would shadow the
+    image and load their bytecode into the heap), and re-provisions it while it runs."""
+    board = SimulatedBoard(tmp_path / "board", romfs=True)
+    try:
+        stale = board.flash / "protocol"
+        stale.mkdir()
+        (stale / "cose.mpy").write_bytes(b"M\x06")
+        with running_home(tmp_path, board.broker_host) as (config, broker):
+            done = provision(board, config, broker)
+            assert done.returncode == 0, done.stderr
+            result = json.loads(done.stdout)
+            assert (result["code"], result["files"], result["online"]) == ("image", 1, True)
+            assert sorted(p.name for p in board.flash.iterdir()) == ["data", "main.py",
+                                                                      "trygg.json"]
+            device_id = result["device_id"]
+            assert board.control("pulse pir") == "ok"
+            wait_for(lambda: ("event", "motion") in stored_events(config, device_id),
+                     "the motion event")
+            again = provision(board, config, broker)
+            assert again.returncode == 0, again.stderr
+            assert json.loads(again.stdout)["online"] is True
+    finally:
+        board.close()
 
 
 def test_smoke_board_relays_the_alarm_line_to_the_hub(

@@ -5,7 +5,8 @@ Starts on loopback: mosquitto with the hub's password and ACL files, the hub
 (pysiaalarm, the independent SIA DC-09 receiver) and one home -- bedroom,
 bathroom, kitchen, hallway -- whose devices are real firmware on simulated
 boards, each brought up through the technician's path: a fresh board on a
-pseudo-terminal, ``trygg provision`` over its serial REPL. Then it plays the
+pseudo-terminal, flashed with Trygg's production image (the packages in ROMFS,
+the ESP32's 110 KB heap), ``trygg provision`` over its serial REPL. Then it plays the
 scenarios, printing a live timeline (device events, the hub's alarms, the
 centre's acknowledgements with latencies) and a summary; ``--json`` prints one
 machine-readable summary instead.
@@ -134,7 +135,7 @@ class Demo:
 
     async def provision_all(self, mqtt_port: int) -> None:
         for role, room in HOME:
-            board = PtyBoard(self.workdir / f"{role}-{room}")
+            board = PtyBoard(self.workdir / f"{role}-{room}", romfs=True)
             await asyncio.to_thread(board.start)
             device = Device(role, room, board)
             self.devices[(role, room)] = device

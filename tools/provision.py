@@ -12,7 +12,11 @@ simulated board's pseudo-terminal, through exactly the same serial path:
    authenticated local channel). A new 256-bit key is generated; the device's
    broker password is derived from it. Neither is ever printed or logged;
 4. compile the application with mpy-cross for the board's architecture and copy
-   protocol/, firmware/, hw/ and /main.py, with progress;
+   protocol/, firmware/, hw/ and /main.py, with progress -- unless the board runs
+   Trygg's production image (the packages frozen or in ROMFS, in flash: see
+   hw/esp32/manifest.py): then its version must be this tool's, only /main.py is
+   copied, and copies of the packages left on the filesystem are removed (they
+   would shadow the image's and load their bytecode into the heap);
 5. write the configuration (Wi-Fi, hub address, role, board, room, key) last,
    so a board interrupted half-way stays in "needs provisioning";
 6. run the self-test on the board (firmware/selftest.py) and verify the frame
@@ -31,10 +35,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trygg.firmware import VERSION as FIRMWARE_VERSION
 from trygg.protocol import cose, frame
 from trygg.protocol.errors import ProtocolError
 
-from .device_tree import ESP32_ARCH, compile_tree, package_source, stage_device_tree
+from .device_tree import (
+    DEVICE_PACKAGES,
+    ESP32_ARCH,
+    compile_tree,
+    package_source,
+    stage_device_tree,
+)
 from .serial_device import DeviceError, SerialDevice
 
 CONFIG_FILE = "trygg.json"  # firmware/config.py FILE_NAME
@@ -145,12 +156,47 @@ def wifi_settings(args: argparse.Namespace, simulated: bool) -> tuple[str, str]:
     return args.wifi_ssid, password
 
 
-def stage_application(dest: Path, arch: str | None, source: bool) -> list[str]:
-    stage_device_tree(dest)
+def stage_application(dest: Path, arch: str | None, source: bool,
+                      packages: bool = True) -> list[str]:
+    """Stage /main.py and (``packages``) the device packages, compiled unless ``source``."""
+    if packages:
+        stage_device_tree(dest)
     (dest / "main.py").write_bytes((package_source("firmware") / "boot_main.py").read_bytes())
-    if not source:
+    if packages and not source:
         compile_tree(dest, arch)
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+
+
+# Which Trygg firmware the board's own flash carries (a production image: frozen modules,
+# '.frozen' on sys.path, or a ROMFS partition, '/rom'), JSON null for none. The writable
+# filesystem ('' and '/...' on sys.path) is left out of the search.
+_IMAGE_VERSION = (
+    "import sys, json\n"
+    "_p = list(sys.path)\n"
+    "sys.path.clear()\n"
+    "sys.path.extend([e for e in _p if e == '.frozen' or e.startswith('/rom')])\n"
+    "sys.modules.pop('firmware', None)\n"
+    "_v = None\n"
+    "try:\n"
+    "    import firmware\n"
+    "    _v = getattr(firmware, 'VERSION', 'unknown')\n"
+    "    del firmware\n"
+    "except ImportError:\n"
+    "    pass\n"
+    "sys.path.clear()\n"
+    "sys.path.extend(_p)\n"
+    "sys.modules.pop('firmware', None)\n"
+    "print(json.dumps(_v))\n"
+)
+
+
+def image_version(dev: SerialDevice) -> str | None:
+    """The Trygg firmware version in the board's production image; None on stock MicroPython."""
+    version = dev.exec_json(_IMAGE_VERSION)
+    if version is not None and not isinstance(version, str):
+        raise ProvisionError(f"{dev.port}: the board reports its image's firmware version as "
+                             f"{version!r}")
+    return version
 
 
 def pair(config_path: Path, device_id: str, role: str, room: str, resident: str | None,
@@ -272,15 +318,24 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     hub = hub_address(args.hub, hub_cfg.mqtt.port)
     extra = tunables(args.set)
     try:
-        _clean_repl(args.port, say)
+        # What the board is, checked before anything on it changes.
         with SerialDevice(args.port) as dev:
+            dev.exec(_FREE_RAM)
             info = dev.info()
             simulated = info["platform"] != "esp32"
             if info["name"] != "micropython":
                 raise ProvisionError(f"{args.port}: runs {info['name']}, not MicroPython; "
                                      "flash it first (trygg flash)")
             mpy_ok = (int(info.get("mpy") or 0) & 0xFF) == MPY_VERSION
+            in_image = image_version(dev)
+            if in_image is not None and in_image != FIRMWARE_VERSION:
+                raise ProvisionError(
+                    f"{args.port}: the board's production image carries Trygg firmware "
+                    f"{in_image}, this tool installs {FIRMWARE_VERSION}; flash the matching "
+                    "image first (trygg flash)")
             wifi = wifi_settings(args, simulated)
+        _clean_repl(args.port, say)
+        with SerialDevice(args.port) as dev:
             old_raw = dev.read_file(CONFIG_FILE)
             device_id = _existing_id(old_raw) or secrets.token_bytes(6).hex()
             say(f"{args.port}: MicroPython {'.'.join(map(str, info['version']))} on "
@@ -294,7 +349,13 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
             with tempfile.TemporaryDirectory(prefix="trygg-provision-") as tmp:
                 staged = Path(tmp)
                 source = args.source or not mpy_ok
-                files = stage_application(staged, None if simulated else ESP32_ARCH, source)
+                files = stage_application(staged, None if simulated else ESP32_ARCH, source,
+                                          packages=in_image is None)
+                if in_image is not None:
+                    say(f"Trygg firmware {in_image} is in the board's image: copying no code")
+                    for package in DEVICE_PACKAGES:  # would shadow the image's
+                        if dev.remove_tree(package):
+                            say(f"removed the copy of {package}/ on the board's filesystem")
                 dev.remove(CONFIG_FILE)  # until the new one is written: needs provisioning
                 if rotated:
                     dev.remove(REPLAY_RECORD)  # new key, new hub->device sequence space
@@ -309,7 +370,9 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
                 dev.put_tree(staged, progress)
                 if last[0] >= 0:
                     print(file=sys.stderr)
-                say(f"copied {len(files)} files ({'sources' if source else 'compiled .mpy'})")
+                say(f"copied {len(files)} files (" + (
+                    "/main.py" if in_image is not None else
+                    "sources" if source else "compiled .mpy") + ")")
             cfg = device_config(device_id, key, args.role, args.room, args.board, wifi, hub,
                                 args.heartbeat_s, extra)
             dev.write_file(CONFIG_FILE, json.dumps(cfg).encode())
@@ -329,7 +392,8 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
             f"that the hub is running at {hub[0]}:{hub[1]})")
     return {"device_id": device_id, "role": args.role, "room": args.room,
             "zone": device.zone, "resident": device.resident_id, "key_rotated": rotated,
-            "hub": f"{hub[0]}:{hub[1]}", "files": len(files), "self_test": "passed",
+            "hub": f"{hub[0]}:{hub[1]}", "files": len(files),
+            "code": "image" if in_image is not None else "files", "self_test": "passed",
             "online": online}
 
 

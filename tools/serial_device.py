@@ -135,6 +135,21 @@ class SerialDevice:
         if self.exists(path):
             self.transport.fs_rmfile(path)
 
+    def remove_tree(self, folder: str) -> int:
+        """Delete ``folder`` and all under it, if it exists; return how many files it held."""
+        if not self.exists(folder):
+            return 0
+        removed = 0
+        for entry in self.transport.fs_listdir(folder):
+            path = f"{folder}/{entry.name}"
+            if entry.st_mode & 0o040000:
+                removed += self.remove_tree(path)
+            else:
+                self.transport.fs_rmfile(path)
+                removed += 1
+        self.transport.fs_rmdir(folder)
+        return removed
+
     def _mkdirs(self, folder: str) -> None:
         parts = [p for p in folder.split("/") if p]
         for i in range(len(parts)):

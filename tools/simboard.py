@@ -145,10 +145,12 @@ with open(path, "rb") as f:
 vfs.mount(vfs.VfsRom(image), "/rom")
 sys.path[0] = ""  # this script's folder: the board's filesystem (the current folder) instead
 sys.path.insert(0, "/rom")
-with open(sys.argv[1]) as f:
-    source = f.read()
 del gc, os, vfs, path, size, pool, heap, f
-exec(source)
+if len(sys.argv) > 1:  # the board's /main.py; a fresh board (sim_pty, -i) has only the REPL
+    with open(sys.argv[1]) as f:
+        source = f.read()
+    del f
+    exec(source)
 """
 ROMFS_IMAGE = "romfs.img"
 ROMFS_LAUNCHER_FILE = "romfs_launcher.py"
@@ -180,21 +182,25 @@ def stage_romfs(folder: Path) -> int:
     return len(image)
 
 
-def micropython_command(micropython: Path, heapsize: str, script: str, fs: Path,
-                        romfs: Path | None) -> tuple[list[str], dict[str, str]]:
+def micropython_command(micropython: Path, heapsize: str, script: str | None, fs: Path,
+                        romfs: Path | None, *, interactive: bool = False
+                        ) -> tuple[list[str], dict[str, str]]:
     """Arguments and environment running ``script`` in the board filesystem ``fs``, with the
     packages from there (files mode) or from the ROMFS image staged in folder ``romfs``
-    (:func:`stage_romfs`); run them with ``cwd=fs``. ``heapsize`` is the device's."""
+    (:func:`stage_romfs`); run them with ``cwd=fs``. ``heapsize`` is the device's.
+    ``interactive``: the REPL after the script, or instead of it when ``script`` is None (a
+    board on a serial line, tools/sim_pty.py)."""
     env = {**os.environ, "TRYGG_SIM_ROOT": str(fs)}
+    scripts = [script] if script else []
+    args = [str(micropython), "-X", f"heapsize={heapsize}"] + (["-i"] if interactive else [])
     if romfs is None:
         env["MICROPYPATH"] = f".frozen:{fs}"
-        return [str(micropython), "-X", f"heapsize={heapsize}", script], env
+        return args + scripts, env
     image = romfs / ROMFS_IMAGE
     env.update(MICROPYPATH=".frozen", TRYGG_SIM_ROMFS=str(image),
                TRYGG_SIM_DEVICE_POOL=str(gc_pool(heapsize)))
-    heap = heap_bytes(heapsize) + image.stat().st_size + _LAUNCHER_SLACK
-    return [str(micropython), "-X", f"heapsize={heap}", str(romfs / ROMFS_LAUNCHER_FILE),
-            script], env
+    args[2] = f"heapsize={heap_bytes(heapsize) + image.stat().st_size + _LAUNCHER_SLACK}"
+    return [*args, str(romfs / ROMFS_LAUNCHER_FILE), *scripts], env
 
 
 class SimBoard:
