@@ -312,6 +312,11 @@ class Ingest:
         self._acks_in_flight.add(task)
         task.add_done_callback(self._acks_in_flight.discard)
 
+    async def wait_acks_sent(self) -> None:
+        """Until every ack published so far has its PUBACK (or has failed)."""
+        while self._acks_in_flight:
+            await asyncio.gather(*self._acks_in_flight, return_exceptions=True)
+
     async def _publish_ack(self, topic: str, data: bytes) -> None:
         try:
             await self._publish(topic, data)
