@@ -269,7 +269,7 @@ class Ingest:
         try:
             await self._commit_forever()
         finally:
-            for task in self._acks_in_flight:
+            for task in list(self._acks_in_flight):
                 task.cancel()
 
     async def _commit_forever(self) -> None:
