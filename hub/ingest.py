@@ -16,7 +16,12 @@ Per frame, in this order (ARCHITECTURE invariants 2 and 3):
 5. group commit: a batch of frames and the devices' new windows in ONE SQLite transaction;
 6. only then an ``ack`` frame per device with the ranges just stored (coalesced: one ack frame
    covers up to 8 ranges of a whole batch), sealed with the hub's own persisted sequence counter
-   for that device.
+   for that device, and published at QoS 1 without waiting for the broker's PUBACK before the
+   next batch (see ``_send_ack``).
+
+Frames reach ``on_frame`` straight from the MQTT client's read callback (``service.deliver_to``),
+with no task or await per frame; the database work runs on its own thread
+(``service.Database``), one transaction and one rules pass per batch.
 
 Rejections are counted per (device, reason) in memory and written with the next batch, never
 one write per rejected frame (a flood must not become a write amplifier).
@@ -145,6 +150,7 @@ class Ingest:
         self._by_kid: dict[bytes, DeviceLink] = {}
         self._pending: list[_Item] = []
         self._wake = asyncio.Event()
+        self._acks_in_flight: set[asyncio.Task[None]] = set()
         self._rejections: dict[tuple[str, str], int] = {}
         self.counts: dict[str, int] = {"received": 0, "stored": 0, "reacked": 0, "rejected": 0,
                                        "acks_sent": 0, "batches": 0}
@@ -260,6 +266,13 @@ class Ingest:
 
     async def run_committer(self) -> None:
         """Commit queued frames in batches, ack them, hand them on. Runs until cancelled."""
+        try:
+            await self._commit_forever()
+        finally:
+            for task in list(self._acks_in_flight):
+                task.cancel()
+
+    async def _commit_forever(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -281,16 +294,37 @@ class Ingest:
                 self.counts["stored"] += len(result.stored)
                 self.counts["reacked"] += result.reacked
                 for topic, data in result.acks:
-                    try:
-                        await self._publish(topic, data)
-                        self.counts["acks_sent"] += 1
-                        self.last_ack_at = time.perf_counter()
-                    except Exception as exc:  # broker gone: the device retransmits, re-acked
-                        log.warning("ack on %s not sent: %s", topic, exc)
+                    self._send_ack(topic, data)
                 if result.stored:
                     await self._on_stored(result.stored)
             if not self._pending:
                 self.idle.set()
+
+    def _send_ack(self, topic: str, data: bytes) -> None:
+        """Publish an ack of committed frames; the next batch does not wait for its PUBACK.
+
+        Nothing depends on that PUBACK but the count: a lost ack costs a retransmission, which
+        is acked again. Waiting for it would pace ingest at one broker round trip per device
+        and batch, and while frames are queued for the hub mosquitto (2.0) sends the PUBACK only
+        after delivering all of them: ingest would commit nothing until the queue was drained.
+        Tasks start in the order they are made, so a device's acks leave in commit order."""
+        task = asyncio.get_running_loop().create_task(self._publish_ack(topic, data))
+        self._acks_in_flight.add(task)
+        task.add_done_callback(self._acks_in_flight.discard)
+
+    async def wait_acks_sent(self) -> None:
+        """Until every ack published so far has its PUBACK (or has failed)."""
+        while self._acks_in_flight:
+            await asyncio.gather(*self._acks_in_flight, return_exceptions=True)
+
+    async def _publish_ack(self, topic: str, data: bytes) -> None:
+        try:
+            await self._publish(topic, data)
+        except Exception as exc:  # broker gone: the device retransmits and is acked again
+            log.warning("ack on %s not sent: %s", topic, exc)
+            return
+        self.counts["acks_sent"] += 1
+        self.last_ack_at = time.perf_counter()
 
     def _commit(self, store: Store, batch: list[_Item],
                 rejections: dict[tuple[str, str], int]) -> BatchResult:

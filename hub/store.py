@@ -42,6 +42,9 @@ __all__ = ["Device", "NewFrame", "SequenceSlots", "Store", "StoreError", "Stored
 
 _U64 = 1 << 64
 _I64 = 1 << 63
+# An event's body column: compact JSON with sorted keys. One encoder for every row (json.dumps
+# with these options builds a new one per call, most of its cost for a small message).
+_json_body = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -314,20 +317,31 @@ class Store:
         last seen, battery, RSSI, board and firmware follow from the frames. A frame whose
         (device, seq) is already stored is skipped (it is a retransmission). Returns the rows
         stored, in order.
+
+        One ``executemany`` for the whole batch: the rows get their ids here (the next ones
+        after the largest, as SQLite would give them: the transaction holds the write lock),
+        so no statement per row is needed to learn them.
         """
-        stored: list[StoredEvent] = []
         with self.transaction() as c:
-            for f in frames:
-                row = self._event_values(f.received_at, f.device_id, f.seq,
-                                         resident_of.get(f.device_id), f.message)
-                cur = c.execute("INSERT OR IGNORE INTO events (received_at, device_id, seq, "
-                                "resident_id, type, name, value, device_time, body) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-                if cur.rowcount == 1 and cur.lastrowid is not None:
-                    stored.append(StoredEvent(cur.lastrowid, f.received_at, f.device_id, f.seq,
-                                              row[3], row[4], row[5], row[6], row[7], f.message))
+            first_id: int = c.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+            rows = [(first_id + i, *self._event_values(f.received_at, f.device_id, f.seq,
+                                                       resident_of.get(f.device_id), f.message))
+                    for i, f in enumerate(frames)]
+            changes = self.conn.total_changes
+            c.executemany(f"INSERT OR IGNORE INTO events ({self._EVENT_COLUMNS}) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if self.conn.total_changes - changes < len(rows):  # some were stored already
+                inserted = {r[0] for r in c.execute("SELECT id FROM events WHERE id >= ?",
+                                                    (first_id,))}
+                pairs = [(row, f) for row, f in zip(rows, frames, strict=True)
+                         if row[0] in inserted]
+            else:
+                pairs = list(zip(rows, frames, strict=True))
             self._update_devices(c, frames, windows)
-        return stored
+        return [StoredEvent(event_id, received_at, device_id, seq, resident_id, msg_type, name,
+                            value, device_time, f.message)
+                for (event_id, received_at, device_id, seq, resident_id, msg_type, name, value,
+                     device_time, _body), f in pairs]
 
     @staticmethod
     def _event_values(received_at: float, device_id: str | None, seq: int | None,
@@ -336,8 +350,7 @@ class Store:
         name = msg.get("event") if msg_type in ("event", "hub") else None
         value = msg.get("value")
         return (received_at, device_id, seq, resident_id, msg_type, name,
-                value if isinstance(value, int) else None, msg.get("time"),
-                json.dumps(msg, separators=(",", ":"), sort_keys=True))
+                value if isinstance(value, int) else None, msg.get("time"), _json_body(msg))
 
     @staticmethod
     def _update_devices(c: sqlite3.Connection, frames: Sequence[NewFrame],
@@ -392,7 +405,8 @@ class Store:
                       "device_time, body")
 
     def events(self, since: float = 0.0, until: float | None = None, limit: int | None = None,
-               device_id: str | None = None, after_id: int = 0) -> Iterator[StoredEvent]:
+               device_id: str | None = None, after_id: int = 0,
+               event_type: str | None = None) -> Iterator[StoredEvent]:
         sql = f"SELECT {self._EVENT_COLUMNS} FROM events WHERE received_at >= ? AND id > ?"
         args: list[Any] = [since, after_id]
         if until is not None:
@@ -401,6 +415,9 @@ class Store:
         if device_id is not None:
             sql += " AND device_id = ?"
             args.append(device_id)
+        if event_type is not None:
+            sql += " AND type = ?"
+            args.append(event_type)
         sql += " ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
