@@ -7,8 +7,11 @@ Per frame, in this order (ARCHITECTURE invariants 2 and 3):
 2. ``cose.open_frame`` with the device's key (unknown kid: counted), and the kid must be the
    topic's device id;
 3. replay check against the device's window. A sequence number the window has seen is either a
-   retransmission after a lost ack -- it is in ``events``: ack it again, store nothing, count
-   nothing -- or a forgery/replay: counted. A number too old for the window that was never stored
+   retransmission after a lost ack -- it is in ``events`` with the same content: ack it again,
+   store nothing, count nothing -- or a forgery/replay: counted. The same number with other
+   content is a device that reused it (its counter lost): never acked, so the frame stays in
+   the device's outbox, and counted as ``seq_reused``, which the rejected-frames rule turns
+   into a technical notice. A number too old for the window that was never stored
    (a frame held back in the device's outbox while 64 newer ones got through) is stored late:
    ``events`` has a UNIQUE (device, seq) row for every frame accepted since the last prune, so it
    cannot be acted on twice;
@@ -43,13 +46,14 @@ from trygg.protocol.sequence import SequenceCounter
 
 from .config import IngestConfig
 from .rules.model import HUB_REJECTED_FRAMES, HUB_REJECTED_FRAMES_CLEAR
-from .store import Device, NewFrame, Store, StoredEvent
+from .store import Device, NewFrame, Store, StoredEvent, event_body
 
 log = logging.getLogger("trygg.hub.ingest")
 
 # Hub-side rejection reasons, next to protocol.errors.REASONS.
 BAD_TOPIC = "bad_topic"
 TOPIC_MISMATCH = "topic_mismatch"  # kid is not the device id of the topic
+SEQ_REUSED = "seq_reused"  # a stored sequence number again, with other content
 RATE_LIMITED = "rate_limited"
 STORE_FAILED = "store_failed"
 UNKNOWN_DEVICE = ""  # rejections.device_id for topics of no paired device
@@ -125,6 +129,7 @@ class _Item:
     received_at: float
     message: dict[str, Any] | None = None
     reason: str = ""
+    payload: bytes = b""  # a dup's, decoded only to compare it with what is stored
 
 
 @dataclass
@@ -132,6 +137,7 @@ class BatchResult:
     stored: list[StoredEvent]
     acks: list[tuple[str, bytes]]  # (topic, frame)
     reacked: int
+    rejected: list[str] = field(default_factory=list)  # a device per frame rejected in the batch
 
 
 class Ingest:
@@ -191,6 +197,10 @@ class Ingest:
         key = (device_id, reason)
         self._rejections[key] = self._rejections.get(key, 0) + 1
         self.counts["rejected"] += 1
+        self._note_rejected(device_id, now)
+
+    def _note_rejected(self, device_id: str, now: float) -> None:
+        """Remember when a paired device's frame was rejected, for the rejected-frames notice."""
         link = self.links.get(device_id)
         if link is not None:
             link.rejected_at.append(now)
@@ -239,7 +249,8 @@ class Ingest:
                 if message is not None:
                     self._queue(_Item("late", device_id, seq, now, message, exc.reason))
             else:
-                self._queue(_Item("dup", device_id, seq, now, None, exc.reason))
+                self._queue(_Item("dup", device_id, seq, now, None, exc.reason,
+                                  envelope.payload))
             return
         message = self._decode(device_id, envelope.payload, now)
         if message is None:
@@ -293,6 +304,9 @@ class Ingest:
                 self.counts["batches"] += 1
                 self.counts["stored"] += len(result.stored)
                 self.counts["reacked"] += result.reacked
+                now = self._clock()
+                for device_id in result.rejected:
+                    self._note_rejected(device_id, now)
                 for topic, data in result.acks:
                     self._send_ack(topic, data)
                 if result.stored:
@@ -332,9 +346,18 @@ class Ingest:
         frames: list[NewFrame] = []
         windows: dict[str, ReplayWindow] = {}
         ack: dict[str, list[int]] = {}
-        in_batch: set[tuple[str, int]] = set()
+        in_batch: dict[tuple[str, int], dict[str, Any]] = {}
+        resent: dict[tuple[str, int], int] = {}  # same frame again within the batch: how often
         reacked = 0
         now = self._clock()
+
+        rejected: list[str] = []
+
+        def count(device_id: str, reason: str, n: int = 1) -> None:
+            rejections[(device_id, reason)] = rejections.get((device_id, reason), 0) + n
+            self.counts["rejected"] += n
+            rejected.extend([device_id] * n)
+
         for item in batch:
             link = self.links.get(item.device_id)
             if link is None:
@@ -349,24 +372,47 @@ class Ingest:
                     assert item.message is not None
                     frames.append(NewFrame(item.device_id, item.seq, item.received_at,
                                            item.message))
-                    in_batch.add(key)
-                    ack.setdefault(item.device_id, []).append(item.seq)
+                    in_batch[key] = item.message
                 continue
-            if key in in_batch or store.is_stored(item.device_id, item.seq):
-                ack.setdefault(item.device_id, []).append(item.seq)  # lost ack: ack again
-                reacked += 1
+            earlier = in_batch.get(key)
+            if earlier is not None:  # decided with that one, once it is stored (below)
+                if self._same_content(item, event_body(earlier)):
+                    resent[key] = resent.get(key, 0) + 1
+                else:
+                    self._seq_reused(item.device_id, item.seq)
+                    count(item.device_id, SEQ_REUSED)
+                continue
+            body = store.stored_body(item.device_id, item.seq)
+            if body is not None:
+                if self._same_content(item, body):
+                    ack.setdefault(item.device_id, []).append(item.seq)  # lost ack: again
+                    reacked += 1
+                else:
+                    self._seq_reused(item.device_id, item.seq)
+                    count(item.device_id, SEQ_REUSED)
             elif item.kind == "late":
                 assert item.message is not None
                 frames.append(NewFrame(item.device_id, item.seq, item.received_at, item.message))
-                in_batch.add(key)
-                ack.setdefault(item.device_id, []).append(item.seq)
+                in_batch[key] = item.message
             else:
-                rejections[(item.device_id, item.reason)] = (
-                    rejections.get((item.device_id, item.reason), 0) + 1)
-                self.counts["rejected"] += 1
+                count(item.device_id, item.reason)
         resident_of = {d: link.resident_id for d, link in self.links.items()}
         stored = store.store_frames(frames, {d: w.state() for d, w in windows.items()},
                                     resident_of)
+        # Acks for what is now in the database. A frame not stored was there already (its
+        # window lost, or the device's counter): acked again only if it is the same frame.
+        done = {(e.device_id, e.seq) for e in stored}
+        for f in frames:
+            key = (f.device_id, f.seq)
+            again = resent.get(key, 0)
+            if key not in done:
+                if store.stored_body(f.device_id, f.seq) != event_body(f.message):
+                    self._seq_reused(f.device_id, f.seq)
+                    count(f.device_id, SEQ_REUSED, 1 + again)
+                    continue
+                again += 1
+            reacked += again
+            ack.setdefault(f.device_id, []).append(f.seq)
         # Committed: the durable windows may move on.
         for device_id, w in windows.items():
             link = self.links.get(device_id)
@@ -387,7 +433,23 @@ class Ingest:
             for i in range(0, len(ranges), step):
                 msg = {"type": "ack", "ranges": ranges[i: i + step]}
                 acks.append((down_topic(device_id), self.seal_down(store, link, msg)))
-        return BatchResult(stored, acks, reacked)
+        return BatchResult(stored, acks, reacked, rejected)
+
+    @staticmethod
+    def _same_content(item: _Item, body: str) -> bool:
+        """Whether a frame seen before carries what was stored under its sequence number."""
+        message = item.message
+        if message is None:
+            try:
+                message = messages.decode(item.payload, cose.UP)
+            except Exception:  # it verified, so its device sealed it: not what was stored
+                return False
+        return event_body(message) == body
+
+    @staticmethod
+    def _seq_reused(device_id: str, seq: int) -> None:
+        log.warning("device %s sent sequence number %d again with other content: not acked "
+                    "(has its sequence counter been lost? re-provision it)", device_id, seq)
 
     def seal_down(self, store: Store, link: DeviceLink, msg: dict[str, Any]) -> bytes:
         """Seal a hub -> device message with the hub's persisted sequence counter (database

@@ -44,7 +44,7 @@ _U64 = 1 << 64
 _I64 = 1 << 63
 # An event's body column: compact JSON with sorted keys. One encoder for every row (json.dumps
 # with these options builds a new one per call, most of its cost for a small message).
-_json_body = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+event_body = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -304,8 +304,13 @@ class Store:
                           (heartbeat_s, device_id))
 
     def is_stored(self, device_id: str, seq: int) -> bool:
-        return self.conn.execute("SELECT 1 FROM events WHERE device_id = ? AND seq = ?",
-                                 (device_id, seq)).fetchone() is not None
+        return self.stored_body(device_id, seq) is not None
+
+    def stored_body(self, device_id: str, seq: int) -> str | None:
+        """The body (:data:`event_body`) of the device's stored frame ``seq``, if any."""
+        row = self.conn.execute("SELECT body FROM events WHERE device_id = ? AND seq = ?",
+                                (device_id, seq)).fetchone()
+        return None if row is None else str(row[0])
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -350,7 +355,7 @@ class Store:
         name = msg.get("event") if msg_type in ("event", "hub") else None
         value = msg.get("value")
         return (received_at, device_id, seq, resident_id, msg_type, name,
-                value if isinstance(value, int) else None, msg.get("time"), _json_body(msg))
+                value if isinstance(value, int) else None, msg.get("time"), event_body(msg))
 
     @staticmethod
     def _update_devices(c: sqlite3.Connection, frames: Sequence[NewFrame],

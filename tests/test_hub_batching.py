@@ -16,17 +16,18 @@ import pytest
 
 from hub_support import DEV_A, DEV_B, KEY_A, KEY_B, WAIT_S
 from trygg.hub.config import IngestConfig
-from trygg.hub.ingest import BAD_TOPIC, STORE_FAILED, Ingest, down_topic, up_topic
+from trygg.hub.ingest import BAD_TOPIC, SEQ_REUSED, STORE_FAILED, Ingest, down_topic, up_topic
 from trygg.hub.service import deliver_to
 from trygg.hub.store import Store, StoredEvent
 from trygg.protocol import cose, frame
 from trygg.protocol import errors as perr
+from trygg.protocol.replay import ReplayWindow
 
 KEYS = {DEV_A: KEY_A, DEV_B: KEY_B}
 
 
-def seal(device_id: str, seq: int, key: bytes | None = None) -> bytes:
-    msg = {"type": "event", "uptime": seq, "event": "motion"}
+def seal(device_id: str, seq: int, key: bytes | None = None, uptime: int | None = None) -> bytes:
+    msg = {"type": "event", "uptime": seq if uptime is None else uptime, "event": "motion"}
     return frame.seal(msg, cose.MacKey(key or KEYS[device_id]), bytes.fromhex(device_id), seq)
 
 
@@ -146,6 +147,34 @@ async def test_a_failed_commit_acks_nothing_and_the_resent_frames_are_stored_lat
     assert [e.seq for e in hub.store.events()] == [0, 1, 2]
     hub.ingest.flush_rejections(hub.store)
     assert [(r["reason"], r["count"]) for r in hub.store.rejections()] == [(STORE_FAILED, 3)]
+
+
+async def test_a_sequence_number_reused_with_other_content_is_never_acked(hub: Hub) -> None:
+    """A device that lost its counter sends numbers the hub has stored, with other content.
+    Acking them would lose those events (the device drops what is acked), so they are not
+    acked and are counted; a true retransmission of the stored frame is still acked again."""
+    up = up_topic(DEV_A)
+    hub.ingest.on_frame(up, seal(DEV_A, 5))
+    await hub.settle()
+    hub.ingest.on_frame(up, seal(DEV_A, 5, uptime=900))  # the window has seen 5
+    hub.ingest.on_frame(up, seal(DEV_A, 5))  # the ack was lost: the same frame again
+    await hub.settle()
+    assert hub.acked(DEV_A) == [5, 5]
+
+    # The window lost too (as if the id were paired anew with its events kept): the frame
+    # looks new, and the database tells. Its repeat in the same batch is not acked either,
+    # while a new number and its repeat in one batch are acked once they are stored.
+    hub.ingest.links[DEV_A].live = ReplayWindow()
+    hub.ingest.links[DEV_A].durable = ReplayWindow()
+    for seq, uptime in ((5, 901), (5, 901), (6, 6), (6, 6)):
+        hub.ingest.on_frame(up, seal(DEV_A, seq, uptime=uptime))
+    await hub.settle()
+    assert hub.acked(DEV_A) == [5, 5, 6]
+    assert [(e.seq, e.body["uptime"]) for e in hub.store.events()] == [(5, 5), (6, 6)]
+    hub.ingest.flush_rejections(hub.store)
+    assert {(r["device_id"], r["reason"]): r["count"] for r in hub.store.rejections()} == {
+        (DEV_A, SEQ_REUSED): 3}
+    assert len(hub.ingest.links[DEV_A].rejected_at) == 3  # towards the rejected-frames notice
 
 
 async def test_commits_go_on_while_the_broker_has_not_answered_earlier_acks(hub: Hub) -> None:

@@ -13,12 +13,13 @@ every ack as a device would. The earlier load (simulated devices in an asyncio p
 as they went and waiting for each PUBACK, running while the receivers were timed) offered fewer
 frames than either receiver could take, so the ratio measured the generator.
 
-The ratio the target is judged on compares the hub with a subscriber that sends the hub's MQTT
-traffic, not with a bare one: the same subscriber, also publishing as many QoS 1 messages as the
-hub published acks. While a client has QoS 1 publishes waiting for their PUBACK, paho reads
-every packet at hand on each wake-up rather than one, and mosquitto holds those PUBACKs until
-the queue is delivered; the hub's acks therefore speed up its own reading by a third or more,
-which the bare subscriber, publishing nothing, never gets. The bare rate is printed too.
+The target is judged as the issue states it, on the hub's rate over the bare subscriber's. A
+second, stricter ratio compares the hub with a subscriber that sends the hub's MQTT traffic: the
+same subscriber, also publishing as many QoS 1 messages as the hub published acks. While a
+client has QoS 1 publishes waiting for their PUBACK, paho reads every packet at hand on each
+wake-up rather than one, and mosquitto holds those PUBACKs until the queue is delivered; the
+hub's acks therefore speed up its own reading by a third or more, which the bare subscriber,
+publishing nothing, never gets.
 """
 
 from __future__ import annotations
@@ -315,16 +316,17 @@ def run(devices: int = 10, frames: int = 1000) -> int:
         hub = asyncio.run(hub_rate(broker, Path(tmp), devices, flood_path, paced_path,
                                    PACED_FRACTION))
         acking = asyncio.run(bare_rate(broker, flood_path, total, int(hub["acks_sent"])))
-    ratio = hub["frames_per_s"] / acking["frames_per_s"]
-    ratio_bare = hub["frames_per_s"] / bare["frames_per_s"]
+    ratio = hub["frames_per_s"] / bare["frames_per_s"]
+    ratio_acking = hub["frames_per_s"] / acking["frames_per_s"]
     print(f"Ingest, {devices} devices x {frames} frames sealed beforehand, queued in the broker "
           "for each receiver by a separate process (paho, QoS 1):")
     print(f"  bare aiomqtt subscriber receive   {bare['frames_per_s']:10,.0f} frames/s "
-          f"(hub ratio {ratio_bare:.2f})")
+          f"(hub ratio {ratio:.2f}: the target's)")
     print(f"  same, publishing the hub's acks   {acking['frames_per_s']:10,.0f} frames/s "
-          f"({hub['acks_sent']:.0f} QoS 1 publishes: the hub's MQTT traffic)")
+          f"(hub ratio {ratio_acking:.2f}; {hub['acks_sent']:.0f} QoS 1 publishes: the hub's "
+          "MQTT traffic)")
     print(f"  hub verify+store+rules+ack        {hub['frames_per_s']:10,.0f} frames/s "
-          f"(ratio {ratio:.2f}, {hub['batches']:.0f} group commits, "
+          f"({hub['batches']:.0f} group commits, "
           f"{hub['acked']:.0f} acks verified, {hub['rejected_acks']:.0f} rejected)")
     print(f"  ack latency at {hub['paced_per_s']:,.0f} frames/s ({PACED_FRACTION:.0%} of the "
           f"hub's rate, live): p50 {hub['ack_p50_ms']:.1f} ms, p99 {hub['ack_p99_ms']:.1f} ms")
@@ -333,7 +335,7 @@ def run(devices: int = 10, frames: int = 1000) -> int:
     print("Targets: " + ", ".join(f"{k}={'met' if v else 'MISSED'}" for k, v in targets.items()))
     result: dict[str, Any] = {"bench": "hub", "bare_frames_per_s": bare["frames_per_s"],
                               "acking_frames_per_s": acking["frames_per_s"], "hub": hub,
-                              "ratio": ratio, "ratio_to_bare": ratio_bare, "rules": rules,
+                              "ratio": ratio, "ratio_to_acking": ratio_acking, "rules": rules,
                               "targets": targets}
     print(json.dumps(result, sort_keys=True))
     return 0
