@@ -20,10 +20,13 @@ from typing import Any
 import pytest
 
 from hil import Board, SimulatedBoard, wifi_for_real_boards
+from trygg.firmware import VERSION as FIRMWARE_VERSION
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
 from trygg.tools.home import start_broker, write_hub_config
 from trygg.tools.mosquitto import Mosquitto, free_port
+from trygg.tools.sim_pty import PtyBoard
+from trygg.tools.simboard import ROMFS_IMAGE
 
 WAIT_S = 60.0
 
@@ -146,6 +149,38 @@ def test_board_with_the_production_image_gets_its_configuration_and_no_code(
             assert json.loads(again.stdout)["online"] is True
     finally:
         board.close()
+
+
+def test_a_production_image_of_another_version_is_refused_before_anything_changes(
+        tmp_path: Path) -> None:
+    """The board's image carries another firmware version than the tool installs: provisioning
+    stops with a clear error before touching the board (its image cannot be updated by copying
+    files; it needs `trygg flash`)."""
+    board = PtyBoard(tmp_path / "board", romfs=True)
+    assert board.romfs is not None
+    image = board.romfs / ROMFS_IMAGE
+    # The version string is a constant in firmware/__init__.mpy inside the image; one of the
+    # same length keeps the image valid (a stand-in for an image built from another release).
+    data = image.read_bytes()
+    assert data.count(FIRMWARE_VERSION.encode()) == 1
+    image.write_bytes(data.replace(FIRMWARE_VERSION.encode(), b"9.9.9"))
+    with board.start():
+        config = write_hub_config(tmp_path / "hub", mqtt_port=free_port())
+        done = subprocess.run(
+            [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", board.port,
+             "--role", "motion", "--room", "hall", "--config", str(config), "--hub",
+             "127.0.0.1:1883"], capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL)
+        assert done.returncode == 2, done.stderr
+        assert (f"carries Trygg firmware 9.9.9, this tool installs {FIRMWARE_VERSION}"
+                in done.stderr)
+        assert "Traceback" not in done.stderr
+        assert list(board.fs.iterdir()) == []  # nothing written, nothing paired
+        store = Store(hub_config.load(config).database)
+        try:
+            assert store.devices() == []
+        finally:
+            store.close()
 
 
 def test_smoke_board_relays_the_alarm_line_to_the_hub(
