@@ -129,10 +129,12 @@ class IngestConfig:
     # whole group, which is what lets a Raspberry Pi's SD card keep up with a burst.
     batch_max: int = 256
     # Per-device token bucket: sustained frames/s and burst. A device sends a frame every few
-    # minutes; 5/s with a burst of 50 lets an outbox drain after an outage, yet a broken or
-    # hostile device cannot starve the others.
+    # minutes. The burst is what a device's outbox can hold after an outage (firmware
+    # outbox_max is at most 256 frames, and alarms may take it to twice that), so draining it
+    # is never rate-limited -- rate-limited frames count towards the rejected-frames notice --
+    # while 5/s keeps a broken or hostile device from starving the others.
     device_rate_per_s: float = 5.0
-    device_burst: int = 50
+    device_burst: int = 512
     # Repeated rejected frames from a paired device: this many within the window raise a
     # technical alarm (a device with a wrong key, or someone attacking it).
     rejected_alarm_count: int = 10

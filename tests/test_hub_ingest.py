@@ -157,6 +157,25 @@ async def test_flooding_device_is_rate_limited_without_slowing_the_others(
     assert set(stored(cfg, DEV_B)) == seqs
 
 
+async def test_a_full_outbox_draining_after_an_outage_is_not_rate_limited(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The most a device's outbox holds (2 x the largest outbox_max, firmware/config.py), sent
+    back to back as a device does on reconnecting, with the hub's default ingest settings:
+    every frame is stored, nothing is rejected, no rejected-frames notice."""
+    cfg = make_config(tmp_path, mosquitto, hub={"tick_s": 300})
+    pair(cfg, (DEV_A, KEY_A, "motion", "hall"))
+    most = 2 * 256
+    async with running_hub(cfg) as hub, \
+            SimulatedDevice(DEV_A, KEY_A, mosquitto.host, mosquitto.port) as dev:
+        seqs = {await dev.event("motion") for _ in range(most)}
+        async with asyncio.timeout(WAIT_S):
+            await dev.wait_acked(seqs)
+        await hub.tick()
+    assert stored(cfg, DEV_A) == sorted(seqs)
+    assert rejections(cfg) == {}
+    assert [a for a in alarms(cfg) if a["kind"] == "rejected_frames"] == []
+
+
 async def test_command_is_retried_until_the_device_reports_the_result(
         cfg: hub_config.HubConfig, mosquitto: Mosquitto) -> None:
     async with running_hub(cfg) as hub, SimulatedDevice(
