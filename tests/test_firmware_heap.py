@@ -2,7 +2,7 @@
 
 Measured on the 64-bit unix port, where pointers, dict slots and qstr entries are twice the
 ESP32's size, so a role that fits here fits there. Simulated boards (and so the firmware tests)
-run with that heap (simboard.ESP32_HEAPSIZE); these tests hold each role's heap in use after
+run with that heap (sim_launch.ESP32_HEAPSIZE); these tests hold each role's heap in use after
 boot to it with working room to spare.
 
 The production image has the packages in flash (frozen, or a ROMFS partition): their bytecode
@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from trygg.tools.mosquitto import Mosquitto
-from trygg.tools.simboard import ESP32_HEAPSIZE, HubSide, SimBoard, board_config, gc_pool
+from trygg.tools.sim_launch import ESP32_HEAPSIZE, gc_pool
+from trygg.tools.simboard import HubSide, SimBoard, board_config
 
 pytestmark = pytest.mark.micropython
 

@@ -25,8 +25,8 @@ from trygg.hub import config as hub_config
 from trygg.hub.store import Store
 from trygg.tools.home import start_broker, write_hub_config
 from trygg.tools.mosquitto import Mosquitto, free_port
+from trygg.tools.sim_launch import ROMFS_IMAGE
 from trygg.tools.sim_pty import PtyBoard
-from trygg.tools.simboard import ROMFS_IMAGE
 
 WAIT_S = 60.0
 

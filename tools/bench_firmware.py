@@ -25,15 +25,8 @@ from typing import Any
 
 from .device_tree import find_micropython
 from .mosquitto import Mosquitto
-from .simboard import (
-    HubSide,
-    Received,
-    SimBoard,
-    board_config,
-    micropython_command,
-    stage_board,
-    stage_romfs,
-)
+from .sim_launch import micropython_command, stage_romfs
+from .simboard import HubSide, Received, SimBoard, board_config, stage_board
 
 ROLES = ("motion", "bed", "smoke", "dispenser")
 HEAP_TARGET = 40 * 1024

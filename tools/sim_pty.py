@@ -36,7 +36,7 @@ from typing import Any
 from .device_tree import find_micropython
 from .mosquitto import free_port
 from .processes import end_process
-from .simboard import ESP32_HEAPSIZE, micropython_command, stage_romfs
+from .sim_launch import ESP32_HEAPSIZE, micropython_command, stage_romfs
 
 # More than the ESP32's 110 KB (ESP32_HEAPSIZE in tools/simboard.py, which the firmware
 # tests hold every role to) for a board in files mode (what `trygg provision` copies onto a
