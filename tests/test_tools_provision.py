@@ -164,7 +164,7 @@ def test_a_production_image_of_another_version_is_refused_before_anything_change
     data = image.read_bytes()
     assert data.count(FIRMWARE_VERSION.encode()) == 1
     image.write_bytes(data.replace(FIRMWARE_VERSION.encode(), b"9.9.9"))
-    with board.start():
+    with board:  # starts it
         config = write_hub_config(tmp_path / "hub", mqtt_port=free_port())
         done = subprocess.run(
             [sys.executable, "-m", "trygg.tools.cli", "provision", "--port", board.port,
