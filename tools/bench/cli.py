@@ -1,0 +1,81 @@
+"""``trygg bench <part>``: benchmarks that print figures and one JSON line.
+
+Benchmarks measure; tests assert behaviour. Each benchmark prints a readable
+table and, last, one line of JSON (``{"bench": ..., ...}``) to quote in notes
+and compare between runs. On a shared, noisy machine compare ratios taken in
+one run rather than absolute figures from different runs.
+"""
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (argparse names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="run a benchmark and print its figures and a JSON line")
+    bsub = p.add_subparsers(dest="bench_command", metavar="PART", required=True)
+    proto = bsub.add_parser("protocol", help="frame sizes, MicroPython seal time, "
+                            "CPython open+verify+decode rate")
+    proto.add_argument("--seconds", type=float, default=2.0,
+                       help="duration of each CPython measurement (default 2)")
+    proto.add_argument("--frames", type=count(1, 1_000_000), default=2000,
+                       help="frames sealed per kind inside MicroPython (default 2000)")
+    proto.set_defaults(func=_protocol)
+    fw = bsub.add_parser("firmware", help="per role on simulated boards: heap after boot, "
+                         "stimulus-to-broker latency, frame sizes")
+    fw.add_argument("--events", type=count(2, 10_000), default=100,
+                    help="stimuli per role for the latency figures (default 100)")
+    fw.set_defaults(func=_firmware)
+    hub = bsub.add_parser("hub", help="hub ingest rate vs a bare subscriber, ack latency, "
+                          "rules replay rate over a resident-year")
+    hub.add_argument("--devices", type=count(1, 1000), default=10,
+                     help="simulated devices (default 10)")
+    hub.add_argument("--frames", type=count(2, 100_000), default=1000,
+                     help="frames per device (default 1000)")
+    hub.add_argument("--rounds", type=count(1, 20), default=3,
+                     help="rounds of the receivers, the ratio their median (default 3)")
+    hub.set_defaults(func=_hub)
+    arc = bsub.add_parser("arc", help="ARC link: raised-to-ACK latency p50/p99, drain time of "
+                          "a queued burst after a receiver outage")
+    arc.add_argument("--count", type=count(2, 100_000), default=300,
+                     help="alarms timed one by one, plain and AES each (default 300)")
+    arc.add_argument("--burst", type=count(1, 1_000_000), default=1000,
+                     help="alarms queued during the outage (default 1000)")
+    arc.set_defaults(func=_arc)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from trygg.tools.bench import hub as bench_hub
+
+    return bench_hub.run(devices=args.devices, frames=args.frames, rounds=args.rounds)
+
+
+def _protocol(args: argparse.Namespace) -> int:
+    from trygg.tools.bench import protocol as bench_protocol
+
+    return bench_protocol.run(seconds=args.seconds, frames=args.frames)
+
+
+def _firmware(args: argparse.Namespace) -> int:
+    from trygg.tools.bench import firmware as bench_firmware
+
+    return bench_firmware.run(events=args.events)
+def _arc(args: argparse.Namespace) -> int:
+    from trygg.tools.bench import arc as bench_arc
+
+    return bench_arc.run(count=args.count, burst=args.burst)
