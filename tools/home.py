@@ -41,7 +41,10 @@ def write_hub_config(folder: Path, *, mqtt_port: int, hub_id: str = "hub-home",
     parts.append(_table("mqtt", mqtt))
     parts.append(_table("broker", {"conf_file": str(folder / "mosquitto-trygg.conf"),
                                    "dynsec_file": str(folder / "dynamic-security.json"),
-                                   "listen_address": broker_host}))
+                                   "listen_address": broker_host,
+                                   # (the files of the password-file setup: none here)
+                                   "password_file": str(folder / "mosquitto.passwd"),
+                                   "acl_file": str(folder / "mosquitto.acl")}))
     parts.append(_table("discovery", {"enabled": False}))
     parts.append(_table("ingest", {"device_rate_per_s": 50.0, "device_burst": 200}))
     res: dict[str, Any] = {"id": "resident-1", "arc_account": arc_account,
