@@ -149,6 +149,7 @@ async def test_the_arc_links_skipped_answers_are_counted_exactly_and_logged_boun
         lines_gen.close()
     assert link.counters.bad_frames == 4 * per_message
     assert link.counters.wrong_sequence == 4 * per_message
+    assert len(lines.lines) == 4, lines.lines  # per kind: the first, and the summary
     for kind, n in (("bad_frame", 4 * per_message), ("wrong_sequence", 4 * per_message)):
         mentioning = [line for line in lines.lines if kind in line]
         assert len(mentioning) == 2, mentioning
