@@ -268,8 +268,7 @@ def broker_conf_text(s: BrokerSettings, source: str = "the hub's configuration")
     """
     address = f" {s.listen_address}" if s.listen_address else ""
     days = f"{s.session_expiry_days:g}d"
-    where = ("every interface (devices reach it over the home's Wi-Fi)" if not s.listen_address
-             else s.listen_address)
+    where = "every interface (Wi-Fi)" if not s.listen_address else s.listen_address
     return f"""\
 # Written by `trygg hub broker` from {source}: do not edit, it is rewritten.
 # Include it from mosquitto's conf.d (see the hub's README, Install).

@@ -94,3 +94,15 @@ def test_pair_cli_writes_key_and_broker_files_owner_only_and_prints_no_secret(
     assert not (tmp_path / "b.key").exists()
     with Store(cfg.database) as store:
         assert [d.device_id for d in store.devices()] == [DEV_A]
+
+
+def test_the_shipped_broker_configuration_is_what_trygg_hub_broker_writes() -> None:
+    """hub/mosquitto-trygg.conf shows the configuration for the default [broker] settings on a
+    Raspberry Pi (64-bit); `trygg hub broker` writes it for the installation at hand."""
+    b, m = hub_config.BrokerConfig(), hub_config.MqttConfig()
+    settings = broker.BrokerSettings(
+        port=m.port, listen_address=b.listen_address, dynsec_file=b.dynsec_file,
+        plugin="/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+        max_queued_messages=b.max_queued_messages, session_expiry_days=b.session_expiry_days)
+    shipped = Path(__file__).resolve().parents[1] / "hub" / "mosquitto-trygg.conf"
+    assert shipped.read_text() == broker.broker_conf_text(settings, "/etc/trygg/hub.toml")
