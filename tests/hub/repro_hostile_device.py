@@ -6,6 +6,7 @@ went. Runs against whichever trygg is installed (old: password files, new: the p
 ``.venv/bin/python tests/hub/repro_hostile_device.py``. Prints one JSON line per repro."""
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
