@@ -140,6 +140,7 @@ class Device:
             "free_heap": self.hal.free_heap(),
             "outbox": len(self.outbox),
             "rejected": self.rejected,
+            "heartbeat_s": self.cfg["heartbeat_s"],  # the hub waits this long for the next
         }
         if self.outbox.dropped:
             msg["dropped"] = min(self.outbox.dropped, 65535)
@@ -249,7 +250,8 @@ class Device:
         await self.hal.start()
         self.role.setup()
         self.send({"type": "hello", "firmware": VERSION, "role": self.cfg["role"],
-                   "board": self.cfg["board"], "reset": self.hal.reset_cause()}, REPORT)
+                   "board": self.cfg["board"], "reset": self.hal.reset_cause(),
+                   "heartbeat_s": self.cfg["heartbeat_s"]}, REPORT)
         self._tasks = [asyncio.create_task(c) for c in (
             self.link.run(), self._sender(), self.role.run())]
         await self._feeder()
