@@ -16,7 +16,7 @@ import pytest
 from trygg.hub import broker
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
-from trygg.tools.cli.main import main as cli
+from trygg.tools.cli import main as cli
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.mosquitto import free_port
 
@@ -104,5 +104,5 @@ def test_the_shipped_broker_configuration_is_what_trygg_hub_broker_writes() -> N
         port=m.port, listen_address=b.listen_address, dynsec_file=b.dynsec_file,
         plugin="/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
         max_queued_messages=b.max_queued_messages, session_expiry_days=b.session_expiry_days)
-    shipped = Path(__file__).resolve().parents[1] / "hub" / "mosquitto-trygg.conf"
+    shipped = Path(__file__).resolve().parents[2] / "hub" / "mosquitto-trygg.conf"
     assert shipped.read_text() == broker.broker_conf_text(settings, "/etc/trygg/hub.toml")
