@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .link import Link
 
 
-# Smoke events go ahead of everything queued (issue 3); alarms are never dropped.
+# Smoke events go ahead of everything queued (a fire never waits behind telemetry); alarms
+# are never dropped.
 _URGENT = const(("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault"))
 _REPORT = const(("motion", "calibrated"))
 # Downlink replay window: highest seq (6 bytes) + bitmap (8 bytes).

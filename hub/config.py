@@ -152,7 +152,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    # Health data is kept only as long as needed: 90 days of events by default (issue 4),
+    # Health data is kept only as long as needed: 90 days of events by default,
     # alarms and the events that caused them for two years (typical municipal record keeping).
     events_days: float = 90.0
     alarm_days: float = 730.0

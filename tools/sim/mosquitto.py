@@ -1,6 +1,6 @@
 """Run a private mosquitto broker on loopback: for tests, benchmarks and the demo.
 
-The hub writes the broker's password and ACL files (hub issue); this module
+The hub writes the broker's password and ACL files (hub/broker.py); this module
 only starts a real ``mosquitto`` (Debian package) on a free 127.0.0.1 port with
 a generated configuration, waits until it accepts connections, and can stop and
 restart it on the same port (to test devices and the hub across broker
