@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from .arc.report import AlarmReport
+from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
 from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
@@ -149,7 +149,7 @@ class AlarmDesk:
         log.info("alarm resolved: %s (%s)", a.alarm_id, a.reason)
         await self._submit(a.alarm_id, "resolved", row["kind"], row["priority"],
                            row["resident_id"], zone, room, device_id,
-                           f"{row['description']}: {a.reason}", row["raised_at"],
+                           restore_description(row["description"], a.reason), row["raised_at"],
                            forwarded_state=False)
 
     async def _forward_stored(self, row: dict[str, Any]) -> None:

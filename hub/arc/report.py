@@ -128,3 +128,39 @@ class AlarmReport:
     def from_json(cls, text: str) -> AlarmReport:
         data: dict[str, Any] = json.loads(text)
         return cls(**data)
+
+
+# The mark at the end of a shortened text, in ASCII: every centre protocol carries it.
+CUT_MARK = "..."
+_CUT_AFTER = " ,;:-("  # nothing of these is left dangling before the mark
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters for a centre protocol's free-text field.
+
+    A text that fits is returned whole. A longer one is cut at the last space that leaves room
+    for ``CUT_MARK`` and marked with it, so the operator never reads a cut word or number as
+    a whole one ("no motion for 0." for "0.25 min"). Nor does it end on a number, which without
+    its unit and before the mark reads as cut too. Only a single word longer than the field is
+    cut inside itself.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    room = limit - len(CUT_MARK)
+    if room <= 0:
+        return text[:limit]
+    cut = text.rfind(" ", 0, limit + 1)
+    while cut > 0 and len(text[:cut].rstrip(_CUT_AFTER)) > room:
+        cut = text.rfind(" ", 0, cut)
+    words = text[:cut].split(" ") if cut > 0 else []
+    while len(words) > 1 and any(ch.isdigit() for ch in words[-1]):
+        words.pop()
+    head = " ".join(words).rstrip(_CUT_AFTER)
+    return (head or text[:room]) + CUT_MARK
+
+
+def restore_description(description: str, reason: str) -> str:
+    """The description of a resolved alarm: why it ended first, so that a field that must
+    shorten the text keeps that, then what the alarm was."""
+    return f"{reason} - {description}"

@@ -75,6 +75,8 @@ async def test_smoke_frame_becomes_a_forwarded_fire_alarm_acknowledged_then_reso
             reports = await arc.wait_reports(2)
             assert reports[1].event == "resolved"
             assert reports[1].alarm_id == report.alarm_id
+            # Why it ended comes first: a centre field too short for both keeps that.
+            assert reports[1].description == "smoke alarm clear - Smoke alarm in kitchen"
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
