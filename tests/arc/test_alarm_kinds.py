@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mpy
 from trygg.hub import alarm_kinds
-from trygg.hub.arc import codes, report
+from trygg.hub.arc import codes, protocols, report
 from trygg.hub.rules import model
 
 README = mpy.REPO_ROOT / "README.md"
@@ -35,11 +35,19 @@ def test_every_kind_has_a_dc09_code_with_the_declared_priority_and_words() -> No
                                                           kind.urgency)
 
 
+def test_every_registered_protocol_has_a_code_for_every_kind() -> None:
+    for protocol in protocols.all_protocols():
+        missing = set(alarm_kinds.KINDS) - set(protocol.codes)
+        assert not missing, (f"protocol {protocol.name}: no code for {sorted(missing)}: add "
+                             "them to its code table (see its module under "
+                             "hub/arc/protocols/)")
+
+
 def test_readme_operator_tables_are_generated_from_the_list() -> None:
     text = README.read_text(encoding="utf-8")
-    for name, table in (("alarm_kinds.operator_table_markdown()",
-                         alarm_kinds.operator_table_markdown()),
-                        ("arc.codes.operator_table_markdown()",
-                         codes.operator_table_markdown())):
+    tables = [("alarm_kinds.operator_table_markdown()", alarm_kinds.operator_table_markdown())]
+    tables += [(f"arc.protocols.get({p.name!r}).code_table_markdown()",
+                p.code_table_markdown()) for p in protocols.all_protocols()]
+    for name, table in tables:
         assert table in text, (f"README is out of date: paste the output of trygg.hub.{name} "
                                "into its 'Alarm receiving centre' section")
