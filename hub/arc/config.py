@@ -165,5 +165,10 @@ def load_arc_config(mapping: Any, where: str = "[arc]", *, source: str = "") -> 
         delivered_keep_days=reader.number("delivered_keep_days",
                                           DEFAULTS["delivered_keep_days"], 1, 3650),
     )
+    for i, rc in enumerate(receivers):
+        problem = protocols.get(rc.protocol).check
+        found = problem(config, i) if problem is not None else None
+        if found is not None:
+            raise reader.error(f"receivers[{i}].{found[0]}", found[1])
     reader.finish()
     return config
