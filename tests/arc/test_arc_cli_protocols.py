@@ -12,6 +12,7 @@ from arc_support import HUB, arc_table, receiver
 from hub_support import TRYGG, write_hub_toml
 from trygg.hub.arc.console import ArcConsole
 from trygg.tools.mosquitto import free_port
+from trygg.tools.sos_access_console import SosAccessConsole
 
 CODE, PASSWORD = "1234567", "hxp4x9nnwxjatv8"
 
@@ -74,3 +75,23 @@ def test_listen_refuses_a_missing_option_naming_it() -> None:
                              "9"], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert "--transmitter" in result.stderr
+
+
+async def test_rotate_authentication_stores_the_new_password_and_prints_neither(
+        tmp_path: Path) -> None:
+    auth = _auth(tmp_path)
+    port = free_port()
+    config = write_hub_toml(tmp_path, None, arc=arc_table(_sos("sos", port, auth)))
+    async with SosAccessConsole(port, {CODE: PASSWORD}) as centre:
+        proc = await asyncio.create_subprocess_exec(
+            *TRYGG, "arc", "rotate-authentication", "--config", str(config), "--receiver",
+            "sos", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    new = centre.credentials[CODE]
+    assert auth.read_text().strip() == new != PASSWORD
+    shown = out.decode() + err.decode()
+    assert "status 0 OK" in shown
+    assert new not in shown
+    assert PASSWORD not in shown
