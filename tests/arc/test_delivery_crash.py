@@ -1,7 +1,7 @@
 """Kill -9 of the hub at every step of one alarm's delivery, then a restart: the centre gets
 the alarm, and if more than once, only as a retransmission of the same message (same DC-09
-sequence number, SIA DC-09 §5.5.1.5), never as a second alarm; the hub ends with the alarm
-acknowledged.
+sequence number, SIA DC-09 §5.5.1.5; same SOS Access reference), never as a second alarm;
+the hub ends with the alarm acknowledged.
 
 The steps are the hub's named crash points (``trygg.hub.crash_points``): the hub kills itself
 with SIGKILL on reaching the one named in ``TRYGG_CRASH_AT``, which hits instants no outside
@@ -41,14 +41,17 @@ from trygg.hub.arc.console import ArcConsole, ReceivedEvent
 from trygg.hub.simulated_device import SimulatedDevice
 from trygg.hub.store import Store
 from trygg.tools.mosquitto import Mosquitto, free_port
+from trygg.tools.sos_access_console import SosAccessConsole
 
 ZONE = 7
+SOS_CODE, SOS_PASSWORD = "1234567", "hxp4x9nnwxjatv8"
 CENTRE_ACCOUNTS = [(RESIDENT, None), (HUB, None)]
 
 
-def _hub_toml(tmp_path: Path, broker: Mosquitto, port: int) -> Path:
+def _hub_toml(tmp_path: Path, broker: Mosquitto, port: int,
+              centre: dict[str, Any] | None = None) -> Path:
     config = write_hub_toml(tmp_path, broker, account=RESIDENT,
-                            arc=arc_table(receiver("centre", port)))
+                            arc=arc_table(centre or receiver("centre", port)))
     store = Store(hub_config.load(config).database)
     try:
         store.add_device(SMOKE, KEY_SMOKE, "smoke", "kitchen", "r1", zone=ZONE)
@@ -77,10 +80,13 @@ def _the_alarm(config: Path, state: str) -> dict[str, Any] | None:
     return rows[0] if rows and rows[0]["state"] == state else None
 
 
-async def _restart_until_acknowledged(config: Path, centre: ArcConsole) -> dict[str, Any]:
+async def _restart_until_acknowledged(config: Path, centre: ArcConsole | SosAccessConsole
+                                      ) -> dict[str, Any]:
     hub = _start(config)
     try:
-        assert await centre.wait_until(lambda _: bool(_fire_events(centre)), WAIT_S), \
+        arrived = (lambda: _fire_events(centre)) if isinstance(centre, ArcConsole) else (
+            lambda: centre.alarms())
+        assert await centre.wait_until(lambda _: bool(arrived()), WAIT_S), \
             f"no fire alarm at the centre after the restart; hub log:\n{hub_log(config)}"
         return await eventually(lambda: _the_alarm(config, "acknowledged"), WAIT_S,
                                 "the alarm is acknowledged after the restart")
@@ -103,18 +109,45 @@ async def test_kill_9_at_every_step_of_delivery_never_makes_a_second_alarm(
     config = _hub_toml(tmp_path, mosquitto, port)
     async with ArcConsole(port, CENTRE_ACCOUNTS) as centre, \
             SimulatedDevice(SMOKE, KEY_SMOKE, mosquitto.host, mosquitto.port) as smoke:
-        hub = _start(config, crash_at=point)
-        try:
-            await wait_until_acking(smoke, hub, config, probe=HEARTBEAT)
-            await smoke.event("smoke_alarm")
-            await asyncio.wait_for(asyncio.to_thread(hub.wait), WAIT_S)
-        finally:
-            stop_hub(hub)
-        assert hub.returncode == -signal.SIGKILL, (
-            f"the hub did not die at {point}; log:\n{hub_log(config)}")
+        await _fire_and_die_at(config, smoke, point)
         acknowledged = await _restart_until_acknowledged(config, centre)
         # Any copy still on its way would have arrived by the time the hub recorded the ACK.
     _one_alarm(_fire_events(centre), acknowledged["raised_at"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", crash_points.POINTS)
+async def test_kill_9_at_every_step_over_sos_access_keeps_one_reference(
+        tmp_path: Path, mosquitto: Mosquitto, point: str) -> None:
+    auth = tmp_path / "sos-auth"
+    auth.write_text(SOS_PASSWORD + "\n")
+    auth.chmod(0o600)
+    port = free_port()
+    config = _hub_toml(tmp_path, mosquitto, port, {
+        "name": "centre", "host": "127.0.0.1", "port": port, "protocol": "sos-access",
+        "transmitter_code": SOS_CODE, "transmitter_type": "TRYGG", "receiver_id": "1",
+        "authentication_file": str(auth)})
+    async with SosAccessConsole(port, {SOS_CODE: SOS_PASSWORD}) as centre, \
+            SimulatedDevice(SMOKE, KEY_SMOKE, mosquitto.host, mosquitto.port) as smoke:
+        await _fire_and_die_at(config, smoke, point)
+        await _restart_until_acknowledged(config, centre)
+    fires = [e for e in centre.events if e.fields.get("eventcode") == "FA"]
+    # Once in substance: one reference; a repeat is answered as the duplicate it is.
+    assert {(e.reference, e.fields["section"]) for e in fires} == {
+        (fires[0].reference, f"{ZONE:03d}")}, fires
+    assert [e.status for e in fires] == [0] + [10] * (len(fires) - 1)
+
+
+async def _fire_and_die_at(config: Path, smoke: SimulatedDevice, point: str) -> None:
+    hub = _start(config, crash_at=point)
+    try:
+        await wait_until_acking(smoke, hub, config, probe=HEARTBEAT)
+        await smoke.event("smoke_alarm")
+        await asyncio.wait_for(asyncio.to_thread(hub.wait), WAIT_S)
+    finally:
+        stop_hub(hub)
+    assert hub.returncode == -signal.SIGKILL, (
+        f"the hub did not die at {point}; log:\n{hub_log(config)}")
 
 
 @pytest.mark.slow
