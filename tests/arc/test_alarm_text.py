@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.arc import config, receiver
-from trygg.hub.arc import dc09, forwarder
+from trygg.hub.arc import dc09
+from trygg.hub.arc.protocols import dc09 as dc09_protocol
 from trygg.hub.arc.report import CUT_MARK, AlarmReport, restore_description, shorten
 from trygg.hub.config import Resident, Thresholds
 from trygg.hub.rules import (
@@ -91,7 +92,9 @@ def reports(actions: list[RaiseAlarm | ResolveAlarm]) -> list[AlarmReport]:
 
 def centre_text(report: AlarmReport) -> str:
     """The [I] text of the DC-09 message the forwarder sends for ``report``."""
-    raw = forwarder.encode_report(report, 1, config(receiver("arc", 1)), 0, report.raised_at)
+    rc = config(receiver("arc", 1)).receivers[0]
+    assert isinstance(rc, dc09_protocol.Dc09Receiver)
+    raw = dc09_protocol.encode_report(report, 1, rc, 0, report.raised_at)
     texts = [x[1:] for x in dc09.parse_frame(raw).extended if x.startswith("I")]
     assert len(texts) == 1
     return texts[0]
@@ -107,7 +110,7 @@ def test_longest_rule_texts_reach_the_centre_cut_between_words(
     for report in reports(actions):
         text = centre_text(report)
         whole = dc09.clean_text(f"{report.kind}: {report.description}", 10_000)
-        assert len(text) <= forwarder.ALARM_TEXT_MAX
+        assert len(text) <= dc09_protocol.ALARM_TEXT_MAX
         if text == whole:
             continue
         cut += 1
