@@ -129,7 +129,7 @@ def test_config_errors_name_the_bad_key(table: dict[str, Any], message: str) -> 
 
 def test_config_defaults() -> None:
     cfg = load_arc_config(_arc())
-    assert cfg.receivers[0].protocol == "tcp"
+    assert (cfg.receivers[0].protocol, cfg.receivers[0].transport) == ("dc09", "tcp")
     assert cfg.receivers[0].format == "SIA-DCS"
     assert cfg.ack_timeout == 10.0
     assert cfg.supervision_interval == 60.0

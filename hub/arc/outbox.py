@@ -2,9 +2,12 @@
 
 - WAL journal with ``synchronous=FULL``: a committed report survives kill -9 and power loss
   (SQLite's WAL syncs the log on every commit in FULL mode).
-- The DC-09 sequence number is assigned in the same transaction that stores the report, and
-  stored with it: every transmission of a report, on any receiver, before or after a crash,
-  carries the same number (DC-09 §5.5.1.5), so the centre can recognise a duplicate.
+- The message number is assigned in the same transaction that stores the report, and stored
+  with it (column ``seq``): every transmission of a report, on any receiver, before or after a
+  crash, carries the same number, from which each protocol derives its wire identity (DC-09's
+  sequence number, SOS Access's reference, SCAIP's ref), so the centre can recognise a
+  duplicate. Numbers count up from 1 and are never reused; link tests take theirs from the
+  same counter.
 - Delivery order is priority, then the time the alarm was raised, then arrival.
 - A row is deleted only when a receiver acknowledged it.
 """
@@ -16,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..private_files import create_owner_only
-from . import dc09
 from .report import AlarmReport
 
 _SCHEMA = """
@@ -48,7 +50,7 @@ _OUTAGE = "outage:"
 @dataclass(frozen=True)
 class OutboxEntry:
     row_id: int
-    seq: int
+    number: int  # the message number (see the module docstring)
     report: AlarmReport
     attempts: int
 
@@ -69,32 +71,39 @@ class ArcOutbox:
     def close(self) -> None:
         self._db.close()
 
-    def _take_sequence(self) -> int:
-        row = self._db.execute("SELECT value FROM arc_state WHERE name='next_seq'").fetchone()
-        seq = int(row[0]) if row else dc09.SEQUENCE_FIRST
-        if not dc09.SEQUENCE_FIRST <= seq <= dc09.SEQUENCE_LAST:
-            seq = dc09.SEQUENCE_FIRST
-        self._db.execute("INSERT INTO arc_state (name, value) VALUES ('next_seq', ?) "
+    def _take_number(self) -> int:
+        row = self._db.execute(
+            "SELECT value FROM arc_state WHERE name='next_message'").fetchone()
+        if row is None:
+            # A database from before message numbers were protocol-neutral counted DC-09
+            # sequence numbers (1-9999) in 'next_seq': carry on from there, so a DC-09
+            # receiver sees the sequence continue.
+            old = self._db.execute("SELECT value FROM arc_state WHERE name='next_seq'").fetchone()
+            number = int(old[0]) if old else 1
+        else:
+            number = int(row[0])
+        number = max(1, number)
+        self._db.execute("INSERT INTO arc_state (name, value) VALUES ('next_message', ?) "
                          "ON CONFLICT (name) DO UPDATE SET value=excluded.value",
-                         (dc09.next_sequence(seq),))
-        return seq
+                         (number + 1,))
+        return number
 
-    def take_sequence(self) -> int:
-        """A fresh sequence number for a message that is not stored (a NULL link test)."""
+    def take_number(self) -> int:
+        """A fresh message number for a message that is not stored (a link test)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            seq = self._take_sequence()
+            number = self._take_number()
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return seq
+        return number
 
     def add(self, report: AlarmReport) -> tuple[int, bool]:
-        """Store ``report`` durably; returns (sequence number, newly stored).
+        """Store ``report`` durably; returns (message number, newly stored).
 
         A report whose (alarm_id, event) is already queued is stored once: the second call
-        returns the first one's sequence number and False.
+        returns the first one's number and False.
         """
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -103,7 +112,7 @@ class ArcOutbox:
             if row:
                 self._db.execute("COMMIT")
                 return int(row[0]), False
-            seq = self._take_sequence()
+            seq = self._take_number()
             self._db.execute(
                 "INSERT INTO arc_outbox (alarm_id, event, priority, raised_at, seq, report) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

@@ -14,32 +14,17 @@ import string
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..alarm_kinds import KINDS as ALL_KINDS
+from ..alarm_kinds import LINK, PRIORITY_HIGHEST, PRIORITY_LOWEST, RULE_KINDS
+
 EVENTS = ("raised", "resolved", "test")
 
-# Alarm kinds the hub's rules produce (the contract with the hub). Their codes, meanings and
-# urgencies for the centre are in codes.py.
-KINDS = (
-    "fire",
-    "possible_fall",
-    "device_fall",
-    "assistance",
-    "inactivity",
-    "not_up",
-    "missed_dose",
-    "dispenser_problem",
-    "device_silent",
-    "low_battery",
-    "tamper",
-    "smoke_fault",
-    "rejected_frames",
-    "test",
-)
+# Alarm kinds the hub's rules produce, and the technician's test (the contract with the hub);
+# all declared in trygg.hub.alarm_kinds, with their priorities and operator texts.
+KINDS = (*RULE_KINDS, "test")
 
 # Kinds the forwarder itself raises (a receiver stopped answering, and came back).
-FORWARDER_KINDS = ("receiver_unreachable",)
-
-PRIORITY_HIGHEST = 1  # fire
-PRIORITY_LOWEST = 5  # technical notices
+FORWARDER_KINDS = tuple(k.name for k in ALL_KINDS.values() if k.klass == LINK)
 
 # Zone 0 is the hub itself (Contact ID convention: zone 000 = the control panel); devices
 # use 1..999, the three-digit zone field of Contact ID and of the SIA address.
