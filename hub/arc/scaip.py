@@ -235,7 +235,8 @@ def encode_mrq(mrq: Mrq) -> bytes:
             continue
         text = f"{value:0{_WIDTH[name]}d}" if name in _WIDTH else str(value)
         SubElement(root, name).text = text
-    return tostring(root, encoding="utf-8", xml_declaration=False)
+    encoded: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
+    return encoded
 
 
 def encode_mrs(mrs: Mrs) -> bytes:
@@ -249,7 +250,8 @@ def encode_mrs(mrs: Mrs) -> bytes:
             SubElement(root, name).text = value
     if mrs.hbi is not None:
         SubElement(root, "hbi").text = str(mrs.hbi)
-    return tostring(root, encoding="utf-8", xml_declaration=False)
+    encoded: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
+    return encoded
 
 
 def _parse(body: bytes | str, root_name: str) -> dict[str, list[str]]:
