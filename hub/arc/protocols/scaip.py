@@ -136,6 +136,13 @@ def parse_receiver(reader: TableReader, common: ReceiverConfig) -> ScaipReceiver
         tls_ca_file=reader.optional_text("tls_ca_file", max_len=4096))
 
 
+# Answers awaited by every SCAIP link of this process, by ref. Two receivers with the same cid
+# and domain have the same address of record, and PJSIP hands a MESSAGE to the first account
+# whose address matches, whichever registrar relayed it: so the link that receives an <mrs>
+# is not always the one that waits for it. Refs are unique per hub (outbox numbers).
+_WAITING: dict[str, list[tuple[str, asyncio.Future[scaip.Mrs]]]] = {}
+
+
 def ref_for(number: int) -> str:
     """The SCAIP ref of outbox message ``number`` (1-16 digits)."""
     return str(number % 10**16)
@@ -157,7 +164,7 @@ class ScaipLink(CentreLink):
             domain_name=domain)
         self.centre_uri = f"sip:{config.centre}@{domain}"
         self._account: scaip_sip.SipAccount | None = None
-        self._waiting: dict[str, list[asyncio.Future[scaip.Mrs]]] = {}
+        self._refs: set[str] = set()  # refs this link waits for (in _WAITING)
         self._hold_since: dict[str, float] = {}
         self.hbi_minutes: int | None = None
         self._counters = {"requests": 0, "answers": 0, "holds": 0, "resets": 0,
@@ -202,10 +209,10 @@ class ScaipLink(CentreLink):
         account, self._account = self._account, None
         if account is not None:
             await account.close()
-        for futures in self._waiting.values():
-            for future in futures:
+        for ref in self._refs:
+            for _centre, future in _WAITING.get(ref, []):
                 future.cancel()
-        self._waiting.clear()
+        self._refs.clear()
 
     # -- one attempt --------------------------------------------------------------
 
@@ -268,7 +275,9 @@ class ScaipLink(CentreLink):
             return None, (f"not registered at {self.receiver.host}:{self.receiver.port} as "
                           f"{self.receiver.cid} ({why})")
         future: asyncio.Future[scaip.Mrs] = loop.create_future()
-        self._waiting.setdefault(mrq.ref, []).append(future)
+        waiter = (self.receiver.centre, future)
+        _WAITING.setdefault(mrq.ref, []).append(waiter)
+        self._refs.add(mrq.ref)
         self._counters["requests"] += 1
         try:
             body = scaip.encode_mrq(mrq).decode()
@@ -292,11 +301,12 @@ class ScaipLink(CentreLink):
                               "(SIP delivery is not acceptance)")
             return mrs, ""
         finally:
-            futures = self._waiting.get(mrq.ref, [])
-            if future in futures:
-                futures.remove(future)
-            if not futures:
-                self._waiting.pop(mrq.ref, None)
+            waiters = _WAITING.get(mrq.ref, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                _WAITING.pop(mrq.ref, None)
+                self._refs.discard(mrq.ref)
 
     async def _open(self) -> scaip_sip.SipAccount:
         if self._account is None:
@@ -306,14 +316,14 @@ class ScaipLink(CentreLink):
         return self._account
 
     def _message(self, message: scaip_sip.IncomingMessage) -> None:
-        if scaip_sip.uri_user(message.from_uri) != self.receiver.centre:
-            self._counters["foreign_messages"] += 1
-            log.warning("scaip: %s: MESSAGE from %s, not the centre (%s): ignored", self.name,
-                        message.from_uri[:80], self.receiver.centre)
-            return
-        self._answer(message.body, f"a MESSAGE from {message.from_uri[:80]}", None)
+        self._answer(message.body, f"a MESSAGE from {message.from_uri[:80]}", None,
+                     scaip_sip.uri_user(message.from_uri))
 
-    def _answer(self, body: str, where: str, expected_ref: str | None) -> None:
+    def _answer(self, body: str, where: str, expected_ref: str | None,
+                sender: str | None = None) -> None:
+        """Hand an <mrs> to whatever waits for its ref; ``sender`` (the SIP user of a
+        MESSAGE) must be the centre the waiter sent to. A 2xx body has no sender to check:
+        it answers our own transaction."""
         try:
             mrs = scaip.parse_mrs(body)
         except scaip.ScaipError as exc:
@@ -325,14 +335,17 @@ class ScaipLink(CentreLink):
             log.warning("scaip: %s: <mrs> in %s names ref %s, sent %s: ignored", self.name,
                         where, mrs.ref, expected_ref)
             return
-        futures = self._waiting.get(mrs.ref)
-        if not futures:
-            # A late answer (after our timeout) or one for a ref we never sent.
-            log.info("scaip: %s: <mrs> for ref %s, which nothing waits for", self.name,
-                     mrs.ref)
+        waiters = [future for centre, future in _WAITING.get(mrs.ref, [])
+                   if sender is None or centre == sender]
+        if not waiters:
+            # A late answer (after our timeout), one for a ref we never sent, or one from a
+            # SIP user that is not the centre we asked.
+            self._counters["foreign_messages"] += 1
+            log.warning("scaip: %s: <mrs> for ref %s in %s, which nothing waits for: ignored",
+                        self.name, mrs.ref, where)
             return
         self._counters["answers"] += 1
-        for future in futures:
+        for future in waiters:
             if not future.done():
                 future.set_result(mrs)
 
