@@ -349,7 +349,7 @@ class SipAccount:
         self.on_message = on_message
         self.registration: RegistrationState | None = None
         self.registered = asyncio.Event()
-        self.registration_changed = asyncio.Event()
+        self.registration_answered = asyncio.Event()  # set at the registrar's first answer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stack: SipStack | None = None
         self._account: Any = None  # the pjsua2 Account (SIP thread only)
@@ -476,8 +476,7 @@ class SipAccount:
             self.registered.set()
         else:
             self.registered.clear()
-        self.registration_changed.set()
-        self.registration_changed = asyncio.Event()
+        self.registration_answered.set()
 
     def _message_status(self, body: str, status: MessageStatus) -> None:
         futures = self._pending.get(body)
