@@ -206,6 +206,12 @@ class ScaipConsole:
         if account is not None:
             await account.close()
 
+    async def local_address(self) -> tuple[str, int]:
+        """(host, port) of the console's own SIP transport."""
+        if self._account is None:
+            raise RuntimeError("SCAIP console is not started")
+        return await self._account.local_address()
+
     def _message(self, message: scaip_sip.IncomingMessage) -> None:
         self.counters["received"] += 1
         mrq: scaip.Mrq | None = None

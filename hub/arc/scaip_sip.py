@@ -246,6 +246,11 @@ class SipStack:
                 return
             command()
 
+    @property
+    def endpoint(self) -> Any:
+        """(SIP thread) PJSIP's endpoint."""
+        return self._endpoint
+
     def transport_id(self, kind: str, host: str, tls_ca_file: str | None = None) -> int:
         """(SIP thread) The transport of ``kind`` bound to ``host`` on a free port."""
         key = (kind, host)
@@ -353,6 +358,7 @@ class SipAccount:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stack: SipStack | None = None
         self._account: Any = None  # the pjsua2 Account (SIP thread only)
+        self._transport_id: int | None = None
         self._buddies: dict[str, Any] = {}  # SIP thread only
         self._pending: dict[str, list[asyncio.Future[MessageStatus]]] = {}
         self.counters = {"sent": 0, "received": 0, "registrations": 0}
@@ -379,6 +385,7 @@ class SipAccount:
         pj = stack.pj
         c = self.config
         tid = stack.transport_id(c.transport, c.local_host, c.tls_ca_file)
+        self._transport_id = tid
         config = pj.AccountConfig()
         config.idUri = c.aor
         config.regConfig.registrarUri = c.registrar_uri
@@ -397,6 +404,15 @@ class SipAccount:
         except pj.Error as exc:
             raise SipError(f"SIP account {c.aor}: {exc.info()}") from None
         self._account = account
+
+    async def local_address(self) -> tuple[str, int]:
+        """(host, port) of the SIP transport this account sends and receives on."""
+        stack, tid = self._stack, self._transport_id
+        if stack is None or tid is None:
+            raise SipError("SIP account is not open")
+        name = await stack.call(lambda: str(stack.endpoint.transportGetInfo(tid).localName))
+        host, _, port = name.rpartition(":")
+        return host, int(port)
 
     async def close(self) -> None:
         """Unregister and drop the account; pending sends end with 503."""
