@@ -37,6 +37,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -52,6 +53,9 @@ POLL_MS = 5
 # Seconds to wait for the SIP thread to run a command before the caller gives up (it is
 # stuck only if PJSIP is).
 COMMAND_TIMEOUT_S = 10.0
+# At exit, how long PJSIP may finish MESSAGE transactions still open (a registrar answers
+# 408 within its own timer, kamailio's default 5 s here) before the endpoint is destroyed.
+EXIT_DRAIN_S = 6.0
 TRANSPORTS = ("udp", "tcp", "tls")
 
 BUILD_HINT = ("SCAIP needs PJSIP's Python binding (module pjsua2): pip install pjsua2-python "
@@ -188,6 +192,15 @@ class SipStack:
         self._stopping = threading.Event()
         self._failed: BaseException | None = None
         self._transports: dict[tuple[str, str], int] = {}
+        # Closed accounts that still have MESSAGE transactions open (SIP thread only). PJSIP
+        # (pjsua2 2.15) asserts, aborting the process, when a MESSAGE's final response arrives
+        # for an account already deleted, so an account is deleted only once its last
+        # transaction has ended.
+        self._retired: set[Any] = set()
+        # Every PJSIP account object alive, so that none is destroyed by Python's garbage
+        # collector on another thread (PJSIP aborts when called from a thread it does not
+        # know): they are deleted here, on the SIP thread, by retire().
+        self._live: set[Any] = set()
         self._endpoint: Any = None
         self._log_writer: Any = None
         self._thread = threading.Thread(target=self._run, name="trygg-sip", daemon=True)
@@ -235,8 +248,53 @@ class SipStack:
             except Exception:  # PJSIP errors must not end the SIP thread
                 log.exception("PJSIP event handling failed")
         self._run_commands()
+        for account in list(self._live):
+            self.retire(account)
+        deadline = time.monotonic() + EXIT_DRAIN_S
+        while self._retired and time.monotonic() < deadline:
+            self._run_commands()
+            with contextlib.suppress(Exception):
+                endpoint.libHandleEvents(POLL_MS)
+        if self._retired:
+            # Destroying now would abort the process (above); the OS releases the sockets.
+            log.warning("SIP: %d account(s) still have MESSAGE transactions open at exit; "
+                        "PJSIP is left to the process exit", len(self._retired))
+            # Nor may Python's finalizer destroy these objects from the main thread.
+            buddies = [b for account in self._retired for b in account.buddies.values()]
+            for obj in (*buddies, *self._retired, endpoint, self._log_writer):
+                with contextlib.suppress(Exception):
+                    obj.thisown = False
+            return
         with contextlib.suppress(Exception):
             endpoint.libDestroy()
+
+    def retire(self, account: Any) -> None:
+        """(SIP thread) Delete ``account`` now, or when its open transactions have ended."""
+        if account.in_flight > 0:
+            account.retired = True
+            self._retired.add(account)
+            with contextlib.suppress(Exception):
+                account.setRegistration(False)
+            # PJSIP hands an incoming request to the first account whose address matches: a
+            # new account of the same user (a restarted console) must get it, not this one.
+            config = account.config
+            config.idUri = f"sip:retired-{id(account)}@retired.invalid"
+            config.regConfig.registrarUri = ""
+            with contextlib.suppress(Exception):
+                account.modify(config)
+            return
+        self._retired.discard(account)
+        self._live.discard(account)
+        account.buddies.clear()
+        with contextlib.suppress(Exception):
+            account.shutdown()
+
+    def transaction_ended(self, account: Any) -> None:
+        """(SIP thread, from a callback) One of ``account``'s MESSAGEs got its final answer."""
+        account.in_flight -= 1
+        if account.retired and account.in_flight <= 0:
+            # Not from inside PJSIP's callback: after it returns.
+            self._commands.put(lambda: self.retire(account))
 
     def _run_commands(self) -> None:
         while True:
@@ -359,7 +417,6 @@ class SipAccount:
         self._stack: SipStack | None = None
         self._account: Any = None  # the pjsua2 Account (SIP thread only)
         self._transport_id: int | None = None
-        self._buddies: dict[str, Any] = {}  # SIP thread only
         self._pending: dict[str, list[asyncio.Future[MessageStatus]]] = {}
         self.counters = {"sent": 0, "received": 0, "registrations": 0}
 
@@ -399,11 +456,13 @@ class SipAccount:
         config.presConfig.publishEnabled = False
         config.mwiConfig.enabled = False
         account = _make_account(pj, self)
+        account.config = config
         try:
             account.create(config)
         except pj.Error as exc:
             raise SipError(f"SIP account {c.aor}: {exc.info()}") from None
         self._account = account
+        stack._live.add(account)
 
     async def local_address(self) -> tuple[str, int]:
         """(host, port) of the SIP transport this account sends and receives on."""
@@ -420,9 +479,7 @@ class SipAccount:
         if stack is not None and self._account is not None:
             def remove() -> None:
                 account, self._account = self._account, None
-                self._buddies.clear()
-                with contextlib.suppress(Exception):
-                    account.shutdown()
+                stack.retire(account)
             with contextlib.suppress(Exception):
                 await stack.call(remove)
         for futures in self._pending.values():
@@ -446,18 +503,19 @@ class SipAccount:
             pj = stack.pj
             if self._account is None:
                 raise SipError("SIP account closed")
-            buddy = self._buddies.get(to_uri)
+            buddy = self._account.buddies.get(to_uri)
             if buddy is None:
                 config = pj.BuddyConfig()
                 config.uri = to_uri
                 config.subscribe = False
                 buddy = pj.Buddy()
                 buddy.create(self._account, config)
-                self._buddies[to_uri] = buddy
+                self._account.buddies[to_uri] = buddy
             param = pj.SendInstantMessageParam()
             param.contentType = content_type
             param.content = body
             buddy.sendInstantMessage(param)
+            self._account.in_flight += 1
 
         try:
             await stack.call(send)
@@ -513,6 +571,14 @@ class SipAccount:
 
 def _make_account(pj: Any, owner: SipAccount) -> Any:
     class Account(pj.Account):  # type: ignore[misc]
+        in_flight = 0  # MESSAGEs sent whose final response has not come (SIP thread only)
+        retired = False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.buddies: dict[str, Any] = {}  # peer URI -> pjsua2 Buddy (SIP thread only)
+            self.config: Any = None  # the pjsua2 AccountConfig it was made with
+
         # Callbacks run on the SIP thread; each reads what it needs from PJSIP's parameter
         # (valid only during the call) and posts plain values. Never raise into PJSIP.
         def onRegState(self, prm: Any) -> None:  # pjsua2's name
@@ -524,6 +590,8 @@ def _make_account(pj: Any, owner: SipAccount) -> Any:
             owner._post(owner._registration_state, state)
 
         def onInstantMessage(self, prm: Any) -> None:
+            if self.retired:
+                return
             try:
                 message = IncomingMessage(str(prm.fromUri), str(prm.contentType),
                                           str(prm.msgBody))
@@ -533,6 +601,9 @@ def _make_account(pj: Any, owner: SipAccount) -> Any:
             owner._post(owner._incoming, message)
 
         def onInstantMessageStatus(self, prm: Any) -> None:
+            stack = owner._stack or SipStack._instance
+            if stack is not None:
+                stack.transaction_ended(self)
             try:
                 whole = str(prm.rdata.wholeMsg) if prm.rdata is not None else ""
                 status = MessageStatus(int(prm.code), str(prm.reason), _response_body(whole))
