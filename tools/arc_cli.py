@@ -70,6 +70,14 @@ def register(sub: Any) -> None:
     test.add_argument("--json", action="store_true", help="one JSON document")
     test.set_defaults(func=_test_alarm)
 
+    rotate = asub.add_parser("rotate-authentication", help="SOS Access: ask the receiver for a "
+                             "new transmitter password and store it (never printed)")
+    rotate.add_argument("--config", type=Path, required=True,
+                        help="the hub's TOML configuration")
+    rotate.add_argument("--receiver", required=True,
+                        help="the name of an SOS Access receiver in its [arc]")
+    rotate.set_defaults(func=_rotate)
+
 
 def _error(message: str) -> int:
     print(f"trygg arc: {message}", file=sys.stderr)
@@ -146,3 +154,40 @@ def _test_alarm(args: argparse.Namespace) -> int:
         return _error(str(exc))
     results = asyncio.run(run_test_alarm(config, None, account=args.account))
     return print_test_results(results, as_json=args.json)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    """``requestnewauthentication``: the new password replaces the old in the receiver's
+    authentication_file (0600); the old is kept as <file>.previous. Neither is printed."""
+    from trygg.hub.arc.forwarder import open_link
+    from trygg.hub.arc.protocols.sos_access import SosAccessError, SosAccessLink
+
+    try:
+        cfg = hub_config.load(args.config)
+    except hub_config.ConfigError as exc:
+        return _error(str(exc))
+    if cfg.arc is None:
+        return _error(f"{cfg.source}: no [arc] section")
+    names = [r.name for r in cfg.arc.receivers]
+    if args.receiver not in names:
+        return _error(f"--receiver: {args.receiver!r} is not in {cfg.source} [arc] (receivers: "
+                      f"{', '.join(names)})")
+    link = open_link(cfg.arc, names.index(args.receiver))
+    if not isinstance(link, SosAccessLink):
+        return _error(f"--receiver: {args.receiver!r} speaks {link.config.protocol}; only SOS "
+                      "Access rotates its password this way")
+
+    async def rotate() -> str:
+        try:
+            return await link.request_new_authentication()
+        finally:
+            await link.close()
+
+    try:
+        result = asyncio.run(rotate())
+    except (OSError, SosAccessError) as exc:
+        return _error(f"{args.receiver}: the password was not changed: {exc}")
+    print(f"{args.receiver}: {result}; the new password is in "
+          f"{getattr(link.config, 'authentication_file', '?')} (the old one beside it, "
+          ".previous)")
+    return 0

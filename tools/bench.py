@@ -7,6 +7,7 @@ one run rather than absolute figures from different runs.
 """
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,9 @@ def register(sub: Any) -> None:
                      help="alarms timed one by one, plain and AES each (default 300)")
     arc.add_argument("--burst", type=count(1, 1_000_000), default=1000,
                      help="alarms queued during the outage (default 1000)")
+    arc.add_argument("--protocol", action="append", default=[],
+                     help="measure only this one (dc09-plain, dc09-aes128, sos-access, "
+                     "scaip-udp, scaip-tcp); repeat for more (default: all)")
     arc.set_defaults(func=_arc)
 
 
@@ -78,4 +82,10 @@ def _firmware(args: argparse.Namespace) -> int:
 def _arc(args: argparse.Namespace) -> int:
     from . import bench_arc
 
-    return bench_arc.run(count=args.count, burst=args.burst)
+    known = tuple(c.name for c in bench_arc.CENTRES)
+    unknown = [p for p in args.protocol if p not in known]
+    if unknown:
+        print(f"trygg bench arc: --protocol {unknown[0]!r} (one of {', '.join(known)})",
+              file=sys.stderr)
+        return 2
+    return bench_arc.run(count=args.count, burst=args.burst, protocols=tuple(args.protocol))

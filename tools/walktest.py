@@ -93,14 +93,12 @@ def walk(config_path: Path, timeout: float, say: Any) -> list[dict[str, Any]]:
 
 def test_alarm(config_path: Path) -> list[dict[str, Any]]:
     from trygg.hub import config as hub_config
-    from trygg.hub.arc import load_arc_config, run_test_alarm
+    from trygg.hub.arc import run_test_alarm
 
     cfg = hub_config.load(config_path)
-    if not cfg.arc:
+    if cfg.arc is None:
         return []
-    arc = load_arc_config(cfg.arc, where=f"{cfg.source}: [arc]")
-    outbox = Path(cfg.database).with_name("arc-outbox.sqlite")
-    results = asyncio.run(run_test_alarm(arc, outbox))
+    results = asyncio.run(run_test_alarm(cfg.arc, cfg.arc_outbox_path))
     return [{"receiver": r.receiver, "address": r.address, "acknowledged": r.ok,
              "detail": r.detail, "round_trip_ms": r.round_trip_ms} for r in results]
 

@@ -59,6 +59,11 @@ DEFAULTS: dict[str, Any] = {
     "nak_resend_limit": 3,
     # Contact ID group / SIA area of this home: one hub, one home, one area.
     "partition": 1,
+    # Delivered reports are remembered this long, so that the hub submitting one again after
+    # a crash (it marks its alarm forwarded in its own database, a moment later) gets
+    # "delivered already" instead of a second alarm at the centre. The hub re-submits at its
+    # next start, so a day would do; 30 days also answers "what did the centre get, when".
+    "delivered_keep_days": 30.0,
 }
 
 # Legacy spelling of a DC-09 receiver: the transport given as its protocol.
@@ -82,6 +87,7 @@ class ArcConfig:
     supervision_interval: float = DEFAULTS["supervision_interval"]
     nak_resend_limit: int = DEFAULTS["nak_resend_limit"]
     partition: int = DEFAULTS["partition"]
+    delivered_keep_days: float = DEFAULTS["delivered_keep_days"]
 
 
 def _receiver(reader: TableReader) -> ReceiverConfig:
@@ -156,6 +162,13 @@ def load_arc_config(mapping: Any, where: str = "[arc]", *, source: str = "") -> 
         nak_resend_limit=reader.integer("nak_resend_limit", DEFAULTS["nak_resend_limit"], 1,
                                         100),
         partition=reader.integer("partition", DEFAULTS["partition"], 0, 99),
+        delivered_keep_days=reader.number("delivered_keep_days",
+                                          DEFAULTS["delivered_keep_days"], 1, 3650),
     )
+    for i, rc in enumerate(receivers):
+        problem = protocols.get(rc.protocol).check
+        found = problem(config, i) if problem is not None else None
+        if found is not None:
+            raise reader.error(f"receivers[{i}].{found[0]}", found[1])
     reader.finish()
     return config

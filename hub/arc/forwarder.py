@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..alarm_kinds import KINDS
+from ..crash_points import crash_point
 from . import protocols
 from .config import ArcConfig
 from .outbox import ArcOutbox, OutboxEntry
@@ -43,6 +44,9 @@ from .report import AlarmReport
 log = logging.getLogger("trygg.hub.arc")
 
 DeliveryCallback = Callable[[str, str, str, bool, str], None]
+# How often delivered reports older than [arc].delivered_keep_days are forgotten: the
+# retention is days, so hourly is exact enough and costs one DELETE an hour.
+PRUNE_INTERVAL_S = 3600.0
 LinkCallback = Callable[[str, bool, str], None]
 
 
@@ -86,6 +90,7 @@ class ArcForwarder:
         self._tasks: list[asyncio.Task[None]] = []
         self._work = asyncio.Event()
         self._drained = asyncio.Event()
+        self._pruned_at = 0.0
         self._resends: dict[int, int] = {}  # outbox row -> RESEND verdicts in a row
         self._declined: dict[int, set[int]] = {}  # outbox row -> receivers that said FAILOVER
 
@@ -97,6 +102,7 @@ class ArcForwarder:
             _Receiver(i, open_link(self.config, i, self._clock),
                       backoff=self.config.retry_backoff_initial)
             for i in range(len(self.config.receivers))]
+        self._prune()
         outages = self._outbox.open_outages()
         for r in self._receivers:
             started = outages.get(r.link.name)
@@ -137,7 +143,16 @@ class ArcForwarder:
         if not isinstance(report, AlarmReport):
             raise TypeError(f"submit() takes an AlarmReport, not {type(report).__name__}")
         outbox = self._require_outbox()
-        number, new = outbox.add(report)
+        number, new, delivered_to = outbox.add(report)
+        if delivered_to is not None:
+            # Delivered before (the hub crashed before it recorded that): say so again, under
+            # the same message number, rather than send it as a second alarm.
+            log.info("arc: %s %s was delivered to %s already (message %d)", report.alarm_id,
+                     report.event, delivered_to, number)
+            self._notify_delivery(report, delivered_to, True,
+                                  f"delivered to {delivered_to} already (message {number}, "
+                                  "remembered by the ARC outbox)")
+            return
         log.info("arc: queued %s %s %s (priority %d, message %d)%s", report.alarm_id,
                  report.kind, report.event, report.priority, number,
                  "" if new else " [already queued]")
@@ -212,8 +227,19 @@ class ArcForwarder:
                 log.exception("arc: delivery loop error (continuing)")
                 await asyncio.sleep(self.config.retry_backoff_initial)
 
+    def _prune(self) -> None:
+        outbox = self._require_outbox()
+        now = self._clock()
+        self._pruned_at = now
+        forgotten = outbox.prune_delivered(now - self.config.delivered_keep_days * 86400)
+        if forgotten:
+            log.info("arc: forgot %d reports delivered more than %g days ago", forgotten,
+                     self.config.delivered_keep_days)
+
     async def _deliver_next(self) -> None:
         outbox = self._require_outbox()
+        if self._clock() - self._pruned_at > PRUNE_INTERVAL_S:
+            self._prune()
         entry = outbox.next_due(self._clock())
         if entry is None:
             if outbox.pending() == 0:
@@ -242,10 +268,13 @@ class ArcForwarder:
         outbox = self._require_outbox()
         report = entry.report
         name = receiver.link.name
+        crash_point("arc.sending")
         outcome = await receiver.link.send(report, entry.number)
         wire = f" ({outcome.wire_id})" if outcome.wire_id else ""
         if outcome.verdict == DELIVERED:
-            outbox.remove(entry.row_id)
+            crash_point("arc.answered")
+            outbox.mark_delivered(entry.row_id, name, self._clock())
+            crash_point("arc.delivered")
             self._forget(entry.row_id)
             self._link_answered(receiver)
             detail = f"{outcome.detail} from {name} in {outcome.rtt * 1000:.1f} ms{wire}"

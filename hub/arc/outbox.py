@@ -9,7 +9,12 @@
   duplicate. Numbers count up from 1 and are never reused; link tests take theirs from the
   same counter.
 - Delivery order is priority, then the time the alarm was raised, then arrival.
-- A row is deleted only when a receiver acknowledged it.
+- A delivered report is remembered, not deleted (``delivered_at``, ``delivered_to``): the hub
+  records an alarm's progress in its own database, in its own transactions, and a crash
+  between the two can make the hub submit a report again that the centre already has. The
+  outbox answers that submission with "delivered already", under the report's one message
+  number, instead of sending it as a second alarm. Delivered rows are pruned after
+  ``[arc].delivered_keep_days``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..private_files import create_owner_only
 from .report import AlarmReport
@@ -47,6 +53,16 @@ CREATE TABLE IF NOT EXISTS arc_state (
 _OUTAGE = "outage:"
 
 
+# Columns added after the first release, with what an older database gets.
+_ADDED_COLUMNS = (("delivered_at", "REAL"), ("delivered_to", "TEXT"))
+
+
+class Submitted(NamedTuple):
+    number: int  # the report's message number
+    new: bool  # stored by this call (False: it was there already)
+    delivered_to: str | None  # the receiver that has it already, if one does
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     row_id: int
@@ -67,6 +83,10 @@ class ArcOutbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(arc_outbox)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE arc_outbox ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -99,46 +119,52 @@ class ArcOutbox:
             raise
         return number
 
-    def add(self, report: AlarmReport) -> tuple[int, bool]:
-        """Store ``report`` durably; returns (message number, newly stored).
-
-        A report whose (alarm_id, event) is already queued is stored once: the second call
-        returns the first one's number and False.
-        """
+    def add(self, report: AlarmReport) -> Submitted:
+        """Store ``report`` durably, unless its (alarm_id, event) is here already: then the
+        first one's number, and the receiver that has it if it was delivered."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            row = self._db.execute("SELECT seq FROM arc_outbox WHERE alarm_id=? AND event=?",
-                                   (report.alarm_id, report.event)).fetchone()
+            row = self._db.execute(
+                "SELECT seq, delivered_to FROM arc_outbox WHERE alarm_id=? AND event=?",
+                (report.alarm_id, report.event)).fetchone()
             if row:
                 self._db.execute("COMMIT")
-                return int(row[0]), False
-            seq = self._take_number()
+                return Submitted(int(row[0]), False, row[1])
+            number = self._take_number()
             self._db.execute(
                 "INSERT INTO arc_outbox (alarm_id, event, priority, raised_at, seq, report) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (report.alarm_id, report.event, report.priority, report.raised_at, seq,
+                (report.alarm_id, report.event, report.priority, report.raised_at, number,
                  report.to_json()))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return seq, True
+        return Submitted(number, True, None)
 
     def next_due(self, now: float) -> OutboxEntry | None:
         """The report to send next: highest priority, then oldest, among those due."""
         row = self._db.execute(
-            "SELECT id, seq, report, attempts FROM arc_outbox WHERE not_before <= ? "
-            "ORDER BY priority, raised_at, id LIMIT 1", (now,)).fetchone()
+            "SELECT id, seq, report, attempts FROM arc_outbox WHERE delivered_at IS NULL "
+            "AND not_before <= ? ORDER BY priority, raised_at, id LIMIT 1", (now,)).fetchone()
         if row is None:
             return None
         return OutboxEntry(int(row[0]), int(row[1]), AlarmReport.from_json(row[2]), int(row[3]))
 
     def earliest_deferred(self) -> float | None:
-        row = self._db.execute("SELECT MIN(not_before) FROM arc_outbox").fetchone()
+        row = self._db.execute(
+            "SELECT MIN(not_before) FROM arc_outbox WHERE delivered_at IS NULL").fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def remove(self, row_id: int) -> None:
-        self._db.execute("DELETE FROM arc_outbox WHERE id=?", (row_id,))
+    def mark_delivered(self, row_id: int, receiver: str, at: float) -> None:
+        """The report is at the centre: remembered as such (one durable commit)."""
+        self._db.execute("UPDATE arc_outbox SET delivered_at=?, delivered_to=? WHERE id=?",
+                         (at, receiver, row_id))
+
+    def prune_delivered(self, before: float) -> int:
+        """Forget reports delivered before ``before`` (epoch seconds); returns how many."""
+        return self._db.execute("DELETE FROM arc_outbox WHERE delivered_at < ?",
+                                (before,)).rowcount
 
     def record_failure(self, row_id: int, error: str, not_before: float = 0.0) -> None:
         self._db.execute(
@@ -162,4 +188,6 @@ class ArcOutbox:
                              (_OUTAGE + receiver, started_ms))
 
     def pending(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM arc_outbox").fetchone()[0])
+        """Reports not yet delivered."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM arc_outbox WHERE delivered_at IS NULL").fetchone()[0])

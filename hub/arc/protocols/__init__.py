@@ -17,6 +17,7 @@ from ..protocol import CentreProtocol
 REGISTERED: dict[str, str] = {
     "dc09": ".dc09",
     "scaip": ".scaip",
+    "sos-access": ".sos_access",
 }
 
 DEFAULT = "dc09"
