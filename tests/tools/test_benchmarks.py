@@ -58,6 +58,11 @@ def test_protocol_and_arc_benches_run() -> None:
     assert protocol["cpython_open"]["frames_per_s"] > 0
     arc = bench("arc", "--count", "2", "--burst", "5")
     assert arc["drain"]["received"] == arc["drain"]["burst"] == 5
+    from trygg.tools import bench_arc_scaip
+    if bench_arc_scaip.unavailable() is None:  # PJSIP's binding and kamailio are here
+        for name in ("scaip-udp", "scaip-tcp"):
+            drain = arc["protocols"][name]["drain"]
+            assert drain["received"] == drain["burst"] == 5
 
 
 def test_bench_refuses_bad_counts() -> None:

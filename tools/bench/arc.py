@@ -3,8 +3,9 @@ after an outage.
 
 Target: p99 raised-to-ACK <= 100 ms on loopback. For scale, EN 50136-1's strictest
 transmission-time class allows 20 s. The receivers run on 127.0.0.1: pysiaalarm for DC-09
-(plain and AES-128), the SOS Access console for SOS Access; the outbox is a real SQLite file
-(WAL, synchronous=FULL) in a temporary directory. A protocol is benchmarked by adding a
+(plain and AES-128), the SOS Access console for SOS Access, the SCAIP console behind a real
+kamailio for SCAIP (UDP and TCP; the figure is raised to <mrs> snu 0); the outbox is a real
+SQLite file (WAL, synchronous=FULL) in a temporary directory. A protocol is benchmarked by adding a
 ``Centre`` to ``CENTRES``.
 """
 
@@ -26,6 +27,7 @@ from trygg.hub.arc.codes import CODES
 from trygg.tools.sim.arc_console import ArcConsole
 from trygg.tools.sim.mosquitto import free_port
 from trygg.tools.sim.sos_access_console import SosAccessConsole
+from trygg.tools.bench import arc_scaip as bench_arc_scaip
 
 RESIDENT = "5678"
 HUB = "1234"
@@ -68,12 +70,22 @@ def _sos_table(port: int, tmp: Path) -> dict[str, Any]:
             "authentication_file": str(auth)}
 
 
+def _scaip(transport: str) -> Centre:
+    def table(port: int, tmp: Path) -> dict[str, Any]:
+        return bench_arc_scaip.receiver(port, transport)
+
+    return Centre(f"scaip-{transport}", table, bench_arc_scaip.ScaipCentre,
+                  lambda c: int(c.resident_alarms()))
+
+
 CENTRES = (
     _dc09(None),
     _dc09(KEY),
     Centre("sos-access", _sos_table,
            lambda port: SosAccessConsole(port, {SOS_CODE: SOS_PASSWORD}),
            lambda c: len([e for e in c.alarms() if e.fields.get("section") != "000"])),
+    *(_scaip(transport) for transport in ("udp", "tcp")
+      if bench_arc_scaip.unavailable() is None),
 )
 
 
@@ -176,6 +188,9 @@ def run(count: int = 300, burst: int = 1000, protocols: tuple[str, ...] = ()) ->
     figures = asyncio.run(_run(count, burst, names))
     print("ARC link on loopback, per protocol (SQLite outbox with fsync per commit; "
           "target p99 <= 100 ms)")
+    skipped = bench_arc_scaip.unavailable()
+    if skipped is not None:
+        print(f"  scaip        not measured: {skipped}")
     for name, f in figures.items():
         lat, d = f["latency"], f["drain"]
         print(f"  {name:<12} raised -> ACK p50 {lat['p50_ms']:7.2f} ms   p99 "

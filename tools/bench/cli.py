@@ -58,8 +58,8 @@ def register(sub: Any) -> None:
     arc.add_argument("--burst", type=count(1, 1_000_000), default=1000,
                      help="alarms queued during the outage (default 1000)")
     arc.add_argument("--protocol", action="append", default=[],
-                     help="measure only this one (dc09-plain, dc09-aes128, sos-access); "
-                     "repeat for more (default: all)")
+                     help="measure only this one (dc09-plain, dc09-aes128, sos-access, "
+                     "scaip-udp, scaip-tcp); repeat for more (default: all)")
     arc.set_defaults(func=_arc)
 
 

@@ -16,6 +16,7 @@ from ..protocol import CentreProtocol
 # protocol name -> module (relative to this package). The first is the default.
 REGISTERED: dict[str, str] = {
     "dc09": ".dc09",
+    "scaip": ".scaip",
     "sos-access": ".sos_access",
 }
 
