@@ -58,7 +58,7 @@ def test_protocol_and_arc_benches_run() -> None:
     assert protocol["cpython_open"]["frames_per_s"] > 0
     arc = bench("arc", "--count", "2", "--burst", "5")
     assert arc["drain"]["received"] == arc["drain"]["burst"] == 5
-    from trygg.tools import bench_arc_scaip
+    from trygg.tools.bench import arc_scaip as bench_arc_scaip
     if bench_arc_scaip.unavailable() is None:  # PJSIP's binding and kamailio are here
         for name in ("scaip-udp", "scaip-tcp"):
             drain = arc["protocols"][name]["drain"]
