@@ -9,6 +9,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.micropython  # the home's boards run the firmware on the unix port
+
 
 def test_demo_raises_the_expected_alarm_per_scenario_and_none_on_a_quiet_day() -> None:
     proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "demo", "--json"],
