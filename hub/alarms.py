@@ -1,6 +1,6 @@
 """The imperative shell around the rules: feed them, store their alarms, hand alarms to the ARC.
 
-The interface to the ARC forwarder (hub/arc/, issue 5):
+The interface to the ARC forwarder (hub/arc/):
 
 * the hub calls ``await sink.submit(report)`` with an ``AlarmReport``; it returns once the
   report is durably queued in the forwarder's outbox (then the alarm is "forwarded");

@@ -112,15 +112,33 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """Where the hub writes mosquitto's password and ACL files for paired devices."""
+    """mosquitto for Trygg: what `trygg hub broker` writes and how the hub administers it."""
 
+    # mosquitto configuration written by `trygg hub broker`; linked once from mosquitto's
+    # conf.d (README, Install), so the hub can rewrite it without root.
+    conf_file: str = "/etc/mosquitto/trygg/mosquitto.conf"
+    # The dynamic-security plugin's state (clients, roles, ACLs): seeded by `trygg hub broker`,
+    # then kept by mosquitto and changed by the hub over MQTT.
+    dynsec_file: str = "/etc/mosquitto/trygg/dynamic-security.json"
+    # Path of mosquitto_dynamic_security.so; empty: found under /usr/lib (Debian's place).
+    plugin: str = ""
+    # Address the broker listens on; empty: every interface (devices reach it over Wi-Fi).
+    listen_address: str = ""
+    # mosquitto reads and rewrites the plugin's file as its own user: this group, mode 0660.
+    group: str = "mosquitto"
+    # QoS 1 messages the broker queues per client: the hub's frames while it restarts (a
+    # device's outbox holds at most 512), and at most this many of a device's own downlink.
+    max_queued_messages: int = 10000
+    # A persistent session nobody resumes for this long is removed (the hub's survives any
+    # restart shorter than this; devices keep their frames in their own outbox anyway).
+    session_expiry_days: float = 7.0
+    # Seconds to wait for the broker's answer to an administrative command.
+    admin_timeout_s: float = 10.0
+    # From the password-file setup before the dynamic-security plugin: `trygg hub broker`
+    # removes these files once the plugin is in use. pid_file is no longer used.
     password_file: str = "/etc/mosquitto/trygg/passwd"
     acl_file: str = "/etc/mosquitto/trygg/acl"
-    # mosquitto reads both after dropping to its own user: the files get this group, mode 0640.
-    group: str = "mosquitto"
-    # After pairing, the hub sends SIGHUP to the broker whose pid is here, so new devices can
-    # log in without a broker restart (Debian's mosquitto writes this file).
-    pid_file: str = "/run/mosquitto/mosquitto.pid"
+    pid_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,11 @@ class IngestConfig:
     # technical alarm (a device with a wrong key, or someone attacking it).
     rejected_alarm_count: int = 10
     rejected_window_s: float = 600.0
+    # Rejected frames are logged at most once per device and reason in this many seconds: the
+    # first at once, then one line with the exact count of the rest. A device flooding at its
+    # rate limit would otherwise write ~80 MB a day to the SD card; at 300 s one device and
+    # reason costs at most ~45 KB a day. The counters (`trygg hub rejections`) stay exact.
+    rejection_log_interval_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -152,7 +175,7 @@ class CommandConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    # Health data is kept only as long as needed: 90 days of events by default (issue 4),
+    # Health data is kept only as long as needed: 90 days of events by default,
     # alarms and the events that caused them for two years (typical municipal record keeping).
     events_days: float = 90.0
     alarm_days: float = 730.0
@@ -392,7 +415,9 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
         reconnect_s=mqtt.number("reconnect_s", 2.0, 0.1, 300.0),
     )
     mqtt.finish()
-    broker = _dataclass_section(root.sub("broker"), BrokerConfig, {})
+    broker = _dataclass_section(root.sub("broker"), BrokerConfig, {
+        "max_queued_messages": (100, 1_000_000), "session_expiry_days": (0.01, 3650),
+        "admin_timeout_s": (0.5, 300)})
     ingest = _dataclass_section(root.sub("ingest"), IngestConfig, {
         "batch_max": (1, 10000), "device_rate_per_s": (0.01, 10000), "device_burst": (1, 100000),
         "rejected_alarm_count": (1, 100000), "rejected_window_s": (10, 86400)})

@@ -1,5 +1,6 @@
 """Files only the hub's own user may read: the event store and the ARC outbox hold health data
-(issue 4, privacy), and SQLite gives its -wal and -shm files the database file's mode."""
+(special-category data under GDPR art. 9), and SQLite gives its -wal and -shm files the
+database file's mode."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Hub ingest against a real mosquitto: verify, store, then ack; hostile input never stops it.
 
 Devices are simulated on CPython (trygg.tools.sim.device): their frames come from the same
-protocol code the firmware runs, over a real MQTT connection. The ARC forwarder (issue 5) is
+protocol code the firmware runs, over a real MQTT connection. The ARC forwarder is
 not part of these tests; alarms stay in the store.
 """
 

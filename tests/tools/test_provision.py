@@ -41,7 +41,7 @@ def home(tmp_path: Path, board: Board) -> Iterator[tuple[Path, Mosquitto]]:
 def running_home(tmp_path: Path, broker_host: str) -> Iterator[tuple[Path, Mosquitto]]:
     """A hub's configuration, its broker and `trygg hub run`."""
     folder = tmp_path / "hub"
-    config = write_hub_config(folder, mqtt_port=free_port())
+    config = write_hub_config(folder, mqtt_port=free_port(), broker_host=broker_host)
     broker = start_broker(folder, hub_config.load(config).mqtt.port, host=broker_host)
     with broker:
         hub = subprocess.Popen([sys.executable, "-m", "trygg.tools.cli.main", "hub", "run",

@@ -1,6 +1,6 @@
 """ARC link benchmark: raised-to-ACK latency, and time to drain a queue after an outage.
 
-Target (issue 5): p99 raised-to-ACK <= 100 ms on loopback. For scale, EN 50136-1's strictest
+Target: p99 raised-to-ACK <= 100 ms on loopback. For scale, EN 50136-1's strictest
 transmission-time class allows 20 s. The receiver is pysiaalarm on 127.0.0.1, the outbox a
 real SQLite file (WAL, synchronous=FULL) in a temporary directory.
 """

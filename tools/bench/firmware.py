@@ -3,7 +3,7 @@
 Each role runs as a simulated board (tools/sim/board.py: the MicroPython unix port, sim HAL)
 against a private mosquitto; a stimulus goes in over the board's control channel and the
 latency is measured to the signed frame's arrival at a subscriber on the broker (the hub
-side). Targets (issue 3): heap after boot <= 40 KB; p99 latency <= 50 ms on loopback.
+side). Targets: heap after boot <= 40 KB; p99 latency <= 50 ms on loopback.
 
 Heap is gc.mem_alloc() after a collection on the 64-bit unix port, where pointers, dict slots
 and qstr entries are twice the ESP32's size, as the device would report it. The headline is

@@ -1,6 +1,6 @@
 """Hub benchmark: ingest rate against an MQTT subscriber, ack latency, rules replay rate.
 
-Targets (issue 4): hub ingest (verified, stored, rules applied, acked) >= 0.8 x the receive rate
+Targets: hub ingest (verified, stored, rules applied, acked) >= 0.8 x the receive rate
 of an aiomqtt subscriber on the same broker and load (which one: below); rules replay >= 100,000
 events/s on one core over one simulated resident-year.
 

@@ -1,6 +1,6 @@
 """Protocol benchmark: frame sizes, seal time in MicroPython, open rate on CPython.
 
-Targets (issue 2): motion event frame <= 48 bytes; CPython open+verify+decode
+Targets: motion event frame <= 48 bytes; CPython open+verify+decode
 >= 40,000 frames/s on one core; MicroPython (unix port) seal <= 100 us/frame.
 """
 

@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     a = add("check-config", "validate the configuration and exit")
     a.set_defaults(func=_check_config)
 
-    a = add("pair", "register a device and give it broker credentials")
+    a = add("pair", "register a device and give it a broker login (in effect at once)")
     a.add_argument("device_id", help="the device id: 12 hex digits")
     a.add_argument("--role", required=True, help="motion, bed, smoke or dispenser")
     a.add_argument("--room", help="room name, e.g. bathroom (1-16 bytes)")
@@ -52,11 +52,12 @@ def register(sub: Any) -> None:
                      help="generate a key and write it here (mode 0600) for provisioning")
     a.set_defaults(func=_pair)
 
-    a = add("unpair", "remove a device and its broker credentials")
+    a = add("unpair", "remove a device; the broker ends its login and session at once")
     a.add_argument("device_id")
     a.set_defaults(func=_unpair)
 
-    a = add("broker", "(re)write mosquitto's password and ACL files for the paired devices")
+    a = add("broker", "write mosquitto's configuration and give the broker the hub's and the "
+            "paired devices' logins (verified when it runs, else at its next start)")
     a.set_defaults(func=_broker)
 
     a = add("devices", "list paired devices")
@@ -119,13 +120,15 @@ def _open_store(cfg: hub_config.HubConfig) -> Store:
 
 def _guard(fn: Any) -> Any:
     def wrapped(args: argparse.Namespace) -> int:
+        from trygg.hub.broker import BrokerError
         from trygg.hub.pairing import PairingError
         from trygg.hub.store import StoreError
 
         try:
             code: int = fn(args)
             return code
-        except (hub_config.ConfigError, PairingError, StoreError, ValueError) as exc:
+        except (hub_config.ConfigError, PairingError, StoreError, BrokerError,
+                ValueError) as exc:
             return _fail(str(exc))
     return wrapped
 
@@ -175,31 +178,30 @@ def _pair(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w") as f:
             f.write(key.hex() + "\n")
     print(f"paired {device.device_id} ({device.role}, room {device.room or '-'}, zone "
-          f"{device.zone}, resident {device.resident_id}); broker files written")
+          f"{device.zone}, resident {device.resident_id}); the broker lets it log in now")
     return 0
 
 
 @_guard
 def _unpair(args: argparse.Namespace) -> int:
-    from trygg.hub.pairing import write_broker_files
+    from trygg.hub.pairing import unpair_device
 
     cfg = _load(args)
     with _open_store(cfg) as store:
-        if not store.remove_device(args.device_id.lower()):
-            return _fail(f"device {args.device_id} is not paired")
-        write_broker_files(cfg, store)
-    print(f"unpaired {args.device_id}")
+        unpair_device(cfg, store, args.device_id)
+    print(f"unpaired {args.device_id.lower()}: the broker ended its login and session; the hub "
+          "no longer accepts its frames")
     return 0
 
 
 @_guard
 def _broker(args: argparse.Namespace) -> int:
-    from trygg.hub.pairing import write_broker_files
+    from trygg.hub.pairing import setup_broker
 
     cfg = _load(args)
     with _open_store(cfg) as store:
-        write_broker_files(cfg, store)
-    print(f"wrote {cfg.broker.password_file} and {cfg.broker.acl_file}")
+        message, _report = setup_broker(cfg, store)
+    print(message)
     return 0
 
 

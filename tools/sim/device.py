@@ -20,7 +20,8 @@ from trygg.protocol.replay import ReplayWindow
 class SimulatedDevice:
     def __init__(self, device_id: str, key: bytes, host: str, port: int, *,
                  username: str | None = None, password: str | None = None,
-                 answer_commands: bool = True, first_seq: int = 0) -> None:
+                 answer_commands: bool = True, first_seq: int = 0,
+                 client_id: str | None = None) -> None:
         self.device_id = device_id
         self.kid = bytes.fromhex(device_id)
         self.key = cose.MacKey(key)
@@ -28,6 +29,8 @@ class SimulatedDevice:
         self.port = port
         self.username = username
         self.password = password
+        # On a broker with Trygg's ACLs a device may use only trygg-<id> (the firmware's).
+        self.client_id = client_id or f"sim-{device_id}"
         self.answer_commands = answer_commands
         self.seq = first_seq
         self.outbox: dict[int, bytes] = {}
@@ -51,7 +54,7 @@ class SimulatedDevice:
         self._stack = contextlib.AsyncExitStack()
         self._client = await self._stack.enter_async_context(aiomqtt.Client(
             self.host, self.port, username=self.username or self.device_id,
-            password=self.password, identifier=f"sim-{self.device_id}"))
+            password=self.password, identifier=self.client_id))
         await self._client.subscribe(f"trygg/{self.device_id}/down", qos=1)
         self._listener = asyncio.get_running_loop().create_task(self._listen())
         return self

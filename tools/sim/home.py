@@ -1,8 +1,8 @@
 """A hub configuration for a home on this machine: the demo's and the tests'.
 
 Everything on loopback and in one folder: the hub's database and secrets, the
-broker's password and ACL files (so devices authenticate and stay in their own
-topics, as in a real home), and optionally the ARC receivers. Thresholds can be
+broker configuration the hub writes (so devices authenticate and stay in their
+own topics, as in a real home), and optionally the ARC receivers. Thresholds can be
 shortened (the demo profile) so that a night fall is detected in seconds.
 """
 
@@ -29,17 +29,22 @@ def write_hub_config(folder: Path, *, mqtt_port: int, hub_id: str = "hub-home",
                      timezone: str = "Europe/Oslo", arc_account: str = "1234",
                      thresholds: dict[str, Any] | None = None,
                      resident: dict[str, Any] | None = None,
-                     arc: dict[str, Any] | None = None) -> Path:
-    """Write ``folder/hub.toml``; return its path. Paths inside are relative to ``folder``."""
+                     arc: dict[str, Any] | None = None,
+                     broker_host: str = "127.0.0.1") -> Path:
+    """Write ``folder/hub.toml``; return its path. Paths inside are relative to ``folder``.
+    ``broker_host``: the address the broker listens on and the hub connects to."""
     folder.mkdir(parents=True, exist_ok=True)
     parts = [_table("hub", {"id": hub_id, "database": "hub.db", "tick_s": tick_s})]
-    mqtt: dict[str, Any] = {"host": "127.0.0.1", "port": mqtt_port, "reconnect_s": 0.2}
+    mqtt: dict[str, Any] = {"host": broker_host, "port": mqtt_port, "reconnect_s": 0.2}
     if authenticated_broker:
         mqtt["password_file"] = str(folder / "hub-mqtt.secret")
     parts.append(_table("mqtt", mqtt))
-    parts.append(_table("broker", {"password_file": str(folder / "mosquitto.passwd"),
-                                   "acl_file": str(folder / "mosquitto.acl"),
-                                   "pid_file": str(folder / "mosquitto.pid")}))
+    parts.append(_table("broker", {"conf_file": str(folder / "mosquitto-trygg.conf"),
+                                   "dynsec_file": str(folder / "dynamic-security.json"),
+                                   "listen_address": broker_host,
+                                   # (the files of the password-file setup: none here)
+                                   "password_file": str(folder / "mosquitto.passwd"),
+                                   "acl_file": str(folder / "mosquitto.acl")}))
     parts.append(_table("discovery", {"enabled": False}))
     parts.append(_table("ingest", {"device_rate_per_s": 50.0, "device_burst": 200}))
     res: dict[str, Any] = {"id": "resident-1", "arc_account": arc_account,
@@ -61,29 +66,29 @@ def write_hub_config(folder: Path, *, mqtt_port: int, hub_id: str = "hub-home",
     return path
 
 
-def broker_files(folder: Path) -> tuple[Path, Path]:
-    """The password and ACL files the hub writes for mosquitto (see write_hub_config)."""
-    return folder / "mosquitto.passwd", folder / "mosquitto.acl"
-
-
 def start_broker(folder: Path, port: int, host: str = "127.0.0.1") -> Any:
-    """mosquitto with the hub's password and ACL files, pid file where the hub looks.
+    """mosquitto with the configuration the hub writes (``trygg hub broker``), not started.
 
     ``host``: the address it listens on (loopback, or the LAN address real boards use in a
-    hardware-in-the-loop run).
+    hardware-in-the-loop run): the one given to ``write_hub_config(broker_host=...)``.
     """
     import os
     import subprocess
     import sys
 
+    from trygg.hub import config as hub_config
     from trygg.tools.sim.mosquitto import Mosquitto
 
     config = folder / "hub.toml"
-    # The hub writes both files (hub user only until devices are paired).
+    cfg = hub_config.load(config)
+    if (cfg.broker.listen_address, cfg.mqtt.port) != (host, port):
+        raise ValueError(f"{config}: the broker listens on {cfg.broker.listen_address}:"
+                         f"{cfg.mqtt.port}, not {host}:{port}: pass broker_host to "
+                         "write_hub_config")
+    # The hub writes the configuration and seeds the plugin's file (the broker is not running).
     subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "hub", "broker", "--config",
                     str(config)], check=True, capture_output=True, timeout=60)
-    password_file, acl_file = broker_files(folder)
     # As root, mosquitto drops to its own user, which cannot read a private temp folder.
     extra = ("user root",) if os.geteuid() == 0 else ()
-    return Mosquitto(port, password_file=password_file, acl_file=acl_file, extra_config=extra,
-                     workdir=folder / "mosquitto", pid_file=folder / "mosquitto.pid", host=host)
+    return Mosquitto(port, extra_config=extra, workdir=folder / "mosquitto", host=host,
+                     broker_conf=Path(cfg.broker.conf_file))

@@ -1,6 +1,6 @@
 """Run a private mosquitto broker on loopback: for tests, benchmarks and the demo.
 
-The hub writes the broker's password and ACL files (hub issue); this module
+The hub writes the broker's password and ACL files (hub/broker.py); this module
 only starts a real ``mosquitto`` (Debian package) on a free 127.0.0.1 port with
 a generated configuration, waits until it accepts connections, and can stop and
 restart it on the same port (to test devices and the hub across broker
@@ -43,14 +43,17 @@ class Mosquitto:
     """A mosquitto process on ``127.0.0.1:port``.
 
     ``password_file`` / ``acl_file``: when given, anonymous access is off and
-    these files (mosquitto_passwd and ACL formats) apply. ``extra_config``
-    lines are appended to the generated mosquitto.conf.
+    these files (mosquitto_passwd and ACL formats) apply. ``broker_conf``: the
+    configuration ``trygg hub broker`` wrote, included the way Debian's
+    mosquitto.conf includes it on a hub (``include_dir`` of a folder with a link
+    to it); it has the listener, so ``port`` and ``host`` must be its own.
+    ``extra_config`` lines are appended to the generated mosquitto.conf.
     """
 
     def __init__(self, port: int | None = None, *, password_file: Path | None = None,
                  acl_file: Path | None = None, extra_config: tuple[str, ...] = (),
                  workdir: Path | None = None, pid_file: Path | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", broker_conf: Path | None = None) -> None:
         self.host = host
         self.port = port or free_port()
         self._own_workdir = workdir is None
@@ -61,24 +64,33 @@ class Mosquitto:
         # Only on request: as root, mosquitto writes it after dropping to its own user, which
         # cannot write into a private temporary folder.
         self.pid_path = pid_file
-        lines = [
-            f"listener {self.port} {self.host}",
-            "persistence false",
+        if broker_conf is not None:
+            conf_d = self.workdir / "conf.d"
+            conf_d.mkdir(exist_ok=True)
+            link = conf_d / "trygg.conf"
+            link.unlink(missing_ok=True)
+            link.symlink_to(broker_conf.resolve())
+            # As Debian's /etc/mosquitto/mosquitto.conf: state in its own folder, then conf.d.
+            lines = [f"persistence_location {self.workdir}/", f"include_dir {conf_d}"]
+        else:
+            lines = [f"listener {self.port} {self.host}", "persistence false"]
+        lines += [
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
             "log_type notice",
             "log_type information",
             "connection_messages true",
+        ]
+        if broker_conf is None:
             # QoS 1 messages for a device offline longer than this are kept by the
             # device's own outbox, not by the broker.
-            "max_queued_messages 1000",
-        ]
+            lines.append("max_queued_messages 1000")
         if pid_file is not None:
             lines.append(f"pid_file {pid_file}")
         if password_file is not None:
             lines += ["allow_anonymous false", f"password_file {password_file}"]
-        else:
+        elif broker_conf is None:
             lines += ["allow_anonymous true"]
         if acl_file is not None:
             lines.append(f"acl_file {acl_file}")
@@ -122,7 +134,7 @@ class Mosquitto:
             proc.wait(timeout=5)
 
     def reload(self) -> None:
-        """Re-read password and ACL files (SIGHUP), as the hub does after pairing."""
+        """Re-read the configuration and password and ACL files (SIGHUP)."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGHUP)
 
