@@ -143,7 +143,7 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
 async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallOutcome:
     twin = base.fork()
     injected = falls.cut(rec, m.t)
-    after = [x for x in runner.timeline(injected) if x.t > m.t]
+    after = runner.timeline(injected, after=m.t)
     first: list[tuple[str, float]] = []
 
     def care_alarm(report: Any) -> bool:

@@ -95,28 +95,41 @@ def _phase(device_id: str, period: float) -> float:
 
 
 class _Sender:
-    """The device's side of sending: uptime and time stamps, hello at boot, the frame list."""
+    """The device's side of sending: uptime and time stamps, hello at boot, the frame list.
+    Frames at or before ``after`` are only counted (a fall's continuation needs the frames
+    after the fall, and their sequence numbers)."""
 
-    def __init__(self, device: DeviceSpec, boot: float) -> None:
+    def __init__(self, device: DeviceSpec, boot: float, after: float) -> None:
         self.boot = boot
+        self.after = after
         self.frames: list[Frame] = []
-        self.frames.append((boot, {"type": "hello", "uptime": 0, "firmware": firmware_version(),
-                                   "role": device.role, "board": BOARD, "reset": "power_on"}))
+        self.skipped = 0
+        self._add(boot, {"type": "hello", "uptime": 0, "firmware": firmware_version(),
+                         "role": device.role, "board": BOARD, "reset": "power_on"})
 
-    def _stamp(self, t: float, msg: dict[str, Any]) -> dict[str, Any]:
-        msg["uptime"] = int(t - self.boot)
-        msg["time"] = int(t)
-        return msg
+    def _add(self, t: float, msg: dict[str, Any]) -> None:
+        if t <= self.after:
+            self.skipped += 1
+            return
+        if "type" in msg and msg["type"] != "hello":
+            msg["uptime"] = int(t - self.boot)
+            msg["time"] = int(t)
+        self.frames.append((t, msg))
 
     def emit(self, t: float, event: str, value: int | None = None) -> None:
+        if t <= self.after:
+            self.skipped += 1
+            return
         msg: dict[str, Any] = {"type": "event", "event": event}
         if value is not None:
             msg["value"] = value
-        self.frames.append((t, self._stamp(t, msg)))
+        self._add(t, msg)
 
     def heartbeat(self, t: float, fields: Mapping[str, Any]) -> None:
-        msg: dict[str, Any] = {"type": "heartbeat", **_HEALTHY, **fields}
-        self.frames.append((t, self._stamp(t, msg)))
+        if t <= self.after:
+            self.skipped += 1
+            return
+        self._add(t, {"type": "heartbeat", **_HEALTHY, **fields})
 
 
 def _heartbeats(device: DeviceSpec, cfg: Mapping[str, Any], start: float,
@@ -143,7 +156,8 @@ def _merge(obs: list[Observation], beats: list[float]) -> Iterable[tuple[float, 
 # --- one function per role ---------------------------------------------------------------------
 
 
-def motion(device: DeviceSpec, obs: list[Observation], start: float, end: float) -> list[Frame]:
+def motion(device: DeviceSpec, obs: list[Observation], start: float, end: float,
+           after: float = -math.inf) -> _Sender:
     """``firmware/roles/motion.py``: a motion event at the first trigger, then triggers are only
     counted until ``motion_holdoff_s`` has passed since the last event; the event's value is the
     triggers it stands for (those held back before it included), heartbeats carry the triggers
@@ -151,7 +165,7 @@ def motion(device: DeviceSpec, obs: list[Observation], start: float, end: float)
     edges during the debounce make it look again."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot)
+    out = _Sender(device, boot, after)
     holdoff = float(cfg["motion_holdoff_s"])
     triggers = pending = 0
     last_event: float | None = None
@@ -173,7 +187,7 @@ def motion(device: DeviceSpec, obs: list[Observation], start: float, end: float)
     if doors and cfg["door_contact"]:
         for t, is_open in _debounced(doors, cfg["door_debounce_ms"] / 1000.0):
             out.emit(t, "door_open" if is_open else "door_close")
-    return out.frames
+    return out
 
 
 def _debounced(edges: list[Observation], debounce: float) -> list[tuple[float, bool]]:
@@ -200,14 +214,15 @@ def _debounced(edges: list[Observation], debounce: float) -> list[tuple[float, b
     return out
 
 
-def bed(device: DeviceSpec, obs: list[Observation], start: float, end: float) -> list[Frame]:
+def bed(device: DeviceSpec, obs: list[Observation], start: float, end: float,
+        after: float = -math.inf) -> _Sender:
     """``firmware/roles/bed.py``: the mat is sampled every ``sample_ms``; in bed after the level
     stayed at or above the entering level for ``bed_enter_s``, out after it stayed at or below
     the exit level for ``bed_exit_s``. Occupancy edges stand for the level crossing; a shorter
     crossing (turning over) reports nothing. Heartbeats carry the raw level."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot)
+    out = _Sender(device, boot, after)
     sample = float(cfg["sample_ms"]) / 1000.0
     occupied_level = min(65535, int(cfg["bed_enter_level"]) + 8000)
     empty_level = int(cfg["bed_exit_level"]) // 2
@@ -240,14 +255,15 @@ def bed(device: DeviceSpec, obs: list[Observation], start: float, end: float) ->
             out.emit(t, "button")
         else:
             out.heartbeat(t, {"level": occupied_level if occupied else empty_level})
-    return out.frames
+    return out
 
 
-def smoke(device: DeviceSpec, obs: list[Observation], start: float, end: float) -> list[Frame]:
+def smoke(device: DeviceSpec, obs: list[Observation], start: float, end: float,
+          after: float = -math.inf) -> _Sender:
     """``firmware/roles/smoke.py``: the relay's edges are sent at once (urgent class)."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot)
+    out = _Sender(device, boot, after)
     active = False
     for t, kind, o in _merge(obs, beats):
         if kind == 1:
@@ -257,32 +273,35 @@ def smoke(device: DeviceSpec, obs: list[Observation], start: float, end: float) 
             out.emit(t, "smoke_alarm" if active else "smoke_clear")
         elif o.sensor == "button":
             out.emit(t, "button")
-    return out.frames
+    return out
 
 
-def dispenser(device: DeviceSpec, obs: list[Observation], start: float,
-              end: float) -> list[Frame]:
+def dispenser(device: DeviceSpec, obs: list[Observation], start: float, end: float,
+              after: float = -math.inf) -> _Sender:
     """``firmware/roles/dispenser.py`` without doses (a recording of doses gives the device's
     events): heartbeats with a full carousel."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot)
+    out = _Sender(device, boot, after)
     for t, kind, o in _merge(obs, beats):
         if kind == 1:
             out.heartbeat(t, {"stock": min(255, int(cfg["carousel_slots"]))})
         elif o.sensor == "button":
             out.emit(t, "button")
-    return out.frames
+    return out
 
 
-ROLES: dict[str, Callable[[DeviceSpec, list[Observation], float, float], list[Frame]]] = {
+ROLES: dict[str, Callable[..., _Sender]] = {
     "motion": motion, "bed": bed, "smoke": smoke, "dispenser": dispenser}
 
 
-def frames(device: DeviceSpec, obs: list[Observation], start: float, end: float) -> list[Frame]:
-    """The frames ``device`` sends from ``start`` to ``end`` for its observations (time order
-    within the device's own sending order)."""
+def frames(device: DeviceSpec, obs: list[Observation], start: float, end: float,
+           after: float = -math.inf) -> list[tuple[float, int, dict[str, Any]]]:
+    """The frames ``device`` sends from ``start`` to ``end`` for its observations, as
+    (received_at, sequence number, message) in sending order; with ``after``, only those
+    sent after it (numbered as in the whole stream)."""
     ordered = sorted(obs, key=lambda o: o.t)
-    result = ROLES[device.role](device, ordered, start, end)
-    result.sort(key=lambda f: f[0])  # stable: same-instant frames keep their sending order
-    return result
+    sender = ROLES[device.role](device, ordered, start, end, after)
+    result = sorted(sender.frames, key=lambda f: f[0])  # stable: same instant, sending order
+    first = sender.skipped
+    return [(t, first + i, msg) for i, (t, msg) in enumerate(result)]

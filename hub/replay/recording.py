@@ -149,9 +149,15 @@ def home_config(text: str, source: str, settings: Sequence[str] = ()) -> hub_con
     hub = data.get("hub")
     if isinstance(hub, dict):
         hub.setdefault("database", ":memory:")
+    if not settings:
+        return hub_config.parse(data, source)
+    hub_config.parse(data, source)  # the home's own configuration first: its errors are its own
     for setting in settings:
         apply_setting(data, setting)
-    return hub_config.parse(data, source)
+    try:
+        return hub_config.parse(data, source)
+    except hub_config.ConfigError as exc:
+        raise hub_config.ConfigError(f"--set {' --set '.join(settings)}: {exc}") from None
 
 
 def apply_setting(data: dict[str, Any], setting: str) -> None:

@@ -54,13 +54,12 @@ class Delivery:
 Item = Delivery | HubRecord
 
 
-def timeline(rec: Recording, start: float | None = None,
-             end: float | None = None) -> list[Item]:
+def timeline(rec: Recording, after: float = -math.inf) -> list[Item]:
     """Everything the hub receives, in time order: the frames the firmware model makes of each
     observing device's observations, the messages of each sending device (numbered in order
-    when the recording gives no sequence numbers) and the hub-made events."""
-    start = rec.start if start is None else start
-    end = rec.end if end is None else end
+    when the recording gives no sequence numbers) and the hub-made events. With ``after``,
+    only what arrives after that instant."""
+    start, end = rec.start, rec.end
     items: list[tuple[float, int, Item]] = []
     by_device: dict[str, list[Any]] = {d.device_id: [] for d in rec.devices}
     for o in rec.observations:
@@ -70,19 +69,22 @@ def timeline(rec: Recording, start: float | None = None,
     order = 0
     for device in rec.devices:
         if device.input == "observations":
-            frames = firmware_model.frames(device, by_device[device.device_id], start, end)
-            for seq, (t, msg) in enumerate(frames):
+            frames = firmware_model.frames(device, by_device[device.device_id], start, end,
+                                           after)
+            for t, seq, msg in frames:
                 items.append((t, order, Delivery(t, device.device_id, seq, msg)))
                 order += 1
         else:
             sent = sorted(by_device[device.device_id], key=lambda m: m.t)
             for i, m in enumerate(sent):
-                seq = m.seq if m.seq is not None else i
-                items.append((m.t, order, Delivery(m.t, device.device_id, seq, m.msg)))
-                order += 1
+                if m.t > after:
+                    seq = m.seq if m.seq is not None else i
+                    items.append((m.t, order, Delivery(m.t, device.device_id, seq, m.msg)))
+                    order += 1
     for h in rec.hub_events:
-        items.append((h.t, order, h))
-        order += 1
+        if h.t > after:
+            items.append((h.t, order, h))
+            order += 1
     items.sort(key=lambda x: (x[0], x[1]))
     return [x[2] for x in items]
 
