@@ -54,7 +54,7 @@ PIR_GAP_S: dict[str, tuple[float, float, float]] = {
     "tv": (200.0, 0.3, 1000.0),
     "read": (240.0, 0.3, 1000.0),
     "doze": (900.0, 0.5, 1800.0),  # asleep in the chair
-    "visit": (25.0, 0.0, 0.0),  # talking with a visitor: two people, moving
+    "visit": (45.0, 0.0, 0.0),  # talking with a visitor: two people, shifting, gesturing
     "guest_sleep": (3600.0, 0.0, 0.0),
     "hall": (4.0, 0.0, 0.0),
 }
@@ -146,6 +146,7 @@ class _Home:
     door: list[tuple[float, bool]] = field(default_factory=list)
     company: list[tuple[float, float]] = field(default_factory=list)  # someone else home
     moments: list[tuple[float, str, str]] = field(default_factory=list)
+    night_toilet_visits: int = 0
     t: float = 0.0
 
     def at(self, day: dt.date, hours: float) -> float:
@@ -182,6 +183,7 @@ def _night(h: _Home, p: Profile, until: float) -> None:
         sleep = h.stay(BEDROOM, "sleep", at - h.t)
         _mat_dropout(h, p, sleep)
         h.stay(BEDROOM, "dress", rng.uniform(10, 60))  # sitting up, finding slippers
+        h.night_toilet_visits += 1
         h.bed.append((h.t, False))  # stands up
         h.moment(h.t + 5, "night_bed_exit", BEDROOM)
         h.stay(HALL, "hall", rng.uniform(5, 12))
@@ -250,7 +252,7 @@ def _visit(h: _Home, minutes: float, rooms: tuple[str, ...], carer: bool) -> Non
     # The visitor moves too: a carer goes from room to room, a guest stays mostly put.
     t = s.start
     while t < s.end:
-        t += rng.expovariate(1 / (20.0 if carer else 60.0))
+        t += rng.expovariate(1 / (20.0 if carer else 90.0))
         where = rng.choice(rooms) if carer else room
         if t < s.end:
             h.extra.append((t, where))
@@ -464,7 +466,25 @@ def generate(profile: str, seed: int = 0, days: int = 30) -> Recording:
         derived="simulated: PIR triggers, bed occupancy and door edges from a seeded model of "
                 "daily life, not measured in a home",
         about={"generator": "tools/sim_resident.py", "profile": profile, "seed": seed,
-               "days": days, "fall_moments": [list(m) for m in moments]})
+               "days": days, "summary": _summary(h, guests),
+               "fall_moments": [list(m) for m in moments]})
+
+
+def _summary(h: _Home, guests: list[tuple[float, float]]) -> dict[str, float]:
+    """The generator's ground truth in figures (what the profiles are meant to differ in)."""
+    def minutes(activity: str) -> list[float]:
+        return [(s.end - s.start) / 60 for s in h.stays if s.activity == activity]
+
+    baths = minutes("bath")
+    return {"baths": len(baths), "bath_minutes_max": round(max(baths, default=0.0), 1),
+            "night_toilet_visits": h.night_toilet_visits,
+            "naps_in_bed": sum(1 for s in h.stays if s.activity == "sleep"
+                               and dt.datetime.fromtimestamp(s.start, h.zone).hour in
+                               range(12, 17)),
+            "dozes": len(minutes("doze")), "tv_hours": round(sum(minutes("tv")) / 60, 1),
+            "outings": len(minutes("out")),
+            "hours_out": round(sum(minutes("out") + minutes("away")) / 60, 1),
+            "visits": len(h.company) - len(guests), "guest_stays": len(guests)}
 
 
 DEVICES = (("5e0000000001", "bed", BEDROOM), ("5a0000000001", "motion", BEDROOM),

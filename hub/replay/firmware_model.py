@@ -99,13 +99,14 @@ class _Sender:
     Frames at or before ``after`` are only counted (a fall's continuation needs the frames
     after the fall, and their sequence numbers)."""
 
-    def __init__(self, device: DeviceSpec, boot: float, after: float) -> None:
+    def __init__(self, device: DeviceSpec, boot: float, after: float, start: float) -> None:
         self.boot = boot
         self.after = after
         self.frames: list[Frame] = []
         self.skipped = 0
-        self._add(boot, {"type": "hello", "uptime": 0, "firmware": firmware_version(),
-                         "role": device.role, "board": BOARD, "reset": "power_on"})
+        if boot >= start:  # paired during the recording: its hello is in it
+            self._add(boot, {"type": "hello", "uptime": 0, "firmware": firmware_version(),
+                             "role": device.role, "board": BOARD, "reset": "power_on"})
 
     def _add(self, t: float, msg: dict[str, Any]) -> None:
         if t <= self.after:
@@ -138,7 +139,6 @@ def _heartbeats(device: DeviceSpec, cfg: Mapping[str, Any], start: float,
     period = float(cfg["heartbeat_s"])
     boot = device.paired_at if device.paired_at is not None else start - _phase(
         device.device_id, period)
-    boot = min(boot, start)
     first = boot + period * max(1, math.ceil((start - boot) / period))
     n = max(0, int((end - first) // period) + 1)
     return boot, [first + i * period for i in range(n)]
@@ -165,7 +165,7 @@ def motion(device: DeviceSpec, obs: list[Observation], start: float, end: float,
     edges during the debounce make it look again."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot, after)
+    out = _Sender(device, boot, after, start)
     holdoff = float(cfg["motion_holdoff_s"])
     triggers = pending = 0
     last_event: float | None = None
@@ -222,7 +222,7 @@ def bed(device: DeviceSpec, obs: list[Observation], start: float, end: float,
     crossing (turning over) reports nothing. Heartbeats carry the raw level."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot, after)
+    out = _Sender(device, boot, after, start)
     sample = float(cfg["sample_ms"]) / 1000.0
     occupied_level = min(65535, int(cfg["bed_enter_level"]) + 8000)
     empty_level = int(cfg["bed_exit_level"]) // 2
@@ -263,7 +263,7 @@ def smoke(device: DeviceSpec, obs: list[Observation], start: float, end: float,
     """``firmware/roles/smoke.py``: the relay's edges are sent at once (urgent class)."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot, after)
+    out = _Sender(device, boot, after, start)
     active = False
     for t, kind, o in _merge(obs, beats):
         if kind == 1:
@@ -282,7 +282,7 @@ def dispenser(device: DeviceSpec, obs: list[Observation], start: float, end: flo
     events): heartbeats with a full carousel."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
-    out = _Sender(device, boot, after)
+    out = _Sender(device, boot, after, start)
     for t, kind, o in _merge(obs, beats):
         if kind == 1:
             out.heartbeat(t, {"stock": min(255, int(cfg["carousel_slots"]))})

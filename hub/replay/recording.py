@@ -352,7 +352,7 @@ def read(stream: IO[bytes], origin: str = "<recording>",
                                  'firmware setting "door_contact": true')
             value: bool | None = None
             if SENSORS[sensor]:
-                value = line.get("value")
+                value = line.get("value", required=False)
                 if not isinstance(value, bool):
                     raise line.error(f"value {value!r}: {sensor} needs true or false")
             line.finish()
