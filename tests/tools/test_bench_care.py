@@ -68,3 +68,21 @@ def test_percentiles_count_a_fall_never_alarmed_as_the_longest() -> None:
     assert f["p50_min"] == 50.0
     assert f["p90_min"] == 90.0
     assert f["max_min"] is None
+
+
+def test_bench_care_quick_as_ci_runs_it() -> None:
+    """``trygg bench care --quick`` as it is: with the public recordings if they are beside
+    the repository (a few days of each), else without, and says which."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli", "bench", "care", "--quick"],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["synthetic_profiles"] == 2
+    assert doc["false_alarms"]["synthetic"]["homes"] == 2
+    present = not doc["placelab"].startswith("absent")
+    assert ("placelab" in doc["false_alarms"]) == present
+    if present:
+        assert "derived:" in proc.stdout  # figures from derived signals say so
