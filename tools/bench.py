@@ -78,6 +78,9 @@ def register(sub: Any) -> None:
                       "trygg hub replay --set (repeatable)")
     care.add_argument("--workers", type=count(1, 64), default=None,
                       help="processes (default: up to 2, one home each)")
+    care.add_argument("--save", metavar="DIR", help="also write each home's recording into DIR "
+                      "(to look at one with trygg hub replay; keep derived public recordings "
+                      "out of the repository)")
     care.add_argument("--json", action="store_true", help="print only the JSON line")
     care.set_defaults(func=_care)
 
@@ -109,7 +112,7 @@ def _care(args: argparse.Namespace) -> int:
         falls_per_category=args.falls if args.falls is not None else (
             1 if quick else bench_care.DEFAULT_FALLS_PER_CATEGORY),
         datasets=args.datasets, settings=args.settings, as_json=args.json,
-        workers=args.workers, placelab_days=2 if quick else None)
+        workers=args.workers, placelab_days=2 if quick else None, save_dir=args.save)
 
 
 def _arc(args: argparse.Namespace) -> int:

@@ -72,6 +72,7 @@ class HomeJob:
     days: int = 30
     falls_per_category: int = DEFAULT_FALLS_PER_CATEGORY
     settings: tuple[str, ...] = ()
+    save_dir: str | None = None  # write the home's recording here (for trygg hub replay)
 
 
 @dataclass
@@ -111,6 +112,10 @@ def run_home(job: HomeJob) -> HomeResult:
     logging.getLogger("trygg.hub.alarms").setLevel(logging.ERROR)
     began = time.perf_counter()
     rec = _recording(job)
+    if job.save_dir is not None:
+        from trygg.hub.replay import recording
+
+        recording.save(rec, Path(job.save_dir) / f"{job.name}.jsonl")
     return asyncio.run(_home(job, rec, began))
 
 
@@ -171,7 +176,8 @@ def datasets_dir(given: str | None) -> Path:
 
 
 def jobs(profiles: int, days: int, seed: int, falls_per_category: int, datasets: Path,
-         settings: Sequence[str], placelab_days: int | None) -> tuple[list[HomeJob], str]:
+         settings: Sequence[str], placelab_days: int | None,
+         save_dir: str | None = None) -> tuple[list[HomeJob], str]:
     """The homes to measure, and a note on the public recordings (present or why not)."""
     from . import placelab_import, sim_resident
 
@@ -179,13 +185,13 @@ def jobs(profiles: int, days: int, seed: int, falls_per_category: int, datasets:
     subjects, note = placelab_import.subjects(datasets / "placelab")
     for path in subjects:
         out.append(HomeJob("placelab", f"placelab-{path.name}", "placelab", str(path), 0,
-                           placelab_days or 0, falls_per_category, tuple(settings)))
+                           placelab_days or 0, falls_per_category, tuple(settings), save_dir))
     names = list(sim_resident.PROFILES)
     for k in range(profiles):
         name = names[k % len(names)]
         s = seed + k // len(names)
         out.append(HomeJob("synthetic", f"{name}-s{s}", "synthetic", name, s, days,
-                           falls_per_category, tuple(settings)))
+                           falls_per_category, tuple(settings), save_dir))
     return out, note
 
 
@@ -321,15 +327,17 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
 def run(profiles: int = 5, days: int = 30, seed: int = 0,
         falls_per_category: int = DEFAULT_FALLS_PER_CATEGORY, datasets: str | None = None,
         settings: Sequence[str] = (), as_json: bool = False, workers: int | None = None,
-        placelab_days: int | None = None) -> int:
+        placelab_days: int | None = None, save_dir: str | None = None) -> int:
     began = time.perf_counter()
     directory = datasets_dir(datasets)
     try:
+        if save_dir is not None:
+            Path(save_dir).mkdir(parents=True, exist_ok=True)
         home_jobs, note = jobs(profiles, days, seed, falls_per_category, directory, settings,
-                               placelab_days)
+                               placelab_days, save_dir)
         if home_jobs:
             _recording(home_jobs[0]).config(settings)  # a bad --set fails before the work
-    except (ConfigError, RecordingError) as exc:
+    except (ConfigError, RecordingError, OSError) as exc:
         print(f"trygg bench care: {exc}", file=sys.stderr)
         return 2
     if not home_jobs:

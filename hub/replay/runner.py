@@ -29,7 +29,7 @@ from typing import Any
 from ..alarms import AlarmDesk
 from ..arc.report import AlarmReport
 from ..config import HubConfig
-from ..rules import RaiseAlarm, ResolveAlarm, RulesEngine
+from ..rules import RaiseAlarm, ResolveAlarm
 from ..rules.model import Action
 from ..store import NewFrame, Store, StoredEvent
 from . import firmware_model
@@ -191,22 +191,21 @@ class Replayer:
         self.ticks = 0
 
     def _tap_engine(self) -> None:
-        """Note the engine's actions that are not alarms (the desk carries them out as it
-        does live; the replay only records them)."""
-        engine: RulesEngine = self.desk.engine
-        engine.__dict__.pop("step", None)  # a fork's copy of the tap of the original
-        step = engine.step
+        """Note the rules' actions that are not alarms. The desk carries out every action as it
+        does live (``AlarmDesk._act``); the replay only looks at the list on its way in."""
+        desk = self.desk
+        desk.__dict__.pop("_act", None)  # a fork's copy of the tap of the original
+        act = desk._act
         replayer = self
 
-        def tapped(state: Any, item: Any, now: float) -> Any:
-            result = step(state, item, now)
+        async def tapped(actions: list[Any]) -> None:
             action: Any  # the rules may grow actions beyond alarms (a local check)
-            for action in result[1]:
+            for action in actions:
                 if not isinstance(action, RaiseAlarm | ResolveAlarm):
-                    replayer._note(action, now)
-            return result
+                    replayer._note(action, replayer.clock.t)
+            await act(actions)
 
-        engine.step = tapped  # type: ignore[method-assign]
+        desk._act = tapped  # type: ignore[method-assign]
 
     def _note(self, action: Action, now: float) -> None:
         fields = {k: getattr(action, k) for k in getattr(action, "__slots__", ())
@@ -290,9 +289,8 @@ class Replayer:
         store = Store(":memory:")
         self.store.conn.backup(store.conn)
         memo: dict[int, Any] = {id(self.store): store, id(self.config): self.config,
-                                id(self.desk._lock): asyncio.Lock()}
-        for obj in (self.desk.engine.config, ):
-            memo[id(obj)] = obj
+                                id(self.desk._lock): asyncio.Lock(),
+                                id(self.desk.engine.config): self.desk.engine.config}
         twin: Replayer = copy.deepcopy(self, memo)
         twin._tap_engine()
         return twin
