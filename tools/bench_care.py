@@ -96,6 +96,8 @@ class HomeResult:
     frames: int = 0
     seconds: float = 0.0
     derived: str = ""
+    motion_events: int = 0  # motion events the motion units sent (the hold-off's product)
+    motion_device_hours: float = 0.0
 
 
 def _recording(job: HomeJob) -> Recording:
@@ -124,6 +126,9 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
     base = runner.Replayer(config, rec.devices, rec.start)
     await base.start()
     items = runner.timeline(rec)
+    motion_units = {d.device_id for d in rec.devices if d.role == "motion"}
+    motion_events = sum(1 for x in items if isinstance(x, runner.Delivery)
+                        and x.device_id in motion_units and x.msg.get("event") == "motion")
     chosen = falls.select(falls.moments(rec), job.falls_per_category)
     outcomes: list[FallOutcome] = []
     i = 0
@@ -142,7 +147,8 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
     checks = sum(n for t, n in others.items() if is_local_check(t))
     return HomeResult(job.source, job.name, residents * (rec.end - rec.start) / 86400.0,
                       dict(false_alarms), checks, dict(others), outcomes, result.frames,
-                      time.perf_counter() - began, rec.derived)
+                      time.perf_counter() - began, rec.derived, motion_events,
+                      len(motion_units) * (rec.end - rec.start) / 3600.0)
 
 
 async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallOutcome:
@@ -255,7 +261,10 @@ def summarise(results: list[HomeResult]) -> dict[str, Any]:
         total = Counter[str]()
         for r in rs:
             total.update(r.false_alarms)
+        unit_hours = sum(r.motion_device_hours for r in rs)
         return {"homes": len(rs), "resident_days": round(days, 1),
+                "motion_events_per_unit_hour": round(
+                    sum(r.motion_events for r in rs) / unit_hours, 2) if unit_hours else None,
                 "per_resident_30d": round(_per_30(sum(total.values()), days), 2),
                 "by_kind": {k: round(_per_30(total.get(k, 0), days), 2) for k in CARE_KINDS},
                 "count": sum(total.values()),
@@ -301,6 +310,9 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
               f"{f['per_resident_30d']:>6} "
               + " ".join(f"{f['by_kind'][k]:>13}" for k in CARE_KINDS)
               + f" {f['local_checks_per_resident_30d']:>12}")
+    print("  motion events a motion unit sends per hour (the firmware's hold-off at work): "
+          + ", ".join(f"{name} {f['motion_events_per_unit_hour']}"
+                      for name, f in summary["false_alarms"].items()))
     print()
     print("Per home: false care alarms (count) and run time")
     for r in results:
