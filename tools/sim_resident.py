@@ -91,6 +91,9 @@ class Profile:
     guest_p: float = 0.0  # a second person arrives to stay 1-3 days
     mail_p: float = 0.6  # fetches the mail (door open and close, stays inside)
     mat_dropout_p: float = 0.0  # per night: the mat loses the sleeper for 1-3 h
+    insomnia_p: float = 0.05  # per night: up for 30-90 min, tea and a book in the living room
+    sofa_sleep_p: float = 0.0  # per evening: asleep in the chair for 1-3 h before going to bed
+    lie_in_p: float = 0.04  # per morning: stays in bed 1.5-3 h longer (a poor night, a cold)
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
@@ -104,7 +107,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             rise=(8.5, 30), bedtime=(23.75, 30), night_visits=(0.4, 0.4, 0.15, 0.05, 0.0),
             night_visit_min=(3, 7), nap_p=0.35, nap_in_bed=0.0, nap_min=(20, 60),
             leisure_min=(90, 240), bath_p=0.15, bath_min=(30, 50), outing_p=0.3,
-            outing_min=(30, 90), family_visit_p=0.2, guest_p=0.03),
+            outing_min=(30, 90), family_visit_p=0.2, guest_p=0.03, sofa_sleep_p=0.2,
+            insomnia_p=0.08),
     Profile("late_riser", "74, rises after ten, long baths, out for hours with friends",
             rise=(10.25, 30), bedtime=(25.0, 30), night_visits=(0.5, 0.35, 0.15, 0.0, 0.0),
             night_visit_min=(3, 6), nap_p=0.1, nap_in_bed=0.5, nap_min=(30, 60),
@@ -116,7 +120,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             night_visit_min=(5, 20), nap_p=0.7, nap_in_bed=0.2, nap_min=(20, 60),
             leisure_min=(40, 120), bath_p=0.25, bath_min=(40, 70), outing_p=0.35,
             outing_min=(30, 120), care_visits=(8.5, 20.0), family_visit_p=0.1,
-            mat_dropout_p=0.1),
+            mat_dropout_p=0.1, insomnia_p=0.15, sofa_sleep_p=0.05),
     Profile("active_outgoer", "71, out most days, some whole days, a partner stays over",
             rise=(6.75, 20), bedtime=(22.75, 30), night_visits=(0.3, 0.5, 0.2, 0.0, 0.0),
             night_visit_min=(3, 6), nap_p=0.1, nap_in_bed=0.3, nap_min=(20, 45),
@@ -147,6 +151,9 @@ class _Home:
     company: list[tuple[float, float]] = field(default_factory=list)  # someone else home
     moments: list[tuple[float, str, str]] = field(default_factory=list)
     night_toilet_visits: int = 0
+    sleepless_nights: int = 0
+    sofa_nights: int = 0
+    lie_ins: int = 0
     t: float = 0.0
 
     def at(self, day: dt.date, hours: float) -> float:
@@ -172,24 +179,32 @@ def _log_minutes(rng: random.Random, lo: float, hi: float) -> float:
 
 
 def _night(h: _Home, p: Profile, until: float) -> None:
-    """In bed from h.t to ``until`` with toilet visits; the bed mat may lose the sleeper."""
+    """In bed from h.t to ``until`` with toilet visits and now and then a sleepless hour in the
+    living room; the bed mat may lose the sleeper."""
     rng = h.rng
     n = rng.choices(range(len(p.night_visits)), weights=p.night_visits)[0]
     span = until - h.t
-    times = sorted(h.t + rng.uniform(0.1, 0.9) * span for _ in range(n))
-    for at in times:
-        if at <= h.t + 600:
+    wakes = [(h.t + rng.uniform(0.1, 0.9) * span, "toilet") for _ in range(n)]
+    if rng.random() < p.insomnia_p:
+        wakes.append((h.t + rng.uniform(0.2, 0.6) * span, "sleepless"))
+    for at, why in sorted(wakes):
+        if at <= h.t + 600 or at >= until - 600:
             continue
         sleep = h.stay(BEDROOM, "sleep", at - h.t)
         _mat_dropout(h, p, sleep)
         h.stay(BEDROOM, "dress", rng.uniform(10, 60))  # sitting up, finding slippers
-        h.night_toilet_visits += 1
         h.bed.append((h.t, False))  # stands up
         h.moment(h.t + 5, "night_bed_exit", BEDROOM)
         h.stay(HALL, "hall", rng.uniform(5, 12))
         h.moment(h.t - 3, "night_bed_exit", HALL)
-        visit = h.stay(BATHROOM, "toilet", _minutes(rng, *p.night_visit_min))
-        h.moment((visit.start + visit.end) / 2, "bathroom", BATHROOM)
+        if why == "toilet":
+            h.night_toilet_visits += 1
+            visit = h.stay(BATHROOM, "toilet", _minutes(rng, *p.night_visit_min))
+            h.moment((visit.start + visit.end) / 2, "bathroom", BATHROOM)
+        else:
+            h.sleepless_nights += 1
+            h.stay(KITCHEN, "cook", _minutes(rng, 3, 6))  # a cup of tea
+            _go(h, LIVING, "read", _minutes(rng, 30, 90))
         h.stay(HALL, "hall", rng.uniform(5, 12))
         h.stay(BEDROOM, "dress", rng.uniform(10, 40))
         h.bed.append((h.t, True))  # lies down
@@ -399,6 +414,9 @@ def _day(h: _Home, p: Profile, day: dt.date, bedtime: float, morning: bool = Tru
             continue
         s = _go(h, LIVING, "tv", min(bedtime - 1200 - h.t + 60, _minutes(rng, 30, 120)))
         h.moment(s.start + min(900, (s.end - s.start) / 2), "daytime_living_room", LIVING)
+    if rng.random() < p.sofa_sleep_p:  # dozes off in front of the television
+        h.sofa_nights += 1
+        _go(h, LIVING, "doze", _minutes(rng, 60, 180))
     _toilet(h)
     _go(h, BATHROOM, "wash", _minutes(rng, 3, 8))
     _go(h, BEDROOM, "dress", _minutes(rng, 3, 8))
@@ -426,6 +444,9 @@ def generate(profile: str, seed: int = 0, days: int = 30) -> Recording:
     while day_i < days:
         day = first + dt.timedelta(days=day_i)
         rise = h.at(day, p.rise[0] + rng.gauss(0, p.rise[1] / 60))
+        if rng.random() < p.lie_in_p:
+            h.lie_ins += 1
+            rise += rng.uniform(1.5, 3.0) * 3600
         bedtime = h.at(day, p.bedtime[0] + rng.gauss(0, p.bedtime[1] / 60))
         morning = away_until is None
         if away_until is not None:
@@ -478,6 +499,8 @@ def _summary(h: _Home, guests: list[tuple[float, float]]) -> dict[str, float]:
     baths = minutes("bath")
     return {"baths": len(baths), "bath_minutes_max": round(max(baths, default=0.0), 1),
             "night_toilet_visits": h.night_toilet_visits,
+            "sleepless_nights": h.sleepless_nights, "sofa_nights": h.sofa_nights,
+            "lie_ins": h.lie_ins,
             "naps_in_bed": sum(1 for s in h.stays if s.activity == "sleep"
                                and dt.datetime.fromtimestamp(s.start, h.zone).hour in
                                range(12, 17)),

@@ -72,8 +72,14 @@ def _rises(rec: Recording) -> list[float]:
 
 
 def _night_exits(rec: Recording) -> float:
+    """Bed exits a night between 21:00 and 08:00 with a return to bed within 40 minutes."""
     bed = sim.DEVICES[0][0]
-    n = sum(1 for h in _local_hours(rec, bed, "bed", False) if h >= 23 or h < 5)
+    edges = [(o.t, o.value) for o in rec.observations if o.device_id == bed]
+    n = 0
+    for (t_out, v_out), (t_in, v_in) in itertools.pairwise(edges):
+        hour = dt.datetime.fromtimestamp(t_out, ZONE).hour
+        if v_out is False and v_in is True and t_in - t_out < 2400 and (hour >= 21 or hour < 8):
+            n += 1
     return n / DAYS
 
 
