@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .link import Link
 
 
-# Smoke events go ahead of everything queued (issue 3); alarms are never dropped.
+# Smoke events go ahead of everything queued (a fire never waits behind telemetry); alarms
+# are never dropped.
 _URGENT = const(("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault"))
 _REPORT = const(("motion", "calibrated"))
 # Downlink replay window: highest seq (6 bytes) + bitmap (8 bytes).
@@ -139,6 +140,7 @@ class Device:
             "free_heap": self.hal.free_heap(),
             "outbox": len(self.outbox),
             "rejected": self.rejected,
+            "heartbeat_s": self.cfg["heartbeat_s"],  # the hub waits this long for the next
         }
         if self.outbox.dropped:
             msg["dropped"] = min(self.outbox.dropped, 65535)
@@ -248,7 +250,8 @@ class Device:
         await self.hal.start()
         self.role.setup()
         self.send({"type": "hello", "firmware": VERSION, "role": self.cfg["role"],
-                   "board": self.cfg["board"], "reset": self.hal.reset_cause()}, REPORT)
+                   "board": self.cfg["board"], "reset": self.hal.reset_cause(),
+                   "heartbeat_s": self.cfg["heartbeat_s"]}, REPORT)
         self._tasks = [asyncio.create_task(c) for c in (
             self.link.run(), self._sender(), self.role.run())]
         await self._feeder()

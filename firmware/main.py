@@ -1,7 +1,7 @@
 """Boot: load and validate the configuration, then run the device.
 
 Imported by the one-line /main.py (source: firmware/boot_main.py), which the
-ESP32 runs after boot.py and which tools/simboard.py runs on the unix port.
+ESP32 runs after boot.py and which tools/sim/board.py runs on the unix port.
 A missing or bad configuration leaves the device in the "needs provisioning"
 state: the reason is printed on the serial console every few seconds, nothing
 else runs, and Ctrl-C (KeyboardInterrupt) drops to the REPL for provisioning.

@@ -13,7 +13,7 @@ Each frame has a class:
   the outbox has reached twice its capacity and no telemetry is left;
 * ALARM (door, bed, dose, dispenser, tamper, fall...) -- never dropped;
 * URGENT (smoke alarm, clear, test, fault) -- never dropped and sent ahead
-  of everything queued (issue 3: "ahead of anything queued, never held off").
+  of everything queued: a fire must never wait behind telemetry.
 
 Frames are sent URGENT first, then by sequence number; a frame that was sent
 is sent again after ``resend_s``, doubling up to ``resend_max_s``, until acked.

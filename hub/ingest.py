@@ -27,7 +27,12 @@ with no task or await per frame; the database work runs on its own thread
 (``service.Database``), one transaction and one rules pass per batch.
 
 Rejections are counted per (device, reason) in memory and written with the next batch, never
-one write per rejected frame (a flood must not become a write amplifier).
+one write per rejected frame (a flood must not become a write amplifier), and logged at most once
+per device and reason and ``rejection_log_interval_s`` (:mod:`trygg.hub.rejection_log`). Every
+frame received is accounted for: ``received == stored + resent + rejected`` once ingest is idle
+(``counts``; a frame already stored, sent again, is acked again and counted as ``reacked``, not
+as a rejection: a lost ack is no attack), and what the broker dropped before the hub saw it is
+counted as ``broker_dropped`` (``HubService``), so a flood leaves nothing uncounted.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from trygg.protocol.replay import ReplayWindow
 from trygg.protocol.sequence import SequenceCounter
 
 from .config import IngestConfig
+from .rejection_log import RejectionLog
 from .rules.model import HUB_REJECTED_FRAMES, HUB_REJECTED_FRAMES_CLEAR
 from .store import Device, NewFrame, Store, StoredEvent, event_body
 
@@ -56,6 +62,10 @@ TOPIC_MISMATCH = "topic_mismatch"  # kid is not the device id of the topic
 SEQ_REUSED = "seq_reused"  # a stored sequence number again, with other content
 RATE_LIMITED = "rate_limited"
 STORE_FAILED = "store_failed"
+# Messages mosquitto dropped before they reached the hub (its queue for the hub full): counted
+# with the rejections under device "" (never towards a device's rejected-frames notice).
+BROKER_DROPPED = "broker_dropped"
+ACK_NOT_SENT = "ack_not_sent"  # log only: the broker was gone when an ack was published
 UNKNOWN_DEVICE = ""  # rejections.device_id for topics of no paired device
 
 UP_SUFFIX = "/up"
@@ -119,6 +129,7 @@ class DeviceLink:
     counter: SequenceCounter | None = None
     rejected_at: list[float] = field(default_factory=list)
     rejected_alarm: bool = False
+    heartbeat_s: float | None = None  # as the device last reported it
 
 
 @dataclass
@@ -137,7 +148,9 @@ class BatchResult:
     stored: list[StoredEvent]
     acks: list[tuple[str, bytes]]  # (topic, frame)
     reacked: int
-    rejected: list[str] = field(default_factory=list)  # a device per frame rejected in the batch
+    # (device, reason, why) per frame rejected in the batch
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)
+    heartbeats: dict[str, float] = field(default_factory=dict)  # intervals that changed
 
 
 class Ingest:
@@ -159,11 +172,13 @@ class Ingest:
         self._acks_in_flight: set[asyncio.Task[None]] = set()
         self._rejections: dict[tuple[str, str], int] = {}
         self.counts: dict[str, int] = {"received": 0, "stored": 0, "reacked": 0, "rejected": 0,
-                                       "acks_sent": 0, "batches": 0}
-        self._unknown_bucket = TokenBucket(config.device_rate_per_s * 10,
-                                           config.device_burst * 10, clock())
+                                       "acks_sent": 0, "batches": 0, "broker_dropped": 0}
+        self.rejection_log = RejectionLog(log, config.rejection_log_interval_s, clock)
         self.idle = asyncio.Event()
         self.idle.set()
+        # Called (on the event loop) after a batch in which a device reported a new heartbeat
+        # interval: the service hands it to device supervision at once.
+        self.on_heartbeats: Callable[[], Awaitable[None]] | None = None
         # perf_counter of the first frame received and of the last ack sent (benchmark).
         self.first_frame_at: float | None = None
         self.last_ack_at = 0.0
@@ -178,12 +193,14 @@ class Ingest:
             old = self.links.get(d.device_id)
             if old is not None and old.key.key == d.key:
                 old.resident_id = d.resident_id
+                old.heartbeat_s = d.heartbeat_s
                 links[d.device_id] = old
                 continue
             links[d.device_id] = DeviceLink(
                 d.device_id, bytes.fromhex(d.device_id), cose.MacKey(d.key), d.resident_id,
                 d.window(), d.window(), d.pruned_seq,
-                TokenBucket(self.config.device_rate_per_s, self.config.device_burst, now))
+                TokenBucket(self.config.device_rate_per_s, self.config.device_burst, now),
+                heartbeat_s=d.heartbeat_s)
         self.links = links
         self._by_kid = {link.kid: link for link in links.values()}
 
@@ -193,11 +210,23 @@ class Ingest:
 
     # -- frames in ----------------------------------------------------------------------------
 
-    def reject(self, device_id: str, reason: str, now: float) -> None:
+    def reject(self, device_id: str, reason: str, now: float, why: str = "") -> None:
         key = (device_id, reason)
         self._rejections[key] = self._rejections.get(key, 0) + 1
         self.counts["rejected"] += 1
         self._note_rejected(device_id, now)
+        self.rejection_log.note(device_id, reason, "%s: frame rejected as %s%s",
+                                device_id or "unknown device", reason,
+                                f" ({why})" if why else "")
+
+    def count_broker_dropped(self, n: int) -> None:
+        """Messages the broker dropped before the hub saw them (see HubService)."""
+        key = (UNKNOWN_DEVICE, BROKER_DROPPED)
+        self._rejections[key] = self._rejections.get(key, 0) + n
+        self.counts["broker_dropped"] += n
+        self.rejection_log.note("broker", BROKER_DROPPED, "the broker dropped %d messages "
+                                "(its queue for the hub was full: a flood, or a hub too slow)",
+                                n)
 
     def _note_rejected(self, device_id: str, now: float) -> None:
         """Remember when a paired device's frame was rejected, for the rejected-frames notice."""
@@ -215,14 +244,14 @@ class Ingest:
             self.first_frame_at = time.perf_counter()
         if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(UP_SUFFIX)
                 and len(topic) == len(TOPIC_PREFIX) + 12 + len(UP_SUFFIX)):
-            self.reject(UNKNOWN_DEVICE, BAD_TOPIC, now)
+            self.reject(UNKNOWN_DEVICE, BAD_TOPIC, now, f"topic {topic[:80]!r}")
             return
         device_id = topic[len(TOPIC_PREFIX): len(TOPIC_PREFIX) + 12]
         link = self.links.get(device_id)
         if link is None:
-            # Unpaired topic: the broker's ACL should make this impossible; bounded anyway.
-            if self._unknown_bucket.take(now):
-                self.reject(UNKNOWN_DEVICE, perr.UNKNOWN_KID, now)
+            # Unpaired topic: the broker's ACL makes this impossible for devices; counted (one
+            # dict update) and logged at a bounded rate all the same.
+            self.reject(UNKNOWN_DEVICE, perr.UNKNOWN_KID, now, f"topic {topic!r}")
             return
         if not link.bucket.take(now):
             self.reject(device_id, RATE_LIMITED, now)
@@ -230,11 +259,10 @@ class Ingest:
         try:
             envelope = cose.open_frame(payload, cose.UP, self._key_for_kid)
         except perr.ProtocolError as exc:
-            self.reject(device_id, exc.reason, now)
+            self.reject(device_id, exc.reason, now, str(exc))
             return
         except Exception:  # defensive: nothing a peer sends may stop ingest
-            log.exception("unexpected error verifying a frame from %s", device_id)
-            self.reject(device_id, perr.MALFORMED, now)
+            self._unexpected(device_id, "verifying", now)
             return
         if envelope.kid != link.kid:
             self.reject(device_id, TOPIC_MISMATCH, now)
@@ -262,11 +290,21 @@ class Ingest:
         try:
             return messages.decode(payload, cose.UP)
         except perr.ProtocolError as exc:
-            self.reject(device_id, exc.reason, now)
+            self.reject(device_id, exc.reason, now, str(exc))
         except Exception:
-            log.exception("unexpected error decoding a frame from %s", device_id)
-            self.reject(device_id, perr.MALFORMED, now)
+            self._unexpected(device_id, "decoding", now)
         return None
+
+    def _unexpected(self, device_id: str, doing: str, now: float) -> None:
+        """A frame that broke our code rather than a rule: its traceback is logged (once per
+        interval, like any rejection: a peer could repeat it), the frame counted as malformed."""
+        key = (device_id, perr.MALFORMED)
+        self._rejections[key] = self._rejections.get(key, 0) + 1
+        self.counts["rejected"] += 1
+        self._note_rejected(device_id, now)
+        self.rejection_log.note(device_id, "unexpected_error", "unexpected error %s a frame "
+                                "from %s (counted as malformed)", doing, device_id,
+                                exc_info=True)
 
     def _queue(self, item: _Item) -> None:
         self._pending.append(item)
@@ -305,8 +343,20 @@ class Ingest:
                 self.counts["stored"] += len(result.stored)
                 self.counts["reacked"] += result.reacked
                 now = self._clock()
-                for device_id in result.rejected:
+                self.counts["rejected"] += len(result.rejected)
+                for device_id, reason, why in result.rejected:
                     self._note_rejected(device_id, now)
+                    self.rejection_log.note(device_id, reason, "%s: frame rejected as %s%s",
+                                            device_id, reason, f" ({why})" if why else "")
+                for device_id, interval in result.heartbeats.items():
+                    known = self.links.get(device_id)
+                    if known is not None:
+                        known.heartbeat_s = interval
+                if result.heartbeats:
+                    log.info("heartbeat interval reported: %s", ", ".join(
+                        f"{d} {v:g} s" for d, v in sorted(result.heartbeats.items())))
+                    if self.on_heartbeats is not None:
+                        await self.on_heartbeats()
                 for topic, data in result.acks:
                     self._send_ack(topic, data)
                 if result.stored:
@@ -335,14 +385,16 @@ class Ingest:
         try:
             await self._publish(topic, data)
         except Exception as exc:  # broker gone: the device retransmits and is acked again
-            log.warning("ack on %s not sent: %s", topic, exc)
+            # Every ack in flight fails at once when the connection drops: bounded as well.
+            self.rejection_log.note(topic, ACK_NOT_SENT, "ack on %s not sent: %s", topic, exc)
             return
         self.counts["acks_sent"] += 1
         self.last_ack_at = time.perf_counter()
 
     def _commit(self, store: Store, batch: list[_Item],
                 rejections: dict[tuple[str, str], int]) -> BatchResult:
-        """On the database thread: store, then seal acks (after the commit)."""
+        """On the database thread: store, then seal acks (after the commit). Every item ends
+        up stored, acked again (``reacked``) or rejected: nothing is dropped."""
         frames: list[NewFrame] = []
         windows: dict[str, ReplayWindow] = {}
         ack: dict[str, list[int]] = {}
@@ -351,17 +403,21 @@ class Ingest:
         reacked = 0
         now = self._clock()
 
-        rejected: list[str] = []
+        rejected: list[tuple[str, str, str]] = []
 
-        def count(device_id: str, reason: str, n: int = 1) -> None:
+        def count(device_id: str, reason: str, n: int = 1, why: str = "") -> None:
             rejections[(device_id, reason)] = rejections.get((device_id, reason), 0) + n
-            self.counts["rejected"] += n
-            rejected.extend([device_id] * n)
+            rejected.extend([(device_id, reason, why)] * n)
+
+        def seq_reused(device_id: str, seq: int, n: int = 1) -> None:
+            count(device_id, SEQ_REUSED, n, f"sequence number {seq} again with other content: "
+                  "not acked; has its sequence counter been lost? re-provision it")
 
         for item in batch:
             link = self.links.get(item.device_id)
-            if link is None:
-                continue  # unpaired meanwhile
+            if link is None:  # unpaired since it was verified
+                count(item.device_id, perr.UNKNOWN_KID, why="unpaired meanwhile")
+                continue
             key = (item.device_id, item.seq)
             if item.kind == "new":
                 w = windows.get(item.device_id)
@@ -373,14 +429,15 @@ class Ingest:
                     frames.append(NewFrame(item.device_id, item.seq, item.received_at,
                                            item.message))
                     in_batch[key] = item.message
-                continue
+                    continue
+                # Seen already (the live window was reset after a failed commit): decided as
+                # any frame seen before, below.
             earlier = in_batch.get(key)
             if earlier is not None:  # decided with that one, once it is stored (below)
                 if self._same_content(item, event_body(earlier)):
                     resent[key] = resent.get(key, 0) + 1
                 else:
-                    self._seq_reused(item.device_id, item.seq)
-                    count(item.device_id, SEQ_REUSED)
+                    seq_reused(item.device_id, item.seq)
                 continue
             body = store.stored_body(item.device_id, item.seq)
             if body is not None:
@@ -388,8 +445,7 @@ class Ingest:
                     ack.setdefault(item.device_id, []).append(item.seq)  # lost ack: again
                     reacked += 1
                 else:
-                    self._seq_reused(item.device_id, item.seq)
-                    count(item.device_id, SEQ_REUSED)
+                    seq_reused(item.device_id, item.seq)
             elif item.kind == "late":
                 assert item.message is not None
                 frames.append(NewFrame(item.device_id, item.seq, item.received_at, item.message))
@@ -407,8 +463,7 @@ class Ingest:
             again = resent.get(key, 0)
             if key not in done:
                 if store.stored_body(f.device_id, f.seq) != event_body(f.message):
-                    self._seq_reused(f.device_id, f.seq)
-                    count(f.device_id, SEQ_REUSED, 1 + again)
+                    seq_reused(f.device_id, f.seq, 1 + again)
                     continue
                 again += 1
             reacked += again
@@ -418,6 +473,7 @@ class Ingest:
             link = self.links.get(device_id)
             if link is not None:
                 link.durable = w
+        heartbeats = self._learn_heartbeats(store, stored)
         if rejections:
             try:
                 store.add_rejections(rejections, now)
@@ -433,7 +489,24 @@ class Ingest:
             for i in range(0, len(ranges), step):
                 msg = {"type": "ack", "ranges": ranges[i: i + step]}
                 acks.append((down_topic(device_id), self.seal_down(store, link, msg)))
-        return BatchResult(stored, acks, reacked, rejected)
+        return BatchResult(stored, acks, reacked, rejected, heartbeats)
+
+    def _learn_heartbeats(self, store: Store, stored: list[StoredEvent]) -> dict[str, float]:
+        """Heartbeat intervals the devices report (hello and heartbeat carry it; a device's
+        interval can change with set_config), written to the device's row when they change, so
+        device supervision waits for the device's own interval rather than the default."""
+        learned: dict[str, float] = {}
+        for e in stored:
+            interval = e.body.get("heartbeat_s") if e.type in ("hello", "heartbeat") else None
+            if isinstance(interval, int) and e.device_id is not None:
+                learned[e.device_id] = float(interval)
+        changed: dict[str, float] = {}
+        for device_id, interval in learned.items():
+            link = self.links.get(device_id)
+            if link is not None and link.heartbeat_s != interval:
+                store.set_device_heartbeat(device_id, interval)
+                changed[device_id] = interval
+        return changed
 
     @staticmethod
     def _same_content(item: _Item, body: str) -> bool:
@@ -445,11 +518,6 @@ class Ingest:
             except Exception:  # it verified, so its device sealed it: not what was stored
                 return False
         return event_body(message) == body
-
-    @staticmethod
-    def _seq_reused(device_id: str, seq: int) -> None:
-        log.warning("device %s sent sequence number %d again with other content: not acked "
-                    "(has its sequence counter been lost? re-provision it)", device_id, seq)
 
     def seal_down(self, store: Store, link: DeviceLink, msg: dict[str, Any]) -> bytes:
         """Seal a hub -> device message with the hub's persisted sequence counter (database
@@ -478,6 +546,17 @@ class Ingest:
                 out.append((HUB_REJECTED_FRAMES_CLEAR, link.device_id))
         return out
 
-    def flush_rejections(self, store: Store) -> None:
+    def take_rejections(self) -> dict[tuple[str, str], int]:
+        """The counters gathered since the last batch, handed over for writing (on the event
+        loop, which is where they are counted: no increment can fall between the two)."""
         rejections, self._rejections = self._rejections, {}
-        store.add_rejections(rejections, self._clock())
+        return rejections
+
+    def give_back_rejections(self, rejections: dict[tuple[str, str], int]) -> None:
+        """Counters that could not be written: counted again with the next ones."""
+        for key, n in rejections.items():
+            self._rejections[key] = self._rejections.get(key, 0) + n
+
+    def flush_rejections(self, store: Store) -> None:
+        """Write the counters gathered since the last batch (single-threaded callers)."""
+        store.add_rejections(self.take_rejections(), self._clock())

@@ -1,13 +1,19 @@
-"""Pairing: register a device (id, role, room, key) and give it broker credentials.
+"""Pairing: register a device (id, role, room, key) and give it broker credentials at once.
 
-The key is 32 random bytes shared with the device at provisioning (over the serial line, issue
-6). It is stored in the hub database (mode 0600) and never printed or logged; the device's
-broker password is derived from it (:func:`trygg.hub.broker.device_password`), so pairing
-rewrites the broker's password and ACL files and nothing else has to travel.
+The key is 32 random bytes shared with the device at provisioning (over the serial line). It is
+stored in the hub database (mode 0600) and never printed or logged; the device's broker password
+is derived from it (:func:`trygg.hub.broker.device_password`).
+
+The broker is told first, over MQTT as the hub's own user (mosquitto's dynamic-security plugin,
+see :mod:`trygg.hub.broker`), and answers; only then does the hub's database change, and then
+the running hub is told to reload its devices. So a paired device can log in and is verified at
+once, an unpaired one is disconnected at once, and if the broker is down nothing changes and the
+error says what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -35,17 +41,43 @@ def hub_password(config: HubConfig) -> str:
     return secret
 
 
-def write_broker_files(config: HubConfig, store: Store) -> None:
-    broker.write_broker_files(Path(config.broker.password_file), Path(config.broker.acl_file),
-                              hub_password(config),
-                              [(d.device_id, d.key) for d in store.devices()],
-                              config.broker.group)
+def broker_admin(config: HubConfig) -> broker.BrokerAdmin:
+    return broker.BrokerAdmin(config.mqtt.host, config.mqtt.port, config.mqtt.username,
+                              hub_password(config), config.broker.admin_timeout_s)
+
+
+def broker_settings(config: HubConfig) -> broker.BrokerSettings:
+    b = config.broker
+    return broker.BrokerSettings(
+        port=config.mqtt.port, listen_address=b.listen_address, dynsec_file=b.dynsec_file,
+        plugin=broker.find_dynsec_plugin(b.plugin), max_queued_messages=b.max_queued_messages,
+        session_expiry_days=b.session_expiry_days)
+
+
+def _device_keys(store: Store) -> list[tuple[str, bytes]]:
+    return [(d.device_id, d.key) for d in store.devices()]
+
+
+def _tell_broker(config: HubConfig, devices: list[tuple[str, bytes]], only: set[str],
+                 what: str) -> None:
+    try:
+        with broker_admin(config) as admin:
+            admin.sync_devices(devices, only)
+    except broker.BrokerError as exc:
+        raise PairingError(f"{what}: {exc}; nothing was changed") from None
+
+
+def _notify_hub(config: HubConfig) -> None:
+    """Tell a running hub to reload its devices; it reloads at its next tick anyway."""
+    with contextlib.suppress(broker.BrokerError, PairingError), broker_admin(config) as admin:
+        admin.notify_devices_changed()
 
 
 def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room: str | None,
                 key: bytes | None = None, resident_id: str | None = None,
                 zone: int | None = None) -> tuple[Device, bytes]:
-    """Register a device and rewrite the broker files. Returns (device, key)."""
+    """Register a device: the broker first (it can log in at once), then the hub's database,
+    then the running hub. Returns (device, key). PairingError names what is wrong."""
     device_id = device_id.lower()
     if not broker.DEVICE_ID_RE.match(device_id):
         raise PairingError(f"device id {device_id!r}: must be 12 hex digits (the device's "
@@ -70,7 +102,71 @@ def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room
         raise PairingError(f"key: {len(key)} bytes, a device key is 32 bytes")
     if store.device(device_id) is not None:
         raise PairingError(f"device {device_id} is already paired (unpair it first)")
-    device = store.add_device(device_id, key, role, room, resident_id, zone)
-    write_broker_files(config, store)
-    broker.reload_broker(Path(config.broker.pid_file))
+    _tell_broker(config, [*_device_keys(store), (device_id, key)], {device_id},
+                 f"pairing {device_id}")
+    try:
+        device = store.add_device(device_id, key, role, room, resident_id, zone)
+    except Exception:
+        # The broker knows a device the hub does not: take its login away again.
+        with contextlib.suppress(PairingError):
+            _tell_broker(config, _device_keys(store), {device_id}, f"undoing {device_id}")
+        raise
+    _notify_hub(config)
     return device, key
+
+
+def unpair_device(config: HubConfig, store: Store, device_id: str) -> None:
+    """Remove a device: its broker login and session end at once, then the hub forgets it."""
+    device_id = device_id.lower()
+    if store.device(device_id) is None:
+        raise PairingError(f"device {device_id} is not paired")
+    _tell_broker(config, [d for d in _device_keys(store) if d[0] != device_id], {device_id},
+                 f"unpairing {device_id}")
+    store.remove_device(device_id)
+    _notify_hub(config)
+
+
+def write_broker_config(config: HubConfig) -> Path:
+    """Write mosquitto's configuration for Trygg ([broker] conf_file)."""
+    path = Path(config.broker.conf_file)
+    text = broker.broker_conf_text(broker_settings(config), config.source)
+    try:
+        broker.atomic_write(path, text, config.broker.group, 0o640)
+    except OSError as exc:
+        raise PairingError(f"[broker] conf_file: cannot write {path}: {exc.strerror}; the "
+                           "folder must belong to the hub's user (README, Install)") from None
+    return path
+
+
+def setup_broker(config: HubConfig, store: Store) -> tuple[str, broker.SyncReport | None]:
+    """``trygg hub broker``: write the configuration, then give a running broker the paired
+    devices (verified), or seed the plugin's file for the broker's next start.
+
+    Returns (what was done and what to do next, the sync report if the broker took it)."""
+    conf = write_broker_config(config)
+    devices = _device_keys(store)
+    try:
+        with broker_admin(config) as admin:
+            report = admin.sync_devices(devices)
+            admin.notify_devices_changed()
+    except broker.BrokerError as exc:
+        path = Path(config.broker.dynsec_file)
+        try:
+            broker.write_dynsec_file(path, config.mqtt.username, hub_password(config), devices,
+                                     config.broker.group)
+        except OSError as err:
+            raise PairingError(f"[broker] dynsec_file: cannot write {path}: {err.strerror}; "
+                               "the folder must belong to the hub's user, group "
+                               f"{config.broker.group}, mode 2770 (README, Install)") from None
+        return (f"wrote {conf} and {path} ({len(devices)} device(s)); the broker did not take "
+                f"them now ({exc}). They apply when mosquitto (re)starts: "
+                "sudo systemctl restart mosquitto"), None
+    removed = []
+    for legacy in (config.broker.password_file, config.broker.acl_file):
+        if legacy and Path(legacy).exists():
+            with contextlib.suppress(OSError):
+                Path(legacy).unlink()
+                removed.append(legacy)
+    note = f"; removed the old {', '.join(removed)}" if removed else ""
+    return (f"wrote {conf}; the broker at {config.mqtt.host}:{config.mqtt.port} has the hub and "
+            f"{len(devices)} device(s) ({report.summary()}){note}"), report

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiomqtt
 
 from .alarms import AlarmDesk, AlarmSink
+from .broker import BROKER_DROPPED_TOPIC, DEVICES_CHANGED_TOPIC
 from .commands import CommandSender
 from .config import HubConfig
 from .discovery import Advertiser
@@ -38,21 +39,22 @@ ACKS_IN_FLIGHT = 1000
 PENDING_PUBLISH_WARNING = ACKS_IN_FLIGHT
 
 
-def deliver_to(on_frame: Callable[[str, bytes], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
-    """An aiomqtt ``queue_type`` that hands each uplink message to ``on_frame`` as it is read.
+def deliver_to(on_message: Callable[[str, bytes], None]
+               ) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """An aiomqtt ``queue_type`` that hands each message to ``on_message`` as it is read.
 
     aiomqtt puts each message it reads into this queue, and ``async for message in
     client.messages`` would take it out again with a task and an ``asyncio.wait`` of its own:
     about a quarter of a bare subscriber's time per message (``trygg bench hub``).
-    ``Ingest.on_frame`` only verifies a frame and queues it for the next commit; it never
-    blocks and never raises, so it can run where the message would have been queued. Were a
-    later aiomqtt to queue messages some other way, they would still arrive through
-    ``client.messages``, which the service reads as well."""
+    ``HubService.on_message`` hands uplinks to ``Ingest.on_frame``, which only verifies a frame
+    and queues it for the next commit; it never blocks and never raises, so it can run where the
+    message would have been queued. Were a later aiomqtt to queue messages some other way, they
+    would still arrive through ``client.messages``, which the service reads as well."""
 
     class IngestQueue(asyncio.Queue[aiomqtt.Message]):
         def put_nowait(self, item: aiomqtt.Message) -> None:
             payload = item.payload
-            on_frame(item.topic.value, payload if isinstance(payload, bytes) else b"")
+            on_message(item.topic.value, payload if isinstance(payload, bytes) else b"")
 
     return IngestQueue
 
@@ -94,9 +96,47 @@ class HubService:
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.ingest = Ingest(config.ingest, self.db.run, self.publish, self._on_stored, clock)
+        self.ingest.on_heartbeats = self.reload_devices
         self.desk = AlarmDesk(config, self.db.run, arc, clock)
         self.commands = CommandSender(config, self.db.run, self.ingest, self.publish, clock)
         self._device_stamp: tuple[Any, ...] = ()
+        self._reloads: set[asyncio.Task[None]] = set()
+        self._broker_dropped: int | None = None  # the broker's count when last read
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """Every message the hub's subscriptions bring; uplinks go straight to ingest."""
+        if topic.startswith("trygg/"):
+            self.ingest.on_frame(topic, payload)
+        elif topic == DEVICES_CHANGED_TOPIC:
+            # Pairing, unpairing or re-keying just changed the database: new keys reach ingest
+            # now rather than at the next tick (a device logs in within seconds).
+            self._reload_soon()
+        elif topic == BROKER_DROPPED_TOPIC:
+            self._count_broker_drops(payload)
+
+    def _reload_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._reload_logged())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload_devices()
+        except Exception:
+            log.exception("reloading the paired devices failed (the next tick tries again)")
+
+    def _count_broker_drops(self, payload: bytes) -> None:
+        """mosquitto's running count of messages it dropped (its queue for a client full, or
+        QoS 0 messages for a client busy with others): the increments are counted as
+        rejections, so frames a flood cost never go uncounted. Broker-wide: a device's
+        downlink dropped while it was away counts as well."""
+        try:
+            total = int(payload.decode("ascii", "replace").strip())
+        except ValueError:
+            return
+        last, self._broker_dropped = self._broker_dropped, total
+        if last is not None and total > last:
+            self.ingest.count_broker_dropped(total - last)
 
     async def publish(self, topic: str, payload: bytes) -> None:
         client = self._client
@@ -166,7 +206,7 @@ class HubService:
                     mqtt.host, mqtt.port, username=mqtt.username if password else None,
                     password=password, identifier=f"trygg-hub-{self.config.hub_id}",
                     clean_session=False, keepalive=mqtt.keepalive_s,
-                    queue_type=deliver_to(self.ingest.on_frame),
+                    queue_type=deliver_to(self.on_message),
                     max_inflight_messages=ACKS_IN_FLIGHT)
                 # Acks are not awaited one by one (Ingest._send_ack): in a burst hundreds may
                 # wait for their PUBACK at once.
@@ -175,17 +215,22 @@ class HubService:
                 # after CONNACK, and their acks must find the client.
                 self._client = client
                 async with client:
+                    # Devices paired while the hub was away from the broker log in now.
+                    await self.reload_devices()
                     await client.subscribe(UPLINKS, qos=1)
+                    # Refused (and harmless) on a broker without Trygg's ACLs.
+                    await client.subscribe(DEVICES_CHANGED_TOPIC, qos=1)
+                    await client.subscribe(BROKER_DROPPED_TOPIC, qos=0)
                     self.connected.set()
                     log.info("connected to the broker at %s:%d", mqtt.host, mqtt.port)
                     if ready is not None:
                         ready.set()
                     # Normally empty (deliver_to); ends with MqttError when the connection does.
-                    on_frame = self.ingest.on_frame
+                    on_message = self.on_message
                     async for message in client.messages:
                         payload: Any = message.payload
-                        on_frame(message.topic.value,
-                                 payload if isinstance(payload, bytes) else b"")
+                        on_message(message.topic.value,
+                                   payload if isinstance(payload, bytes) else b"")
             except aiomqtt.MqttError as exc:
                 log.warning("broker connection lost (%s); reconnecting in %g s", exc,
                             mqtt.reconnect_s)
@@ -208,7 +253,14 @@ class HubService:
                 resident = link.resident_id if link else None
                 await self.db.run(lambda s, n=name, d=device_id, r=resident: s.add_hub_event(
                     n, now, r, detail={"device": d}))
-            await self.db.run(self.ingest.flush_rejections)
+            pending = self.ingest.take_rejections()
+            if pending:
+                try:
+                    await self.db.run(lambda s, p=pending: s.add_rejections(p, now))
+                except Exception:
+                    self.ingest.give_back_rejections(pending)  # written at the next tick
+                    raise
+            self.ingest.rejection_log.flush()
             await self.desk.poll_hub_events()
             await self.desk.tick()
         except Exception:

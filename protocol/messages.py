@@ -8,7 +8,7 @@ readable names in code::
 ``encode(msg)`` validates and serializes; ``decode(payload, direction)``
 parses and validates. Both raise ``ProtocolError(SCHEMA)`` naming the field.
 ``trygg.cddl`` is the normative schema; the tests check every message this
-module produces against it with an independent CDDL validator.
+module produces against it with two independent CDDL validators (pycddl, zcbor).
 
 Keys 0..23 encode in one byte (RFC 8949 §3.1), which keeps a motion event
 frame under 48 bytes.
@@ -113,6 +113,9 @@ FIELDS = {
         ("role", 4, "enum", True, ROLES, 0),
         ("board", 5, "tstr", True, 1, 24),
         ("reset", 6, "enum", True, RESET_CAUSES, 0),
+        # The device's heartbeat interval, so the hub's device supervision follows it (1 s at
+        # the least: provisioning may set test intervals below set_config's 10 s).
+        ("heartbeat_s", 7, "uint", False, 1, 86400),
     ),
     EVENT: _COMMON_UP
     + (
@@ -130,6 +133,7 @@ FIELDS = {
         ("triggers", 9, "uint", False, 0, 65535),  # motion: PIR triggers since last report
         ("stock", 10, "uint", False, 0, 255),  # dispenser: doses left
         ("dropped", 11, "uint", False, 0, 65535),  # telemetry dropped from a full outbox
+        ("heartbeat_s", 12, "uint", False, 1, 86400),  # interval now (set_config changes it)
     ),
     COMMAND_RESULT: _COMMON_UP
     + (

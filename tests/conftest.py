@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: the MicroPython unix port and a runner that stages the
+"""Fixtures shared by every test folder: the MicroPython unix port, a runner that stages the
 device filesystem (protocol/, firmware/, hw/ as top-level packages) the way `trygg provision`
 lays it out on an ESP32."""
 
@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import hil
-import mpy
-from trygg.tools.mosquitto import Mosquitto
-
-pytest_plugins = ("simboards",)  # fixtures of the firmware tests on simulated boards
+from support import hil, mpy
+from trygg.tools.sim.mosquitto import Mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "instead of simulated boards")
     group.addoption("--hil-rig", default=None, metavar="PORT",
                     help="serial port of the HIL rig board that drives the boards' inputs "
-                         "(hw/boards/hil_rig.py)")
+                         "(hw/rig/board.py)")
     group.addoption("--hil-hub-host", default=None, metavar="ADDRESS",
                     help="this machine's address as the real boards reach it over Wi-Fi")
 

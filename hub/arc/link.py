@@ -1,4 +1,4 @@
-"""One receiver link: send a DC-09 frame, wait for the answer that belongs to it.
+"""DC-09's link to one receiver: send a DC-09 frame, wait for the answer that belongs to it.
 
 One message is outstanding per link at a time (DC-09 §5.5.3: the receiver answers each
 message); a lock serialises the delivery loop and link supervision. Whatever the receiver sends
@@ -12,14 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from ..rejection_log import RejectionLog
 from . import dc09
-from .config import ReceiverConfig
+
+if TYPE_CHECKING:
+    from .protocols.dc09 import Dc09Receiver
+
+log = logging.getLogger("trygg.hub.arc.link")
 
 # Bytes read from the receiver per attempt at most: an endless stream costs bounded work.
 MAX_READ_PER_ATTEMPT = 64 * 1024
+# Answers the link skips (bad frames, other sequence numbers, bytes between frames) are logged
+# at most once per receiver and kind in this many seconds, then as one line with the exact
+# count: whatever is on the other end decides how many it sends. The counters stay exact.
+REJECTION_LOG_INTERVAL_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -52,12 +63,13 @@ class _UdpAnswers(asyncio.DatagramProtocol):
 
 
 class ReceiverLink:
-    def __init__(self, config: ReceiverConfig, *, ack_timeout: float,
+    def __init__(self, config: Dc09Receiver, *, ack_timeout: float,
                  connect_timeout: float) -> None:
         self.config = config
         self.ack_timeout = ack_timeout
         self.connect_timeout = connect_timeout
         self.counters = LinkCounters()
+        self.rejection_log = RejectionLog(log, REJECTION_LOG_INTERVAL_S)
         self.lock = asyncio.Lock()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -82,10 +94,11 @@ class ReceiverLink:
     async def exchange(self, message: bytes, seq: int) -> Outcome:
         """Send ``message`` (sequence number ``seq``) and wait for its answer."""
         async with self.lock:
+            self.rejection_log.flush()  # summaries of skipped answers whose interval ended
             self.counters.attempts += 1
             started = time.monotonic()
             try:
-                if self.config.protocol == "udp":
+                if self.config.transport == "udp":
                     outcome = await self._exchange_udp(message, seq, started)
                 else:
                     outcome = await self._exchange_tcp(message, seq, started)
@@ -106,30 +119,47 @@ class ReceiverLink:
         """The outcome ``raw`` settles, or None when it is not the answer to ``seq``."""
         try:
             answer = dc09.parse_frame(raw, self.config.key)
-        except dc09.Dc09Error:
-            self.counters.bad_frames += 1
+        except dc09.Dc09Error as exc:
+            self._bad_frame(f"not a DC-09 frame: {exc}")
             return None
         rtt = time.monotonic() - started
         if answer.token == "NAK":
             # A NAK carries sequence number 0000 (§5.5.3.2); some receivers echo ours.
             if answer.seq not in (0, seq):
-                self.counters.wrong_sequence += 1
+                self._wrong_sequence(answer.seq, seq)
                 return None
             return Outcome("nak", "receiver sent NAK", answer, rtt)
         if answer.seq != seq:
-            self.counters.wrong_sequence += 1
+            self._wrong_sequence(answer.seq, seq)
             return None
         if answer.token in ("ACK", "RSP"):
             if self.config.key is not None and not answer.encrypted:
                 # §5.5.3.1: an encrypted message is acknowledged with "*ACK". A plain ACK
                 # could come from anyone on the path: not proof of delivery.
-                self.counters.bad_frames += 1
+                self._bad_frame("a plain ACK to an encrypted message (DC-09 needs *ACK)")
                 return None
             return Outcome("ack", "acknowledged", answer, rtt)
         if answer.token == "DUH":
             return Outcome("duh", "receiver cannot process this message (DUH)", answer, rtt)
-        self.counters.bad_frames += 1  # a message token where an answer belongs
+        self._bad_frame(f"{answer.token!r} where an answer belongs")
         return None
+
+    def _bad_frame(self, why: str) -> None:
+        self.counters.bad_frames += 1
+        self.rejection_log.note(self.name, "bad_frame", "arc: receiver %s: answer skipped: %s",
+                                self.name, why)
+
+    def _wrong_sequence(self, got: int, want: int) -> None:
+        self.counters.wrong_sequence += 1
+        self.rejection_log.note(self.name, "wrong_sequence", "arc: receiver %s: answer to "
+                                "sequence %04d skipped while waiting for %04d", self.name, got,
+                                want)
+
+    def _discarded(self, n: int) -> None:
+        if n:
+            self.counters.discarded_bytes += n
+            self.rejection_log.note(self.name, "discarded_bytes", "arc: receiver %s: %d bytes "
+                                    "outside DC-09 frames skipped", self.name, n)
 
     async def _connect(self, deadline: float) -> None:
         if self._writer is not None and not self._writer.transport.is_closing():
@@ -171,7 +201,7 @@ class ReceiverLink:
         except TimeoutError:
             pass
         finally:
-            self.counters.discarded_bytes += frames.discarded
+            self._discarded(frames.discarded)
         if received >= MAX_READ_PER_ATTEMPT:
             return Outcome("timeout", f"{received} bytes from the receiver and no answer to "
                            f"sequence {seq:04d}")
@@ -207,6 +237,6 @@ class ReceiverLink:
                 outcome = self._judge(raw, seq, started)
                 if outcome is not None:
                     return outcome
-            self.counters.discarded_bytes += frames.discarded
+            self._discarded(frames.discarded)
         return Outcome("timeout", f"no answer to sequence {seq:04d} within "
                        f"{self.ack_timeout:g} s (udp)")

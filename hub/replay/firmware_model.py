@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import math
 from collections.abc import Callable, Iterable, Mapping
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .recording import DeviceSpec, Observation
@@ -36,9 +37,17 @@ _HEALTHY = {"battery_mv": 0, "rssi": -60, "free_heap": 60_000, "outbox": 0, "rej
 BOARD = "esp32-devkitc"
 
 
+def _firmware_dir() -> Path:
+    """Where the firmware's source is, found without importing it: the hub imports only the
+    hub and the protocol (tests/tools/test_layers.py), the firmware is read as text."""
+    spec = importlib.util.find_spec("trygg.firmware")
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError("the firmware package (trygg.firmware) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _firmware_source(name: str) -> ast.Module:
-    text = resources.files("trygg.firmware").joinpath(name).read_text(encoding="utf-8")
-    return ast.parse(text)
+    return ast.parse((_firmware_dir() / name).read_text(encoding="utf-8"))
 
 
 def _assigned(tree: ast.Module, name: str) -> ast.expr:
@@ -73,10 +82,10 @@ def firmware_defaults() -> dict[str, Any]:
     return values
 
 
+@functools.cache
 def firmware_version() -> str:
-    from trygg.firmware import VERSION
-
-    return VERSION
+    """What the firmware reports in its hello (``VERSION`` in firmware/__init__.py)."""
+    return str(_const(_assigned(_firmware_source("__init__.py"), "VERSION")))
 
 
 def tunables(device: DeviceSpec) -> dict[str, Any]:

@@ -182,15 +182,16 @@ class Replayer:
         self.centre = ReplayCentre(self)
         self.desk = AlarmDesk(config, self._run_db, self.centre, self.clock.now)
         self.desk.set_devices(self.store.devices())
-        self._tap_engine()
         self.other_actions: list[OtherAction] = []
+        self.resolve_reasons: dict[str, str] = {}  # alarm id -> why the rules resolved it
+        self._tap_actions()
         # The service's ticker: the first tick one interval after start.
         self.next_tick = start + self.tick_s
         self.frames = 0
         self.hub_events = 0
         self.ticks = 0
 
-    def _tap_engine(self) -> None:
+    def _tap_actions(self) -> None:
         """Note the rules' actions that are not alarms. The desk carries out every action as it
         does live (``AlarmDesk._act``); the replay only looks at the list on its way in."""
         desk = self.desk
@@ -201,7 +202,9 @@ class Replayer:
         async def tapped(actions: list[Any]) -> None:
             action: Any  # the rules may grow actions beyond alarms (a local check)
             for action in actions:
-                if not isinstance(action, RaiseAlarm | ResolveAlarm):
+                if isinstance(action, ResolveAlarm):
+                    replayer.resolve_reasons.setdefault(action.alarm_id, action.reason)
+                elif not isinstance(action, RaiseAlarm):
                     replayer._note(action, replayer.clock.t)
             await act(actions)
 
@@ -292,22 +295,11 @@ class Replayer:
                                 id(self.desk._lock): asyncio.Lock(),
                                 id(self.desk.engine.config): self.desk.engine.config}
         twin: Replayer = copy.deepcopy(self, memo)
-        twin._tap_engine()
+        twin._tap_actions()
         return twin
 
     def result(self, start: float, end: float) -> ReplayResult:
         rooms = {d.device_id: d.room for d in self.store.devices()}
-        resolved: dict[str, str] = {}
-        raised_desc: dict[str, str] = {}
-        for r in self.centre.reports:
-            if r.event == "raised":
-                raised_desc[r.alarm_id] = r.description
-            elif r.event == "resolved":
-                reason = r.description
-                prefix = raised_desc.get(r.alarm_id, "")
-                if prefix and reason.startswith(prefix + ": "):
-                    reason = reason[len(prefix) + 2:]
-                resolved.setdefault(r.alarm_id, reason)
         alarms: list[ReplayedAlarm] = []
         for row in sorted(self.store.alarms(limit=10**9), key=lambda a: (a["raised_at"],
                                                                            a["alarm_id"])):
@@ -316,7 +308,7 @@ class Replayer:
                 for ev in self.store.events(after_id=event_id - 1, limit=1):
                     if ev.id == event_id:
                         causes.append(_cause(ev, rooms))
-            why = resolved.get(row["alarm_id"])
+            why = self.resolve_reasons.get(row["alarm_id"])
             alarms.append(ReplayedAlarm(
                 row["alarm_id"], row["kind"], row["priority"], row["resident_id"],
                 row["device_id"], _room_of(row["device_id"], causes, rooms), row["raised_at"],

@@ -3,7 +3,7 @@
 Activity is anything a person at home causes: motion, the bed, the entrance door, a dose taken,
 a button. "Away" is inferred only from the entrance door -- it opened and closed, and then no
 motion inside for ``away_confirm_min`` while the bed is empty -- or set by command. Never from
-silence alone: silence is also what a fall looks like (issue 4). Motion inside or getting into
+silence alone: silence is also what a fall looks like. Motion inside or getting into
 bed ends an inferred absence and re-arms the inactivity rules; a commanded absence lasts until
 the ``away_off`` command (a carer visiting an empty flat must not end a hospital stay).
 """

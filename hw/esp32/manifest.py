@@ -11,24 +11,21 @@ Run by MicroPython's build (tools/manifestfile.py), on CPython, never on the dev
 relative to this file. /main.py and trygg.json stay on the board's filesystem (trygg provision).
 """
 
+import os
+
 include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules (asyncio, ...)
 
 package("protocol", base_path="../..")
 package("firmware", base_path="../..")
-# Of hw/, what a device runs: the HAL interface, storage, the ESP32 HAL and the board files.
-# Not the simulated board, the HIL rig's code (rig.py, carousel.py, boards/hil_rig.py) or this
-# manifest. tests/test_firmware_static.py checks this list against the tree.
-package(
-    "hw",
-    files=[
-        "__init__.py",
-        "hal.py",
-        "select.py",
-        "storage.py",
-        "boards/__init__.py",
-        "boards/esp32_devkitc.py",
-        "esp32/__init__.py",
-        "esp32/hal.py",
-    ],
-    base_path="../..",
-)
+# Of hw/, what a device runs: everything but the simulated board (hw/sim/), the HIL rig
+# (hw/rig/) and this manifest. MicroPython's build runs a manifest from the manifest's own
+# folder, so the walk is relative to it. tests/firmware/test_static.py checks the result.
+_NOT_ON_A_DEVICE = ("sim", "rig", "__pycache__")
+hw_files = []
+for folder, subfolders, names in os.walk("../../hw"):
+    subfolders[:] = sorted(d for d in subfolders if d not in _NOT_ON_A_DEVICE)
+    for name in sorted(names):
+        path = os.path.relpath(os.path.join(folder, name), "../../hw").replace(os.sep, "/")
+        if name.endswith(".py") and path != "esp32/manifest.py":
+            hw_files.append(path)
+package("hw", files=hw_files, base_path="../..")

@@ -17,10 +17,10 @@ battery. Commands, one per line, each answered ``ok [value]`` or
                               as the device would report them (see below)
     hang <seconds>            block the event loop (a stuck task; the watchdog must fire)
 
-A board wired for the dispenser also simulates its mechanics (hw/carousel.py),
+A board wired for the dispenser also simulates its mechanics (hw/sim/carousel.py),
 with the commands ``carousel`` and ``jam`` described there.
 
-Environment (set by tools/simboard.py):
+Environment (set by tools/sim/board.py):
 
     TRYGG_SIM_ROOT           the board's filesystem folder (default: current folder)
     TRYGG_SIM_CONTROL_PORT   control channel port; unset = no control channel
@@ -28,7 +28,7 @@ Environment (set by tools/simboard.py):
                              (the launcher says power_on after a kill, hard after a reset)
     TRYGG_SIM_FLASH_HEAP     heap taken by the simulated flash (set by the ROMFS launcher)
 
-A board running from ROMFS (tools/simboard.py) has its image in a buffer on the
+A board running from ROMFS (tools/sim/board.py) has its image in a buffer on the
 heap only because the unix port cannot map flash into memory: the launcher sizes
 the process's heap so that the rest is exactly the device's, and the figures
 here (``heap``, ``free_heap()`` in heartbeats) leave that buffer out, as the
@@ -54,7 +54,7 @@ TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not 
 if TYPE_CHECKING:
     from typing import Any, Literal
 
-# Process exit codes the launcher (tools/simboard.py) treats as "the chip restarted itself".
+# Process exit codes the launcher (tools/sim/board.py) treats as "the chip restarted itself".
 _REBOOT_EXIT_CODE = const(75)  # hal.reset(): reboot command, fatal error
 _WATCHDOG_SIGNAL = const("USR1")  # watchdog expiry: signalled, whatever the process does
 _RESET_RECORD = const("reset_cause")
@@ -69,7 +69,7 @@ class SimSignal:
     One class for all kinds keeps the simulator small in RAM; each kind uses its methods
     (pins: value/irq, ADC: read_u16, PWM: freq/duty_u16). Inputs change only through
     the control channel (:meth:`drive`); ``on_change(duty)`` lets a model of the role's
-    mechanics follow a PWM output (hw/carousel.py).
+    mechanics follow a PWM output (hw/sim/carousel.py).
     """
 
     on_change: "Any" = None
@@ -159,8 +159,8 @@ class SimHal:
         for name in idle:
             if name in self.signals:
                 self.sim[name] = SimSignal(idle[name])
-        if "servo" in self.signals:  # a dispenser: its carousel's mechanics (hw/carousel.py)
-            from ..carousel import Carousel
+        if "servo" in self.signals:  # a dispenser: its carousel's mechanics (hw/sim/carousel.py)
+            from .carousel import Carousel
 
             model = self.model = Carousel(self.pin_in("index").drive, self.pin_in("slot").drive,
                                           self.root + "sim_carousel")

@@ -11,7 +11,7 @@ import pytest
 
 from trygg.hub.replay import falls, runner
 from trygg.hub.replay.recording import Recording
-from trygg.tools import sim_resident
+from trygg.tools.sim import resident as sim_resident
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hub_support import WAIT_S, running_hub
+from support.hub import WAIT_S, running_hub
 from trygg.hub import config as hub_config
 from trygg.hub.replay import falls, runner
 from trygg.hub.replay.recording import HubRecord, Recording, SentMessage
-from trygg.hub.simulated_device import SimulatedDevice
 from trygg.hub.store import Store
-from trygg.tools import sim_resident
-from trygg.tools.mosquitto import Mosquitto
+from trygg.tools.sim import resident as sim_resident
+from trygg.tools.sim.device import SimulatedDevice
+from trygg.tools.sim.mosquitto import Mosquitto
 
 
 def key_of(device_id: str) -> bytes:

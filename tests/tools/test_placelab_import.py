@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from trygg.hub.replay import recording, runner
-from trygg.tools import placelab_import as pl
-from trygg.tools.bench_care import datasets_dir
+from trygg.tools.bench import placelab as pl
+from trygg.tools.bench.care import datasets_dir
 
 NY = zoneinfo.ZoneInfo(pl.ZONE)
 # The real sensors.csv has trailing blanks after some objects.

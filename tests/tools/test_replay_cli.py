@@ -14,7 +14,7 @@ from trygg.hub import config as hub_config
 from trygg.hub.replay import recording
 from trygg.hub.rules.model import HUB_AWAY_OFF, HUB_AWAY_ON
 from trygg.hub.store import NewFrame, Store
-from trygg.tools import cli
+from trygg.tools.cli import main as cli
 
 BATH, BED = "a00000000002", "b00000000001"
 

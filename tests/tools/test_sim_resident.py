@@ -14,7 +14,7 @@ import pytest
 
 from trygg.hub.replay import recording
 from trygg.hub.replay.recording import Recording
-from trygg.tools import sim_resident as sim
+from trygg.tools.sim import resident as sim
 
 DAYS = 10
 ZONE = zoneinfo.ZoneInfo(sim.ZONE)

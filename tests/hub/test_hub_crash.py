@@ -1,0 +1,91 @@
+"""kill -9 of the hub process during a burst loses no acked event (ARCHITECTURE invariant 2).
+
+The hub runs as its own process (`trygg hub run`), three simulated devices send a burst, the
+hub is killed with SIGKILL once acks are flowing, restarted, and the devices send what was not
+acked. Every event acked before the kill must be in the database, and at the end every event
+is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from support.hub import start_hub, stop_hub, wait_until_acking, write_hub_toml
+from trygg.hub.store import Store
+from trygg.tools.sim.device import SimulatedDevice
+from trygg.tools.sim.mosquitto import Mosquitto
+
+DEVICES = {"a1b2c3d4e5f6": bytes(range(32)), "0a0b0c0d0e0f": bytes(range(1, 33)),
+           "c0ffee000001": bytes(range(2, 34))}
+BURST = 150
+WAIT_S = 30.0
+
+
+
+
+async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path,
+                                                          mosquitto: Mosquitto) -> None:
+    config = write_hub_toml(tmp_path, mosquitto)
+    store = Store(tmp_path / "hub.db")
+    for i, (device_id, key) in enumerate(DEVICES.items()):
+        store.add_device(device_id, key, "motion", f"room{i}", "r1")
+    store.close()
+
+    proc = start_hub(config)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            devices = [await stack.enter_async_context(
+                SimulatedDevice(d, k, mosquitto.host, mosquitto.port)) for d, k in DEVICES.items()]
+            await wait_until_acking(devices[0], proc, config)
+            # Burst, and kill the hub as soon as a good part of it has been acked.
+            sends = [asyncio.create_task(_burst(dev)) for dev in devices]
+            async with asyncio.timeout(WAIT_S):
+                while sum(len(d.acked) for d in devices) < BURST:
+                    devices[0]._changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.2):
+                            await devices[0]._changed.wait()
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            await asyncio.gather(*sends)
+            acked_before = {d.device_id: set(d.acked) for d in devices}
+            assert sum(map(len, acked_before.values())) >= BURST
+
+            db = Store(tmp_path / "hub.db")
+            try:
+                for device_id, acked in acked_before.items():
+                    in_db = {e.seq for e in db.events(device_id=device_id)}
+                    assert acked <= in_db, f"{device_id}: acked but lost: {acked - in_db}"
+            finally:
+                db.close()
+
+            proc = start_hub(config)
+            for dev in devices:
+                await dev.resend_unacked()
+            async with asyncio.timeout(WAIT_S):
+                for dev in devices:
+                    while set(dev.outbox) - dev.acked:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(1.0):
+                                await dev.wait_acked()
+                        if set(dev.outbox) - dev.acked:
+                            await dev.resend_unacked()
+    finally:
+        stop_hub(proc)
+
+    db = Store(tmp_path / "hub.db")
+    try:
+        for dev in devices:
+            seqs = [e.seq for e in db.events(device_id=dev.device_id)]
+            assert sorted(seqs) == sorted(dev.outbox), "every event stored exactly once"
+    finally:
+        db.close()
+
+
+async def _burst(dev: SimulatedDevice) -> None:
+    for _ in range(BURST):
+        await dev.event("motion")

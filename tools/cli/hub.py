@@ -1,0 +1,368 @@
+"""``trygg hub ...``: run the hub service and look into its store.
+
+Readable tables by default, ``--json`` for scripts. Keys and broker passwords are never printed:
+``pair`` takes a key from a file or writes a generated one to a file (mode 0600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trygg.hub import config as hub_config
+
+if TYPE_CHECKING:
+    from trygg.hub.store import Store
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("hub", help="run the hub service; list devices, events, alarms")
+    hsub = p.add_subparsers(dest="hub_command", metavar="ACTION", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        a: argparse.ArgumentParser = hsub.add_parser(name, help=help_text)
+        a.add_argument("--config", required=True, help="the hub's TOML configuration")
+        return a
+
+    a = add("run", "run the hub service (ingest, rules, commands, discovery)")
+    a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    a.set_defaults(func=_run)
+
+    a = add("check-config", "validate the configuration and exit")
+    a.set_defaults(func=_check_config)
+
+    a = add("pair", "register a device and give it a broker login (in effect at once)")
+    a.add_argument("device_id", help="the device id: 12 hex digits")
+    a.add_argument("--role", required=True, help="motion, bed, smoke or dispenser")
+    a.add_argument("--room", help="room name, e.g. bathroom (1-16 bytes)")
+    a.add_argument("--resident", help="resident id (needed when several are configured)")
+    a.add_argument("--zone", type=int, help="ARC zone 1..998 (default: next free)")
+    key = a.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key-file", type=Path, help="read the 32-byte key (64 hex digits) here")
+    key.add_argument("--new-key-file", type=Path,
+                     help="generate a key and write it here (mode 0600) for provisioning")
+    a.set_defaults(func=_pair)
+
+    a = add("unpair", "remove a device; the broker ends its login and session at once")
+    a.add_argument("device_id")
+    a.set_defaults(func=_unpair)
+
+    a = add("broker", "write mosquitto's configuration and give the broker the hub's and the "
+            "paired devices' logins (verified when it runs, else at its next start)")
+    a.set_defaults(func=_broker)
+
+    a = add("devices", "list paired devices")
+    a.add_argument("--json", action="store_true", help="one JSON document")
+    a.set_defaults(func=_devices)
+
+    a = add("events", "list stored events")
+    a.add_argument("--since", default="24h",
+                   help="ISO time (2025-01-31T06:00) or an age: 30m, 24h, 7d (default 24h)")
+    a.add_argument("--device", help="only this device")
+    a.add_argument("--limit", type=int, default=200)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_events)
+
+    a = add("alarms", "list alarms (newest first)")
+    a.add_argument("--open", action="store_true", help="only alarms not resolved")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_alarms)
+
+    a = add("rejections", "rejected frames per device and reason")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_rejections)
+
+    a = add("resolve", "close an alarm by hand (stored as an event the rules replay)")
+    a.add_argument("alarm_id")
+    a.set_defaults(func=_resolve)
+
+    a = add("away", "mark a resident away (hospital, holiday) or home again")
+    a.add_argument("state", choices=("on", "off"))
+    a.add_argument("--resident", help="resident id (needed when several are configured)")
+    a.set_defaults(func=_away)
+
+    a = add("test-alarm", "send a test report (SIA RX / Contact ID 601) to every ARC "
+            "receiver in [arc]; print each one's ACK and round trip")
+    a.add_argument("--json", action="store_true", help="one JSON document")
+    a.set_defaults(func=_test_alarm)
+
+    a = add("command", "queue a command for a device (sent and retried by the running hub)")
+    a.add_argument("device_id")
+    a.add_argument("json", help='e.g. \'{"command": "identify", "seconds": 5}\'')
+    a.set_defaults(func=_command)
+
+    from . import replay
+
+    replay.add_parsers(hsub, add)
+
+
+def _fail(msg: str) -> int:
+    print(f"trygg hub: {msg}", file=sys.stderr)
+    return 2
+
+
+def _load(args: argparse.Namespace) -> hub_config.HubConfig:
+    return hub_config.load(args.config)
+
+
+def _open_store(cfg: hub_config.HubConfig) -> Store:
+    """The hub's database for one command (``with _open_store(cfg) as store:``); imported
+    here so that commands that do not need it start faster."""
+    from trygg.hub.store import Store
+
+    return Store(cfg.database)
+
+
+def _guard(fn: Any) -> Any:
+    def wrapped(args: argparse.Namespace) -> int:
+        from trygg.hub.broker import BrokerError
+        from trygg.hub.pairing import PairingError
+        from trygg.hub.store import StoreError
+
+        try:
+            code: int = fn(args)
+            return code
+        except (hub_config.ConfigError, PairingError, StoreError, BrokerError,
+                ValueError) as exc:
+            return _fail(str(exc))
+    return wrapped
+
+
+@_guard
+def _check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    print(f"{cfg.source}: ok ({len(cfg.residents)} resident(s))")
+    return 0
+
+
+@_guard
+def _run(args: argparse.Namespace) -> int:
+    from trygg.hub.service import HubService
+
+    cfg = _load(args)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = HubService(cfg)  # with the ARC forwarder when [arc] is configured
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(service.run())
+    return 0
+
+
+@_guard
+def _pair(args: argparse.Namespace) -> int:
+    from trygg.hub.pairing import pair_device
+
+    cfg = _load(args)
+    key: bytes | None = None
+    if args.key_file is not None:
+        try:
+            text = args.key_file.read_text().strip()
+        except OSError as exc:
+            return _fail(f"--key-file {args.key_file}: cannot read: {exc.strerror}")
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            return _fail(f"--key-file {args.key_file}: not hex")
+    elif args.new_key_file.exists():
+        return _fail(f"--new-key-file {args.new_key_file}: exists; not overwriting a key")
+    with _open_store(cfg) as store:
+        device, key = pair_device(cfg, store, args.device_id, args.role, args.room, key,
+                                  args.resident, args.zone)
+    if args.new_key_file is not None:
+        fd = os.open(args.new_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex() + "\n")
+    print(f"paired {device.device_id} ({device.role}, room {device.room or '-'}, zone "
+          f"{device.zone}, resident {device.resident_id}); the broker lets it log in now")
+    return 0
+
+
+@_guard
+def _unpair(args: argparse.Namespace) -> int:
+    from trygg.hub.pairing import unpair_device
+
+    cfg = _load(args)
+    with _open_store(cfg) as store:
+        unpair_device(cfg, store, args.device_id)
+    print(f"unpaired {args.device_id.lower()}: the broker ended its login and session; the hub "
+          "no longer accepts its frames")
+    return 0
+
+
+@_guard
+def _broker(args: argparse.Namespace) -> int:
+    from trygg.hub.pairing import setup_broker
+
+    cfg = _load(args)
+    with _open_store(cfg) as store:
+        message, _report = setup_broker(cfg, store)
+    print(message)
+    return 0
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return dt.datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+@_guard
+def _devices(args: argparse.Namespace) -> int:
+    with _open_store(_load(args)) as store:
+        devices = [d.public() for d in store.devices()]
+    if args.json:
+        print(json.dumps(devices, indent=1))
+        return 0
+    _table([[d["device_id"], d["role"], d["room"] or "-", str(d["zone"]), d["resident_id"],
+             d["firmware"] or "-", _when(d["last_seen"]),
+             "-" if d["battery_mv"] is None else str(d["battery_mv"]),
+             "-" if d["rssi"] is None else str(d["rssi"])] for d in devices],
+           ["DEVICE", "ROLE", "ROOM", "ZONE", "RESIDENT", "FIRMWARE", "LAST SEEN", "BATT mV",
+            "RSSI"])
+    return 0
+
+
+def parse_since(text: str, now: float) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return now - float(text[:-1]) * units[text[-1]]
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since {text!r}: use an ISO time (2025-01-31T06:00) or an age "
+                         "such as 30m, 24h, 7d") from None
+    if t.tzinfo is None:
+        t = t.astimezone()
+    return t.timestamp()
+
+
+@_guard
+def _events(args: argparse.Namespace) -> int:
+    since = parse_since(args.since, time.time())
+    with _open_store(_load(args)) as store:
+        events = list(store.events(since=since, device_id=args.device, limit=args.limit))
+    if args.json:
+        print(json.dumps([{"id": e.id, "received_at": e.received_at, "device_id": e.device_id,
+                           "seq": e.seq, "type": e.type, "name": e.name, "value": e.value,
+                           "body": e.body} for e in events], indent=1))
+        return 0
+    _table([[str(e.id), _when(e.received_at), e.device_id or "hub", str(e.seq or "-"), e.type,
+             e.name or "-", "-" if e.value is None else str(e.value)] for e in events],
+           ["ID", "RECEIVED", "DEVICE", "SEQ", "TYPE", "EVENT", "VALUE"])
+    return 0
+
+
+@_guard
+def _alarms(args: argparse.Namespace) -> int:
+    with _open_store(_load(args)) as store:
+        alarms = store.alarms(open_only=args.open)
+    if args.json:
+        print(json.dumps(alarms, indent=1))
+        return 0
+    _table([[a["alarm_id"], a["kind"], str(a["priority"]), a["state"], _when(a["raised_at"]),
+             a["description"], ",".join(map(str, a["cause_event_ids"]))] for a in alarms],
+           ["ALARM", "KIND", "PRIO", "STATE", "RAISED", "DESCRIPTION", "CAUSES"])
+    return 0
+
+
+@_guard
+def _rejections(args: argparse.Namespace) -> int:
+    with _open_store(_load(args)) as store:
+        rows = store.rejections()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    _table([[r["device_id"] or "(unknown)", r["reason"], str(r["count"]), _when(r["last_at"])]
+            for r in rows], ["DEVICE", "REASON", "COUNT", "LAST"])
+    return 0
+
+
+def _resident_id(cfg: hub_config.HubConfig, given: str | None) -> str:
+    if given is None:
+        if len(cfg.residents) != 1:
+            raise ValueError("several residents are configured: name one with --resident")
+        return cfg.residents[0].id
+    cfg.resident(given)
+    return given
+
+
+@_guard
+def _resolve(args: argparse.Namespace) -> int:
+    from trygg.hub.rules.model import HUB_RESOLVE_ALARM
+
+    cfg = _load(args)
+    with _open_store(cfg) as store:
+        rows = [a for a in store.alarms() if a["alarm_id"] == args.alarm_id]
+        if not rows:
+            return _fail(f"no alarm {args.alarm_id!r} (see `trygg hub alarms`)")
+        store.add_hub_event(HUB_RESOLVE_ALARM, time.time(), rows[0]["resident_id"],
+                            detail={"alarm_id": args.alarm_id})
+    print(f"resolve of {args.alarm_id} stored; the running hub applies it")
+    return 0
+
+
+@_guard
+def _away(args: argparse.Namespace) -> int:
+    from trygg.hub.rules.model import HUB_AWAY_OFF, HUB_AWAY_ON
+
+    cfg = _load(args)
+    try:
+        resident = _resident_id(cfg, args.resident)
+    except KeyError:
+        return _fail(f"--resident {args.resident!r} is not in {cfg.source}")
+    with _open_store(cfg) as store:
+        store.add_hub_event(HUB_AWAY_ON if args.state == "on" else HUB_AWAY_OFF, time.time(),
+                            resident)
+    print(f"resident {resident}: away {args.state}")
+    return 0
+
+
+@_guard
+def _command(args: argparse.Namespace) -> int:
+    from trygg.protocol import messages
+    from trygg.protocol.errors import ProtocolError
+
+    try:
+        body = json.loads(args.json)
+    except json.JSONDecodeError as exc:
+        return _fail(f"command JSON: {exc}")
+    if not isinstance(body, dict) or "command" not in body:
+        return _fail('command JSON must be an object with "command"')
+    probe = dict(body, type="command", command_id=0)
+    if probe.get("command") == "set_time":
+        probe.update(time=0, utc_offset_min=0)
+    try:
+        messages.to_wire(probe)
+    except ProtocolError as exc:
+        return _fail(f"command: {exc}")
+    cfg = _load(args)
+    with _open_store(cfg) as store:
+        if store.device(args.device_id) is None:
+            return _fail(f"device {args.device_id} is not paired")
+        command_id = store.add_command(args.device_id, body, time.time())
+    print(f"command {command_id} queued for {args.device_id}")
+    return 0
+
+
+@_guard
+def _test_alarm(args: argparse.Namespace) -> int:
+    from trygg.tools.cli.arc import hub_test_alarm
+
+    return hub_test_alarm(args.config, as_json=args.json)

@@ -1,0 +1,1 @@
+"""Protocol tools: ``trygg frame decode|encode``, the test vectors and representative messages."""

@@ -1,0 +1,397 @@
+"""``trygg demo``: a simulated home on this machine, end to end, in a few minutes.
+
+Starts on loopback: mosquitto with the hub's password and ACL files, the hub
+(``trygg hub run``, demo-profile thresholds), an alarm receiving centre console
+(pysiaalarm, the independent SIA DC-09 receiver) and one home -- bedroom,
+bathroom, kitchen, hallway -- whose devices are real firmware on simulated
+boards, each brought up through the technician's path: a fresh board on a
+pseudo-terminal, flashed with Trygg's production image (the packages in ROMFS,
+the ESP32's 110 KB heap), ``trygg provision`` over its serial REPL. Then it plays the
+scenarios, printing a live timeline (device events, the hub's alarms, the
+centre's acknowledgements with latencies) and a summary; ``--json`` prints one
+machine-readable summary instead.
+
+Demo profile: the hub runs with ``demo_profile = true`` and fall thresholds of
+about 15 seconds (a real home uses 15 to 40 minutes), the night window is put
+around the current time, and the dispenser's window is one minute, so that the
+whole run takes minutes rather than a night.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trygg.tools.sim.home import start_broker, write_hub_config
+from trygg.tools.sim.mosquitto import free_port
+from trygg.tools.sim.pty import PtyBoard
+
+TIMEZONE = "Europe/Oslo"
+RESIDENT_ACCOUNT = "1234"
+HUB_ACCOUNT = "9999"
+FALL_THRESHOLD_MIN = 0.25  # 15 s in the demo; 15-40 min in a real home
+DEMO_THRESHOLDS = {"bed_exit_return_min": FALL_THRESHOLD_MIN,
+                   "night_no_motion_min": FALL_THRESHOLD_MIN,
+                   "bathroom_no_motion_min": FALL_THRESHOLD_MIN,
+                   "dose_window_min": 1.5,
+                   # the simulated boards run on a 3.3 V supply, not a battery
+                   "battery_low_mv": 3000, "battery_ok_mv": 3100}
+DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
+                   "dose_window_min": 1, "reminder_step_s": 10,
+                   # a frame the hub did not ack (e.g. the first hello, sent before the hub
+                   # loaded the new key) is resent after 3 s instead of 30 s
+                   "resend_s": 3}
+IN_BED, OUT_OF_BED = 40000, 2000  # pressure mat ADC levels (thresholds 24000 / 16000)
+ALARM_WAIT_S = 60.0
+DOSE_LEAD_S = 20  # at least this long between scheduling the demo's dose and its minute
+SCENARIO_ORDER = ("quiet-day", "smoke", "missed-dose", "bathroom-fall", "night-fall")
+# (role, room) of every device in the home
+HOME = (("bed", "bedroom"), ("motion", "bathroom"), ("motion", "kitchen"),
+        ("motion", "hallway"), ("smoke", "kitchen"), ("dispenser", "kitchen"))
+
+# scenario -> (alarm kinds the centre must receive, Demo method that plays it)
+SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
+    "quiet-day": ((), "quiet_day"),
+    "smoke": (("fire",), "smoke"),
+    "missed-dose": (("missed_dose",), "missed_dose"),
+    "bathroom-fall": (("possible_fall",), "bathroom_fall"),
+    "night-fall": (("possible_fall",), "night_fall"),
+}
+
+
+
+@dataclass
+class Device:
+    role: str
+    room: str
+    board: PtyBoard
+    device_id: str = ""
+    zone: int = 0
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    expected: tuple[str, ...]
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+    passed: bool = False
+    seconds: float = 0.0
+
+
+class Demo:
+    def __init__(self, workdir: Path, *, as_json: bool) -> None:
+        self.workdir = workdir
+        self.as_json = as_json
+        self.t0 = time.monotonic()
+        self.devices: dict[tuple[str, str], Device] = {}
+        self.hub_proc: subprocess.Popen[bytes] | None = None
+        self.arc_events: list[Any] = []
+        self.config_path = workdir / "hub" / "hub.toml"
+        self._seen_event_id = 0
+        self._seen_alarms: dict[str, str] = {}
+        self._stimulus_at: float | None = None
+        self._mark = 0  # index into arc_events where the current scenario began
+
+    # -- output -------------------------------------------------------------------------
+
+    def say(self, what: str, text: str) -> None:
+        if not self.as_json:
+            print(f"{time.monotonic() - self.t0:7.1f}s  {what:8} {text}", flush=True)
+
+    # -- setting up the home ---------------------------------------------------------------
+
+    def write_config(self, mqtt_port: int, arc_port: int) -> None:
+        now = dt.datetime.now(zoneinfo.ZoneInfo(TIMEZONE))
+        # The night window around now, so the night-fall rule applies whenever the demo runs.
+        night_start = (now - dt.timedelta(hours=1)).strftime("%H:%M")
+        night_end = (now + dt.timedelta(hours=3)).strftime("%H:%M")
+        write_hub_config(
+            self.config_path.parent, mqtt_port=mqtt_port, hub_id="demo-home", tick_s=1.0,
+            timezone=TIMEZONE, arc_account=RESIDENT_ACCOUNT, thresholds=DEMO_THRESHOLDS,
+            resident={"night_start": night_start, "night_end": night_end},
+            arc={"account": HUB_ACCOUNT, "receivers": [
+                {"name": "demo-arc", "host": "127.0.0.1", "port": arc_port}]})
+        text = self.config_path.read_text().replace('tick_s = 1.0\n',
+                                                    'tick_s = 1.0\ndemo_profile = true\n')
+        self.config_path.write_text(text)
+
+    def start_hub(self) -> None:
+        log = (self.workdir / "hub.log").open("wb")
+        self.hub_proc = subprocess.Popen(
+            [sys.executable, "-m", "trygg.tools.cli.main", "hub", "run", "--config",
+             str(self.config_path), "--log-level", "warning"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    async def provision_all(self, mqtt_port: int) -> None:
+        for role, room in HOME:
+            board = PtyBoard(self.workdir / f"{role}-{room}", romfs=True)
+            await asyncio.to_thread(board.start)
+            device = Device(role, room, board)
+            self.devices[(role, room)] = device
+            args = [sys.executable, "-m", "trygg.tools.cli.main", "provision", "--port", board.port,
+                    "--role", role, "--room", room, "--config", str(self.config_path), "--hub",
+                    f"127.0.0.1:{mqtt_port}", "--heartbeat-s", "30", "--wait-online", "60",
+                    "--json"]
+            for name, value in DEVICE_TUNABLES.items():
+                args += ["--set", f"{name}={value}"]
+            proc = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True,
+                                           timeout=180, stdin=subprocess.DEVNULL)
+            if proc.returncode != 0:
+                raise RuntimeError(f"provisioning the {role} in the {room} failed: "
+                                   f"{proc.stderr.strip()}")
+            result = json.loads(proc.stdout)
+            device.device_id, device.zone = result["device_id"], result["zone"]
+            self.say("device", f"{role:9} {room:9} provisioned over {board.port}: id "
+                     f"{device.device_id}, zone {device.zone}, online={result['online']}")
+
+    # -- stimuli ---------------------------------------------------------------------------
+
+    def first_stimulus(self) -> float | None:
+        """When the current scenario first touched a device (None: not yet)."""
+        return self._stimulus_at
+
+    async def stim(self, role: str, room: str, command: str) -> None:
+        board = self.devices[(role, room)].board
+        if self._stimulus_at is None:
+            self._stimulus_at = time.time()
+        reply = await asyncio.to_thread(board.control, command)
+        if not reply.startswith("ok"):
+            raise RuntimeError(f"{role} in {room}: '{command}' -> {reply}")
+
+    async def hub_command(self, role: str, room: str, body: dict[str, Any]) -> None:
+        device = self.devices[(role, room)]
+        await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "trygg.tools.cli.main", "hub", "command", "--config",
+            str(self.config_path), device.device_id, json.dumps(body)],
+            check=True, capture_output=True, timeout=60)
+
+    # -- watching ------------------------------------------------------------------------------
+
+    async def watch_hub(self) -> None:
+        """Print new device events and alarm state changes from the hub's store."""
+        from trygg.hub import config as hub_config
+        from trygg.hub.store import Store
+
+        database = hub_config.load(self.config_path).database
+        names = {d.device_id: f"{d.role}/{d.room}" for d in self.devices.values()}
+        while True:
+            await asyncio.sleep(0.3)
+            try:
+                store = Store(database)
+            except Exception:  # the hub may be creating it
+                continue
+            try:
+                for e in store.events(after_id=self._seen_event_id):
+                    self._seen_event_id = e.id
+                    if e.type == "event":
+                        value = "" if e.value is None else f" ({e.value})"
+                        self.say("event", f"{names.get(e.device_id or '', e.device_id)}: "
+                                 f"{e.name}{value}")
+                for a in store.alarms():
+                    if self._seen_alarms.get(a["alarm_id"]) != a["state"]:
+                        self._seen_alarms[a["alarm_id"]] = a["state"]
+                        self.say("hub", f"alarm {a['kind']} {a['state']} ({a['alarm_id']})")
+            finally:
+                store.close()
+
+    def on_arc_event(self, event: Any) -> None:
+        if event.is_link_test:
+            return
+        now = time.time()
+        entry = {"kind": event.kind, "event": event.event, "zone": event.zone,
+                 "room": event.room, "code": event.code, "received_at": now,
+                 "latency_from_raise_ms": None if event.raised_at is None else
+                 round(1000 * max(0.0, now - event.raised_at), 1)}
+        self.arc_events.append(entry)
+        lat = entry["latency_from_raise_ms"]
+        self.say("ARC", f"{event.operator_line()}"
+                 + (f"  [{lat:.0f} ms after the hub raised it]" if lat is not None else ""))
+
+    async def wait_for_arc(self, kind: str, since_index: int, within: float = ALARM_WAIT_S
+                           ) -> bool:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if any(e["kind"] == kind and e["event"] == "raised"
+                   for e in self.arc_events[since_index:]):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    async def resolve_open_alarms(self) -> None:
+        from trygg.hub import config as hub_config
+        from trygg.hub.store import Store
+
+        store = Store(hub_config.load(self.config_path).database)
+        try:
+            open_ids = [a["alarm_id"] for a in store.alarms(open_only=True)]
+        finally:
+            store.close()
+        for alarm_id in open_ids:
+            await asyncio.to_thread(subprocess.run, [
+                sys.executable, "-m", "trygg.tools.cli.main", "hub", "resolve", "--config",
+                str(self.config_path), alarm_id], capture_output=True, timeout=60)
+
+    # -- scenarios -----------------------------------------------------------------------------
+
+    async def quiet_day(self) -> None:
+        """Up, bathroom, kitchen, out and home, back to bed: nothing to report."""
+        await self.stim("bed", "bedroom", f"adc bed {OUT_OF_BED}")
+        for room in ("bathroom", "kitchen", "hallway", "kitchen", "bathroom", "kitchen"):
+            await self.stim("motion", room, "pulse pir")
+            await asyncio.sleep(3)
+        await self.stim("bed", "bedroom", f"adc bed {IN_BED}")
+        await asyncio.sleep(FALL_THRESHOLD_MIN * 60 + 10)  # longer than any fall threshold
+
+    async def smoke(self) -> None:
+        await self.stim("smoke", "kitchen", "pin smoke_alarm 1")
+        await self.wait_for_arc("fire", self._mark)
+        await self.stim("smoke", "kitchen", "pin smoke_alarm 0")
+        await asyncio.sleep(2)
+
+    async def missed_dose(self) -> None:
+        # The dispenser only counts a dose due if its minute begins after the schedule
+        # arrived, so leave the command (a hub CLI process, the signed command, the device's
+        # reply) DOSE_LEAD_S to get there, even on a busy machine.
+        now = dt.datetime.now(zoneinfo.ZoneInfo(TIMEZONE))
+        due = (now + dt.timedelta(seconds=DOSE_LEAD_S + 60)).replace(second=0, microsecond=0)
+        minute = due.hour * 60 + due.minute
+        await self.hub_command("dispenser", "kitchen",
+                               {"command": "set_dose_schedule", "doses": [[minute, 1]]})
+        self.say("demo", f"dose 1 scheduled at {due:%H:%M}; nobody takes it")
+        await self.wait_for_arc("missed_dose", self._mark, within=ALARM_WAIT_S + 150)
+
+    async def bathroom_fall(self) -> None:
+        await self.stim("bed", "bedroom", f"adc bed {OUT_OF_BED}")
+        await asyncio.sleep(2)
+        await self.stim("motion", "bathroom", "pulse pir")
+        self.say("demo", "bathroom visit, then no movement anywhere")
+        await self.wait_for_arc("possible_fall", self._mark)
+
+    async def night_fall(self) -> None:
+        await self.stim("bed", "bedroom", f"adc bed {IN_BED}")
+        await asyncio.sleep(4)
+        await self.resolve_open_alarms()
+        self._mark = len(self.arc_events)
+        self._stimulus_at = None
+        await self.stim("bed", "bedroom", f"adc bed {OUT_OF_BED}")
+        self.say("demo", "out of bed at night, no return and no movement")
+        await self.wait_for_arc("possible_fall", self._mark)
+
+    async def play(self, name: str) -> ScenarioResult:
+        expected, method = SCENARIOS[name]
+        self.say("demo", f"--- scenario {name}: expecting "
+                 f"{', '.join(expected) if expected else 'no alarm'} ---")
+        await self.resolve_open_alarms()
+        await asyncio.sleep(1.5)
+        self._mark = len(self.arc_events)
+        self._stimulus_at = None
+        started = time.monotonic()
+        play: Callable[[], Awaitable[None]] = getattr(self, method)
+        await play()
+        await asyncio.sleep(1)
+        received = [e for e in self.arc_events[self._mark:] if e["event"] == "raised"]
+        kinds = {e["kind"] for e in received}
+        passed = (not received) if not expected else set(expected) <= kinds
+        stimulus_at = self.first_stimulus()
+        for e in received:
+            if stimulus_at is not None:
+                e["latency_from_stimulus_ms"] = round(1000 * (e["received_at"] - stimulus_at), 1)
+        result = ScenarioResult(name, expected, [
+            {k: e.get(k) for k in ("kind", "zone", "room", "code", "latency_from_raise_ms",
+                                   "latency_from_stimulus_ms")} for e in received],
+            passed, round(time.monotonic() - started, 1))
+        self.say("demo", f"--- {name}: {'PASS' if passed else 'FAIL'} "
+                 f"({', '.join(sorted(kinds)) or 'no alarm'} at the centre) ---")
+        return result
+
+    async def run(self, scenarios: list[str]) -> list[ScenarioResult]:
+        from trygg.tools.sim.arc_console import ArcConsole
+
+        mqtt_port, arc_port = free_port(), free_port()
+        self.write_config(mqtt_port, arc_port)
+        broker = await asyncio.to_thread(start_broker, self.config_path.parent, mqtt_port)
+        watcher: asyncio.Task[None] | None = None
+        try:
+            await asyncio.to_thread(broker.start)
+            self.say("demo", f"mosquitto on 127.0.0.1:{mqtt_port} (hub's passwords and ACLs)")
+            async with ArcConsole(arc_port, [(RESIDENT_ACCOUNT, None), (HUB_ACCOUNT, None)],
+                                  on_event=self.on_arc_event):
+                self.say("demo", f"alarm centre console (pysiaalarm) on 127.0.0.1:{arc_port}")
+                self.start_hub()
+                self.say("demo", "hub started (demo profile: fall thresholds 15 s)")
+                await self.provision_all(mqtt_port)
+                watcher = asyncio.create_task(self.watch_hub())
+                results = [await self.play(name) for name in scenarios]
+                return results
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            for device in self.devices.values():
+                await asyncio.to_thread(device.board.close)
+            if self.hub_proc is not None and self.hub_proc.poll() is None:
+                self.hub_proc.terminate()
+                try:
+                    self.hub_proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.hub_proc.kill()
+            await asyncio.to_thread(broker.close)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the simulated home end to end (hub, devices, ARC)")
+    p.add_argument("--scenario", default="all", choices=("all", *SCENARIO_ORDER),
+                   help="which scenario to play (default: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    p.add_argument("--keep", type=Path, help="keep the home's files (logs, database) here")
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    scenarios = list(SCENARIO_ORDER) if args.scenario == "all" else [args.scenario]
+    if shutil.which("socat") is None:
+        print("trygg demo: socat is missing (Debian package socat; tools/dev installs it)",
+              file=sys.stderr)
+        return 2
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="trygg-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(workdir, as_json=args.json)
+    started = time.monotonic()
+    try:
+        results = asyncio.run(demo.run(scenarios))
+    except KeyboardInterrupt:
+        print("demo stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"trygg demo: {exc} (files in {workdir})", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    summary = {"demo": "trygg", "seconds": round(time.monotonic() - started, 1),
+               "passed": all(r.passed for r in results),
+               "scenarios": {r.name: {"expected": list(r.expected), "passed": r.passed,
+                                      "seconds": r.seconds, "alarms_at_arc": r.alarms}
+                             for r in results}}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("\nSummary")
+        for r in results:
+            kinds = ", ".join(f"{a['kind']} zone {a['zone']} "
+                              f"{a['latency_from_raise_ms']} ms" for a in r.alarms) or "none"
+            print(f"  {r.name:14} {'PASS' if r.passed else 'FAIL'}  expected "
+                  f"{', '.join(r.expected) or 'no alarm':14} at the centre: {kinds}")
+    return 0 if summary["passed"] else 1

