@@ -71,6 +71,7 @@ class DeviceInfo:
     zone: int
     heartbeat_s: float | None = None  # None: the resident's thresholds.heartbeat_s
     paired_at: float = 0.0
+    call_text: str | None = None  # what the centre reads for its `button` (None: the default)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from trygg.hub.roles import roles
 from trygg.tools.sim.board import HubSide, SimBoard, board_config
 from trygg.tools.sim.launch import ESP32_HEAPSIZE, gc_pool
 from trygg.tools.sim.mosquitto import Mosquitto
@@ -39,13 +40,13 @@ class NoHeadroom(AssertionError):
     failure the files-mode xfail expects (a board that fails to boot fails that test)."""
 
 
-ROLES = ("motion", "bed", "smoke", "dispenser")
+ROLES = tuple(roles())
 FILES_MODE_ROLES = [
-    "motion", "bed", "smoke",
-    pytest.param("dispenser", marks=pytest.mark.xfail(
+    pytest.param(role, marks=pytest.mark.xfail(
         strict=True, raises=NoHeadroom,
         reason="files mode: the dispenser's modules' bytecode in the heap leaves less than "
-        "the working room; the production image has it in flash (ROMFS mode)")),
+        "the working room; the production image has it in flash (ROMFS mode)"))
+    if role == "dispenser" else role for role in ROLES
 ]
 
 
