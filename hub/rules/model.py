@@ -65,7 +65,7 @@ class Tick:
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     device_id: str
-    role: str  # motion | bed | smoke | dispenser
+    role: str  # one of protocol.messages.ROLES (described in trygg.hub.roles)
     room: str | None
     resident_id: str
     zone: int
