@@ -188,6 +188,22 @@ class DiscoveryConfig:
 
 
 @dataclass(frozen=True)
+class BridgeConfig:
+    """[bridge]: the ESP-NOW bridge on a USB port (hub/bridge.py); none when port is empty."""
+
+    # The bridge's serial device, by its stable name (/dev/serial/by-id/usb-Silicon_Labs_...):
+    # /dev/ttyUSB0 may name another adapter after a replug.
+    port: str = ""
+    # MicroPython's console rate on the ESP32: a 250-byte frame is ~30 ms as a line.
+    baud: int = 115200
+    # After the cable is pulled (or the bridge resets), try to open the port again this often.
+    reopen_s: float = 1.0
+    # Downlink frames waiting for the bridge's credit; beyond, the oldest is dropped (an ack
+    # that does not get through costs the device one resend; a command is retried).
+    queue_max: int = 256
+
+
+@dataclass(frozen=True)
 class HubConfig:
     hub_id: str
     database: str
@@ -198,6 +214,7 @@ class HubConfig:
     commands: CommandConfig = field(default_factory=CommandConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
     # Seconds between rule ticks (timers: fall, inactivity, silence). 15 s keeps an alarm within
     # a quarter minute of its deadline at negligible CPU.
     tick_s: float = 15.0
@@ -339,6 +356,8 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     discovery = DiscoveryConfig(enabled=disc.get("enabled", bool, True),
                                 interfaces=disc.strings("interfaces", ()))
     disc.finish()
+    bridge = _dataclass_section(root.sub("bridge"), BridgeConfig, {
+        "baud": (1200, 3_000_000), "reopen_s": (0.05, 60), "queue_max": (1, 100_000)})
 
     root.used.add("residents")
     raw_residents = data.get("residents")
@@ -363,7 +382,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     root.finish()
     return HubConfig(hub_id=hub_id, database=database, residents=residents, mqtt=mqtt_cfg,
                      broker=broker, ingest=ingest, commands=commands, retention=retention,
-                     discovery=discovery, tick_s=tick_s, arc=arc, source=source,
+                     discovery=discovery, bridge=bridge, tick_s=tick_s, arc=arc, source=source,
                      demo_profile=demo_profile)
 
 
