@@ -57,6 +57,20 @@ def test_firmware_bench_measures_every_role() -> None:
     assert result["romfs_image_bytes"] > 0
 
 
+@pytest.mark.skipif(not mpy.micropython_platform_supported(),
+                    reason="simulated boards need the MicroPython unix port")
+def test_energy_bench_measures_every_battery_role_through_the_bridge() -> None:
+    result = bench("energy", "--events", "1")
+    assert set(result["roles"]) == {"battery_motion", "battery_bed", "button"}
+    for figures in result["roles"].values():
+        measured = figures["measured"]
+        # Each kind of wake was seen, and an event's wake sent its frame with the radio on.
+        assert {"event", "heartbeat", "retry"} <= set(measured)
+        assert measured["event"]["frames"] >= 1 and measured["event"]["radio_ms"] > 0
+        for day in ("quiet", "busy"):
+            assert figures[day]["mah_per_day"] > 0 and figures[day]["years"] > 0
+
+
 def test_protocol_and_arc_benches_run() -> None:
     protocol = bench("protocol", "--seconds", "0.2", "--frames", "10")
     assert protocol["bench"] == "protocol"
