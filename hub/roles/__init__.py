@@ -55,6 +55,9 @@ class DeviceFacts:
     settings: Mapping[str, Any]  # name -> default
     local_settings: frozenset[str]  # of those, the ones the hub cannot change (not on the wire)
     commands: tuple[str, ...]
+    # The transport: "mqtt" (Wi-Fi), "espnow" (a battery device through the bridge), "serial"
+    # (the bridge itself).
+    link: str = "mqtt"
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def command_problem(role: str, body: Mapping[str, Any]) -> str | None:
 # Class attribute of the firmware's Role -> its value when the role does not declare it
 # (firmware/roles/base.py).
 _DECLARATIONS: dict[str, Any] = {"NAME": "", "URGENT": (), "REPORT": (), "SIGNALS": (),
-                                 "CONFIG": {}, "COMMANDS": ()}
+                                 "CONFIG": {}, "COMMANDS": (), "LINK": "mqtt"}
 
 
 def firmware_role_path(name: str) -> Path:
@@ -199,4 +202,11 @@ def device_facts(name: str) -> DeviceFacts:
                 for key, spec in found["CONFIG"].items()}
     local = frozenset(key for key, spec in found["CONFIG"].items() if isinstance(spec, tuple))
     return DeviceFacts(tuple(found["URGENT"]), tuple(found["REPORT"]), tuple(found["SIGNALS"]),
-                       settings, local, tuple(found["COMMANDS"]))
+                       settings, local, tuple(found["COMMANDS"]), str(found["LINK"]))
+
+
+def wifi_roles() -> tuple[str, ...]:
+    """The roles on Wi-Fi (MQTT): what `trygg bench firmware`, the heap test and the
+    simulated boards on a broker run; the battery roles and the bridge run through the
+    ESP-NOW medium instead (tools/sim/espnow_home.py, `trygg bench energy`)."""
+    return tuple(name for name in roles() if device_facts(name).link == "mqtt")

@@ -11,7 +11,5 @@ ROLE = RoleDescription(
         Stimulus("pin bed_occupied 1", "bed_in", "someone lies down"),
         Stimulus("pin bed_occupied 0", "bed_out", "they get up"),
     ),
-    bench_stimuli=(Stimulus("pin bed_occupied 1", "bed_in", "someone lies down"),
-                   Stimulus("pin bed_occupied 0", "bed_out", "they get up")),
     quick_settings={"bed_settle_ms": 0},
 )

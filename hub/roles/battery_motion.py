@@ -10,6 +10,5 @@ ROLE = RoleDescription(
     walk_hint="walk past it",
     pass_events=("motion",),
     stimuli=(_WALK_PAST,),
-    bench_stimuli=(_WALK_PAST,),
     quick_settings={"motion_holdoff_s": 0},
 )

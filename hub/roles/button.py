@@ -11,7 +11,6 @@ ROLE = RoleDescription(
     walk_hint="press the button briefly (a long press cancels)",
     pass_events=("button",),
     stimuli=(_PRESS, _RELEASE),
-    bench_stimuli=(_PRESS, _RELEASE),
     # Worn, not fixed: where the resident is, the centre learns by calling back.
     call_text="Personal alarm button pressed",
 )

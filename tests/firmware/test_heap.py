@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from trygg.hub.roles import roles
+from trygg.hub.roles import wifi_roles
 from trygg.tools.sim.board import HubSide, SimBoard, board_config
 from trygg.tools.sim.launch import ESP32_HEAPSIZE, gc_pool
 from trygg.tools.sim.mosquitto import Mosquitto
@@ -40,7 +40,8 @@ class NoHeadroom(AssertionError):
     failure the files-mode xfail expects (a board that fails to boot fails that test)."""
 
 
-ROLES = tuple(roles())
+# Battery roles and the bridge boot into the ESP-NOW medium: tests/firmware/test_espnow.py.
+ROLES = wifi_roles()
 FILES_MODE_ROLES = [
     pytest.param(role, marks=pytest.mark.xfail(
         strict=True, raises=NoHeadroom,
