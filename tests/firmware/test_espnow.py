@@ -6,11 +6,19 @@ loopback with the loss, delay and range a test sets."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from trygg.hub.store import Store
+from trygg.protocol import cose, frame
+from trygg.protocol.bridge import mac_for
+from trygg.tools.sim.board import SimBoard
 from trygg.tools.sim.espnow_home import BatteryHome, battery_home
 from trygg.tools.sim.espnow_medium import EspNowMedium
 
@@ -40,3 +48,114 @@ def test_motion_wakes_the_board_and_is_stored_and_acked_through_the_bridge(
     assert stored[0]["value"] == 1
     # Acked: the wake ended with an empty outbox.
     assert "outbox 0" in [line for line in board.lines if line.startswith("wake:")][-1]
+
+
+def _wakes(board: SimBoard) -> list[str]:
+    return [line for line in board.lines if line.startswith("wake:")]
+
+
+def test_an_event_made_out_of_range_is_kept_through_deep_sleep_and_delivered_when_back(
+        home: BatteryHome, medium: EspNowMedium) -> None:
+    board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello")
+    board.wait_asleep(1)
+    medium.set_in_range(mac_for(bytes.fromhex(device_id)), False)  # carried out of the house
+    board.control("pulse pir")
+    board.wait_asleep(2)
+    assert "failed 1 outbox 1" in _wakes(board)[-1]  # not heard: kept on flash, asleep
+    board.control("pulse pir")  # a second wake, still out of range
+    board.wait_asleep(3)
+    assert "outbox 2" in _wakes(board)[-1]
+    assert home.events(device_id, "motion") == []
+    medium.set_in_range(mac_for(bytes.fromhex(device_id)), True)
+    board.control("pulse pir")  # back home: everything kept goes out, in order
+    stored = home.wait_event(device_id, "motion", 3)
+    board.wait_asleep(4)
+    assert "outbox 0" in _wakes(board)[-1]
+    assert [m["seq"] for m in stored] == sorted(m["seq"] for m in stored)
+
+
+def test_a_hostile_neighbours_frames_are_rejected_and_counted(
+        home: BatteryHome, medium: EspNowMedium) -> None:
+    board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello")
+    bridge = bytes.fromhex(home.bridge_mac)
+    neighbour = bytes.fromhex("02aabbccddee")
+    # Garbage, a frame under a stranger's key, and one forged with the device's key id.
+    stranger = frame.seal({"type": "event", "uptime": 1, "event": "button"},
+                          cose.MacKey(os.urandom(32)), os.urandom(6), 5)
+    forged = frame.seal({"type": "event", "uptime": 1, "event": "button"},
+                        cose.MacKey(os.urandom(32)), bytes.fromhex(device_id), 9)
+    for payload in (b"\x00" * 40, stranger, forged):
+        assert medium.inject(neighbour, bridge, payload)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        counted = home.rejections()
+        if sum(counted.values()) >= 3:
+            break
+        time.sleep(0.2)
+    assert counted.get(("", "malformed"), 0) + counted.get(("", "wrong_tag"), 0) >= 1, counted
+    assert counted.get(("", "unknown_kid")) == 1, counted
+    assert counted.get((device_id, "bad_mac")) == 1, counted
+    assert home.events(device_id, "button") == []
+    # The device is still answered through the bridge.
+    board.control("pulse pir")
+    home.wait_event(device_id, "motion")
+
+
+def test_a_bridge_reboot_and_a_pulled_cable_lose_nothing_acked(home: BatteryHome) -> None:
+    board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello")
+    board.wait_asleep(1)
+    # The bridge reboots (its process killed: the chip's reset) while the device sends.
+    home.bridge_board.stop()
+    board.control("pulse pir")
+    board.wait_asleep(2)
+    assert "outbox 1" in _wakes(board)[-1]  # unheard: kept
+    home.bridge_board.start()
+    board.control("pulse pir")
+    home.wait_event(device_id, "motion", 2)
+    board.wait_asleep(3)
+    assert "outbox 0" in _wakes(board)[-1]
+    # The hub killed and restarted (the cable's other end gone): the bridge's lines and the
+    # device's frames meanwhile are not acked, so they are sent again.
+    home.kill_hub()
+    board.control("pulse pir")
+    board.wait_asleep(4)
+    assert "outbox 1" in _wakes(board)[-1]
+    home.start_hub()
+    board.control("pulse pir")
+    stored = home.wait_event(device_id, "motion", 4)
+    board.wait_asleep(5)
+    assert "outbox 0" in _wakes(board)[-1]
+    assert len({m["seq"] for m in stored}) == 4  # each event stored once
+
+
+def test_low_battery_is_reported_before_the_device_goes_silent(home: BatteryHome) -> None:
+    board = home.add("battery_motion", heartbeat_s=2, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello")
+    board.wait_asleep(1)
+    board.control("battery 2500")  # the cells are running down
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        beats = [b for b in _heartbeats(home, device_id) if b.get("battery_mv") == 2500]
+        if beats:
+            break
+        time.sleep(0.2)
+    assert beats, _heartbeats(home, device_id)
+    alarms = home.alarms()
+    assert any(a["kind"] == "low_battery" and a["device_id"] == device_id for a in alarms)
+
+
+def _heartbeats(home: BatteryHome, device_id: str) -> list[dict[str, Any]]:
+    store = Store(str(home.database))
+    try:
+        rows = store.conn.execute("SELECT body FROM events WHERE device_id = ? AND "
+                                  "type = 'heartbeat'", (device_id,)).fetchall()
+    finally:
+        store.close()
+    return [json.loads(body) for (body,) in rows]

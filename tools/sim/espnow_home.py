@@ -64,6 +64,8 @@ class BatteryHome:
         (fs / "trygg.json").write_text(json.dumps(cfg))
         (fs / "sim_radio").write_text(str(self.medium.port))
         self.bridge_board.start()
+        # The hub reads the bridge and knows it: battery devices added now are heard.
+        self.wait_event(self.bridge_id, "heartbeat")
         return self
 
     def start_hub(self) -> None:
@@ -124,6 +126,13 @@ class BatteryHome:
         finally:
             store.close()
         return {(d, r): n for d, r, n in rows}
+
+    def alarms(self) -> list[dict[str, Any]]:
+        store = Store(str(self.database))
+        try:
+            return store.alarms(open_only=False)
+        finally:
+            store.close()
 
     def close(self) -> None:
         for board in self.boards:

@@ -21,6 +21,7 @@ Datagrams (board -> medium): ``R<mac>`` registers the board's MAC at its UDP add
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
@@ -93,8 +94,12 @@ class EspNowMedium:
             self.counts.per_destination[key] = self.counts.per_destination.get(key, 0) + 1
             addresses = [self._boards[m] for m in targets]
         for address in addresses:
-            self._sock.sendto(b"F" + src + payload, address)
+            self._send(b"F" + src + payload, address)
         return True
+
+    def _send(self, data: bytes, address: tuple[str, int]) -> None:
+        with contextlib.suppress(OSError):  # the medium is closing
+            self._sock.sendto(data, address)
 
     def _serve(self) -> None:
         while not self._stopping:
@@ -122,7 +127,7 @@ class EspNowMedium:
     def _outcome(self, src: bytes, dst: bytes, payload: bytes, address: tuple[str, int]) -> None:
         ok = self._deliver(src, dst, payload)
         # ESP-NOW reports no link-layer outcome for a broadcast: the sender learns "sent".
-        self._sock.sendto(b"A1" if ok or dst == BROADCAST else b"A0", address)
+        self._send(b"A1" if ok or dst == BROADCAST else b"A0", address)
 
     def close(self) -> None:
         self._stopping = True
