@@ -135,10 +135,11 @@ def test_a_bridge_reboot_and_a_pulled_cable_lose_nothing_acked(home: BatteryHome
 
 
 def test_low_battery_is_reported_before_the_device_goes_silent(home: BatteryHome) -> None:
-    board = home.add("battery_motion", heartbeat_s=2, motion_holdoff_s=0)
+    board = home.add("battery_motion", battery_mv=3600, heartbeat_s=2, motion_holdoff_s=0)
     device_id = board.config["device_id"]
     home.wait_event(device_id, "hello")
     board.wait_asleep(1)
+    assert not [a for a in home.alarms() if a["device_id"] == device_id]  # fresh cells
     board.control("battery 2500")  # the cells are running down
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -84,13 +84,14 @@ class BatteryHome:
     def bridge_mac(self) -> str:
         return bridge_line.mac_for(bytes.fromhex(self.bridge_id)).hex()
 
-    def add(self, role: str, **settings: Any) -> SimBoard:
+    def add(self, role: str, battery_mv: int = 3300, **settings: Any) -> SimBoard:
         device, key, _ = pair(self.config, os.urandom(6).hex(), role, "bedroom", None, None)
         cfg = board_config(role, 0, device_id=device.device_id, key=key.hex(),
                            bridge_mac=self.bridge_mac, **settings)
         for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
             cfg.pop(name)
         board = SimBoard(cfg, medium_port=self.medium.port)
+        board.battery_mv = battery_mv
         self.boards.append(board)
         return board.start()
 
