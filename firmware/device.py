@@ -336,6 +336,8 @@ class Device:
         print("wake: awake %d ms radio %d ms tx %d frames %d bytes failed %d outbox %d" % (
             time.ticks_diff(time.ticks_ms(), awake_from), radio_ms, link.sent_frames,
             link.sent_bytes, link.failed, len(self.outbox)))
+        if link.radio is not None:
+            link.radio.close()  # the radio is off in deep sleep anyway; say so on the air
         hal.deep_sleep(sleep_ms, signal, level)
 
     async def _exchange(self, link: "Any", poll: bool) -> None:

@@ -60,12 +60,15 @@ class BridgeRole(Role):
         self._flag.set()
 
     async def _deliver(self, mac: bytes) -> None:
+        sent = 0
         for item in list(self.mailbox):
             if item[0] == mac:
                 if not await self.radio.send(mac, item[1]):
-                    return  # asleep again: kept for the next time it is heard
+                    break  # asleep again: kept for the next time it is heard
                 self.mailbox.remove(item)
-        self.link.send_credit()
+                sent += 1
+        if sent:
+            self.link.send_credit()  # room again: the hub may send more
 
     def _expire(self) -> None:
         now = time.ticks_ms()

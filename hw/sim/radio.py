@@ -81,5 +81,11 @@ class SimRadio:
         return self._rx.pop(0) if self._rx else None
 
     def close(self) -> None:
+        """The radio powers down (deep sleep): off the air, so the bridge's sends to it fail
+        and it keeps them for the next wake, as with a real sleeping chip."""
         self._reader.cancel()
+        try:
+            self._sock.send(b"U" + self.mac)
+        except OSError:
+            pass
         self._sock.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,8 @@ from trygg.tools.sim.espnow_home import BatteryHome, battery_home
 from trygg.tools.sim.espnow_medium import EspNowMedium
 
 pytestmark = pytest.mark.micropython
+
+CLI = [sys.executable, "-m", "trygg.tools.cli.main"]
 
 
 @pytest.fixture
@@ -160,3 +164,29 @@ def _heartbeats(home: BatteryHome, device_id: str) -> list[dict[str, Any]]:
     finally:
         store.close()
     return [json.loads(body) for (body,) in rows]
+
+
+def test_the_button_calls_shows_the_hub_has_it_and_the_centres_acknowledgement_and_cancels(
+        home: BatteryHome) -> None:
+    board = home.add("button", heartbeat_s=3600, feedback_poll_s=2, feedback_window_s=60)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello")
+    board.wait_asleep(1)
+    board.control("pin button 0")  # a short press wakes it
+    time.sleep(0.2)
+    board.control("pin button 1")
+    home.wait_event(device_id, "button")
+    board.wait_for_line(r"button: feedback received")
+    # The centre acknowledged: the hub's indicate command reaches the wearer at its next ask.
+    subprocess.run([*CLI, "hub", "command", "--config", str(home.config), device_id,
+                    '{"command": "indicate"}'], check=True, capture_output=True, timeout=60)
+    board.wait_for_line(r"button: feedback acknowledged", timeout=30)
+    results = home.wait_event(device_id, "command_result", 2)  # set_time's, indicate's
+    assert results
+    # A long press is a cancel, not a second call.
+    board.wait_asleep(board.exits.count(76) + 1)
+    board.control("pin button 0")
+    board.wait_for_line(r"button: long press: cancel", timeout=20)
+    board.control("pin button 1")
+    home.wait_event(device_id, "cancel")
+    assert len(home.events(device_id, "button")) == 1

@@ -14,7 +14,9 @@ set, per medium or per board:
 
 ``inject()`` puts a frame on the air from any MAC: a hostile neighbour.
 
-Datagrams (board -> medium): ``R<mac>`` registers the board's MAC at its UDP address;
+Datagrams (board -> medium): ``R<mac>`` registers the board's MAC at its UDP address,
+``U<mac>`` takes it off the air (its radio powered down for deep sleep: nothing acknowledges
+a frame to it);
 ``F<src mac><dst mac><payload>`` is a frame. Medium -> board: ``F<src mac><payload>``, and
 ``A<1|0>`` the outcome of the board's last unicast send (``A1`` at once for a broadcast).
 """
@@ -110,6 +112,10 @@ class EspNowMedium:
             if data[:1] == b"R" and len(data) == 7:
                 with self._lock:
                     self._boards[data[1:7]] = address
+            elif data[:1] == b"U" and len(data) == 7:  # its radio is off (deep sleep)
+                with self._lock:
+                    if self._boards.get(data[1:7]) == address:
+                        del self._boards[data[1:7]]
             elif data[:1] == b"F" and len(data) > 13:
                 src, dst, payload = data[1:7], data[7:13], data[13:]
                 with self._lock:
