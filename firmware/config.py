@@ -72,20 +72,9 @@ LOCAL_KEYS = {
     "outbox_max": (32, 4, 256),
     # Hardware watchdog: longer than the longest blocking call (DNS lookup, Wi-Fi connect).
     "watchdog_ms": (30000, 1000, 600000),
-    # ESP-NOW (battery devices and the bridge, firmware/espnow.py): the Wi-Fi channel the
-    # bridge listens on (every device of a home on the same one; 1, 6 and 11 do not overlap).
-    "espnow_channel": (1, 1, 13),
-    # How long a battery device waits for the hub's ack after its last frame: the bridge's
-    # serial line, the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with
-    # room to spare; every millisecond here is radio receive current (trygg bench energy).
-    "espnow_ack_ms": (300, 20, 5000),
-    # Send-and-wait rounds per wake (a command's result takes one more): bounds a wake.
-    "espnow_rounds": (3, 1, 10),
 }
 
 _HEX = "0123456789abcdef"
-_WIFI_KEYS = ("wifi_ssid", "wifi_password", "broker_host", "broker_port", "mqtt_username",
-              "mqtt_password")
 
 
 class ConfigError(Exception):
@@ -192,11 +181,7 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
         cfg["broker_port"] = _uint("broker_port", raw.get("broker_port", 1883), 1, 65535)
         cfg["mqtt_username"] = _text(raw, "mqtt_username", 0, 64, "")
         cfg["mqtt_password"] = _text(raw, "mqtt_password", 0, 128, "")
-    else:  # no Wi-Fi: the keys a provisioning tool may still write are ignored
-        for name in _WIFI_KEYS:
-            if name in raw:
-                cfg[name] = raw[name]
-    if role.LINK == "espnow":  # the bridge it sends to (its MAC: trygg hub bridge prints it)
+    elif role.LINK == "espnow":  # the bridge it sends to (its MAC: trygg hub bridge prints it)
         cfg["bridge_mac"] = _hexstr(raw, "bridge_mac", 12)
     own = role.CONFIG
     cfg["role"] = role.NAME

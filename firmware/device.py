@@ -68,22 +68,10 @@ class Device:
         from . import roles
 
         role_class = roles.load(cfg["role"])
-        # The role's transport (firmware/roles/base.py, LINK); only its module is loaded.
-        kind = role_class.LINK
-        link_class: Any = None
-        if kind == "espnow":
-            from .espnow import EspNowLink
-
-            link_class = EspNowLink
-        elif kind == "serial":
-            from .serial_link import SerialLink
-
-            link_class = SerialLink
-        else:
-            from .mqtt import MqttLink
-
-            link_class = MqttLink
-        self.link: Link = link_class(hal, cfg, self.on_downlink)
+        # The role's transport (firmware/roles/base.py, LINK): only its module is loaded, found
+        # by name (an import statement per transport would intern its names on every device).
+        self.link: Link = __import__("firmware." + role_class.LINK, None, None,
+                                     ("Link",)).Link(hal, cfg, self.on_downlink)
         self.rejected = 0
         # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
         # Event, which wakes the sender at once (see hw.sim.hal.SimFlag for the alternative).
@@ -263,7 +251,8 @@ class Device:
 
     async def run(self) -> None:
         if self.role.LINK == "espnow":
-            await self.wake()
+            # Only battery devices load it (heap: files mode).
+            await __import__("firmware.wake", None, None, ("wake",)).wake(self)
             return
         await self.hal.start()
         self.role.setup()
@@ -274,106 +263,3 @@ class Device:
             self.link.run(), self._sender(), self.role.run())]
         await self._feeder()
         await asyncio.Event().wait()  # unfed: wait for the watchdog
-
-    # -- battery devices: one exchange per wake, then deep sleep ----------------------
-
-    def _rtc_state(self) -> "dict[str, Any]":
-        import json
-
-        raw = self.hal.rtc_memory()
-        try:
-            state = json.loads(raw) if raw else {}
-        except ValueError:  # RTC memory lost its content (brownout): start afresh
-            state = {}
-        return state if isinstance(state, dict) else {}
-
-    async def wake(self) -> None:
-        """A battery device's life between two deep sleeps (firmware/espnow.py).
-
-        Woken by a power-up, its timer (a heartbeat falls due) or its role's pin: the role
-        reports what woke it; the outbox (on flash: it survives deep sleep and a battery
-        swap) is sent to the bridge, oldest first, and the device waits ``espnow_ack_ms``
-        after the last frame for the hub's acks; then it sleeps until the next heartbeat or
-        the role's pin. A frame the bridge did not hear, or that no ack came for, stays in the
-        outbox for the next wake: nothing is resent in a loop that would drain the battery
-        while the bridge is out of reach.
-        """
-        hal = self.hal
-        cfg = self.cfg
-        link: Any = self.link
-        awake_from = time.ticks_ms()
-        hal.watchdog_start(cfg["watchdog_ms"])  # a hung wake must not drain the battery
-        await hal.start()
-        state = self._rtc_state()
-        self.role.setup()
-        self.role.resume(state.get("role"), hal.wake_cause())
-        if hal.wake_cause() is None:  # a power-up or a reset, not a wake from deep sleep
-            self.send({"type": "hello", "firmware": VERSION, "role": cfg["role"],
-                       "board": cfg["board"], "reset": hal.reset_cause(),
-                       "heartbeat_s": cfg["heartbeat_s"]}, REPORT)
-        beat_ms = cfg["heartbeat_s"] * 1000
-        now = hal.sleep_clock_ms()
-        due = state.get("beat")
-        # Due, never set, or further away than one interval (the RTC was set since).
-        if not isinstance(due, int) or now >= due or due - now > beat_ms:
-            self.heartbeat()
-            due = now + beat_ms
-        await self.role.awake()
-        hal.watchdog_feed()
-        polls = self.role.wants_downlink()
-        await self._exchange(link, polls)
-        hal.watchdog_feed()
-        self.role.finish()
-        sleep_ms, signal, level = self.role.sleep_plan()
-        left = due - hal.sleep_clock_ms()
-        if left < 1:
-            left = 1
-        if sleep_ms <= 0 or sleep_ms > left:
-            sleep_ms = left
-        hal.rtc_memory(_dumps({"beat": due, "role": self.role.rtc_state()}))
-        radio_ms = time.ticks_diff(time.ticks_ms(), link.radio_on_ms) if link.radio else 0
-        # What the wake cost, for trygg bench energy (tools/bench/energy.py reads this line).
-        print("wake: awake %d ms radio %d ms tx %d frames %d bytes failed %d outbox %d" % (
-            time.ticks_diff(time.ticks_ms(), awake_from), radio_ms, link.sent_frames,
-            link.sent_bytes, link.failed, len(self.outbox)))
-        if link.radio is not None:
-            link.radio.close()  # the radio is off in deep sleep anyway; say so on the air
-        hal.deep_sleep(sleep_ms, signal, level)
-
-    async def _exchange(self, link: "Any", poll: bool) -> None:
-        """Send the outbox to the bridge and take the hub's acks and commands, bounded by
-        ``espnow_rounds`` (a command's result is one more round)."""
-        outbox = self.outbox
-        wait_ms = self.cfg["espnow_ack_ms"]
-        for _ in range(self.cfg["espnow_rounds"]):
-            sent = 0
-            for entry in list(outbox.entries):
-                if entry not in outbox.entries:  # acked meanwhile
-                    continue
-                data = outbox.read(entry)
-                if data is None:
-                    outbox.ack([[entry[0], entry[0]]])
-                    continue
-                if not await link.send(data):
-                    return  # the bridge did not hear us: keep everything for the next wake
-                sent += 1
-            if not sent:
-                if not poll:
-                    return
-                poll = False
-                if not await link.poll():
-                    return
-            # Acks and commands come back through the bridge; wait for them, not longer.
-            while len(outbox) and await link.wait_frame(wait_ms):
-                pass
-            if not len(outbox):
-                # What the hub sent after the acks (a command) has a moment to arrive.
-                await link.wait_frame(wait_ms // 4 if not poll else wait_ms)
-                if not len(outbox):
-                    return
-
-
-def _dumps(value: "Any") -> bytes:
-    import json
-
-    return json.dumps(value).encode()

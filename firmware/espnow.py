@@ -90,3 +90,6 @@ class EspNowLink:
         except asyncio.TimeoutError:
             return False
         return True
+
+
+Link = EspNowLink  # what firmware/device.py looks up by the role's LINK

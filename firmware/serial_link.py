@@ -74,3 +74,6 @@ class SerialLink:
                 self.send_credit()
             elif kind == bridge.SYNC:
                 self.send_credit()
+
+
+Link = SerialLink  # what firmware/device.py looks up by the role's LINK

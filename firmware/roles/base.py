@@ -51,8 +51,9 @@ class Role:
     CONFIG: "dict[str, Any]" = {}
     COMMANDS: "tuple[str, ...]" = ()
     # The transport: "mqtt" (Wi-Fi, mains powered), "espnow" (a battery device that wakes,
-    # sends through the bridge and sleeps: the methods at the end of this class), "serial"
-    # (the bridge itself, on the hub's USB port).
+    # sends through the bridge and sleeps: firmware/wake.py lists what such a role adds to
+    # this life cycle), "serial_link" (the bridge itself, on the hub's USB port): the module of
+    # firmware/ that is its transport.
     LINK = "mqtt"
 
     @staticmethod
@@ -86,28 +87,3 @@ class Role:
 
     def tick(self) -> None:
         pass
-
-    # -- battery devices (LINK = "espnow"; firmware/device.py, Device.wake) -------------
-
-    def resume(self, state: "Any", wake: "str | None") -> None:
-        """After setup(): what the role kept in RTC memory before it slept (None after a
-        power-up) and what woke the device (hw/hal.py wake_cause)."""
-
-    async def awake(self) -> None:
-        """Report what woke the device (emit events); return when the device may sleep."""
-
-    def wants_downlink(self) -> bool:
-        """True to ask the bridge for frames even with nothing to send (a pending feedback)."""
-        return False
-
-    def finish(self) -> None:
-        """After the exchange with the hub, before sleeping (feedback to the wearer)."""
-
-    def sleep_plan(self) -> "tuple[int, str | None, int]":
-        """``(ms, signal, level)``: sleep at most ``ms`` (0: until the next heartbeat), and
-        wake when ``signal`` is at ``level`` (None: the timer only)."""
-        return 0, None, 1
-
-    def rtc_state(self) -> "Any":
-        """What to keep in RTC memory through the sleep (a small JSON value)."""
-        return None

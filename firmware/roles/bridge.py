@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 
 class BridgeRole(Role):
     NAME = "bridge"
-    LINK = "serial"
+    LINK = "serial_link"
     CONFIG = {
         # Frames for sleeping devices: an ack and a command or two per device of a home.
         "bridge_mailbox": (16, 2, 64),
         # A battery device is heard at least every heartbeat (5 min by default); an ack older
         # than two of them is of no use (the device has sent the frame again since).
         "mailbox_ttl_s": (600, 10, 86400),
+        # The Wi-Fi channel it listens on; every battery device of the home uses the same.
+        "espnow_channel": (1, 1, 13),
     }
 
     def setup(self) -> None:

@@ -55,7 +55,7 @@ class DeviceFacts:
     settings: Mapping[str, Any]  # name -> default
     local_settings: frozenset[str]  # of those, the ones the hub cannot change (not on the wire)
     commands: tuple[str, ...]
-    # The transport: "mqtt" (Wi-Fi), "espnow" (a battery device through the bridge), "serial"
+    # The transport: "mqtt" (Wi-Fi), "espnow" (a battery device through the bridge), "serial_link"
     # (the bridge itself).
     link: str = "mqtt"
 
