@@ -83,16 +83,19 @@ def test_an_event_made_out_of_range_is_kept_through_deep_sleep_and_delivered_whe
     medium.set_in_range(mac_for(bytes.fromhex(device_id)), False)  # carried out of the house
     # 1 ms pulses: the PIR is low again when the board sleeps (a PIR still high would wake it
     # at once: another motion, as on the chip with motion_holdoff_s 0).
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
     board.wait_asleep(base + 1)
     assert "failed 1 " in _wakes(board)[-1]  # not heard: kept on flash, asleep
     kept = _outbox(_wakes(board)[-1])
     assert kept >= 1  # (with a frame the hub did not ack in time before: set_time's result)
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")  # a second wake, still out of range
     board.wait_asleep(base + 2)
     assert _outbox(_wakes(board)[-1]) == kept + 1
     assert home.events(device_id, "motion") == []
     medium.set_in_range(mac_for(bytes.fromhex(device_id)), True)
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")  # back home: everything kept goes out, in order
     board.wait_asleep(base + 3)
     stored = home.wait_event(device_id, "motion", 3)
@@ -136,20 +139,24 @@ def test_a_bridge_reboot_and_a_pulled_cable_lose_nothing_acked(home: BatteryHome
     base = _settled(board)
     # The bridge reboots (its process killed: the chip's reset) while the device sends.
     home.bridge_board.stop()
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
     board.wait_asleep(base + 1)
     assert _outbox(_wakes(board)[-1]) >= 1  # unheard: kept
     home.bridge_board.start()
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
     board.wait_asleep(base + 2)
     home.wait_event(device_id, "motion", 2)
     # The hub killed and restarted (the far end of the cable gone): the device's frames are
     # not acked meanwhile, so they are kept and sent again.
     home.kill_hub()
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
     board.wait_asleep(base + 3)
     assert _outbox(_wakes(board)[-1]) >= 1
     home.start_hub()
+    _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
     board.wait_asleep(base + 4)
     stored = home.wait_event(device_id, "motion", 4)
