@@ -8,8 +8,8 @@ import socket
 import time
 
 import pytest
-from support.scaip import CID, CID_PASSWORD, USERS, needs_sip
 
+from support.scaip import CID, CID_PASSWORD, USERS, needs_sip
 from trygg.hub.arc import scaip_sip
 from trygg.tools.sim.kamailio import Kamailio, find_kamailio
 

@@ -7,10 +7,9 @@ import asyncio
 import os
 import subprocess
 
+from support.arc import config
+from support.hub import TRYGG
 from support.scaip import CENTRE, CENTRE_PASSWORD, USERS, needs_sip, scaip_receiver
-
-from arc_support import config
-from hub_support import TRYGG
 from trygg.hub.arc import run_test_alarm
 from trygg.tools.sim.kamailio import Kamailio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from arc_support import report
+from support.arc import report
 from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc import scaip
 from trygg.hub.arc.scaip import Mrq, Mrs, ScaipError

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.scaip import CENTRE, CENTRE_PASSWORD, USERS, needs_sip, scaip_receiver
 
-from arc_support import arc_table, report
+from support.arc import arc_table, report
+from support.scaip import CENTRE, CENTRE_PASSWORD, USERS, needs_sip, scaip_receiver
 from trygg.hub.arc import load_arc_config
-from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 from trygg.tools.sim.kamailio import Kamailio
+from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 
 pytestmark = needs_sip
 

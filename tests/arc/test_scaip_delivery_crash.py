@@ -11,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.scaip import CENTRE, CENTRE_PASSWORD, USERS, needs_sip, scaip_receiver
 from test_delivery_crash import ZONE, _fire_and_die_at, _hub_toml, _restart_until_acknowledged
 
-from hub_support import KEY_SMOKE, SMOKE
+from support.hub import KEY_SMOKE, SMOKE
+from support.scaip import CENTRE, CENTRE_PASSWORD, USERS, needs_sip, scaip_receiver
 from trygg.hub import crash_points
-from trygg.tools.sim.scaip_console import ScaipConsole
-from trygg.hub.simulated_device import SimulatedDevice
+from trygg.tools.sim.device import SimulatedDevice
 from trygg.tools.sim.kamailio import Kamailio
-from trygg.tools.mosquitto import Mosquitto
+from trygg.tools.sim.mosquitto import Mosquitto
+from trygg.tools.sim.scaip_console import ScaipConsole
 
 pytestmark = needs_sip
 

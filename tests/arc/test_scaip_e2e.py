@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+
+from support.arc import config, report
 from support.scaip import (
     CENTRE,
     CENTRE_PASSWORD,
@@ -18,11 +20,9 @@ from support.scaip import (
     needs_sip,
     scaip_receiver,
 )
-
-from arc_support import config, report
 from trygg.hub.arc import ArcForwarder, scaip
-from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 from trygg.tools.sim.kamailio import Kamailio
+from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 
 pytestmark = needs_sip
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from support.arc import config, report
 from support.scaip import (
     CENTRE,
     CENTRE_PASSWORD,
@@ -15,13 +16,11 @@ from support.scaip import (
     needs_sip,
     scaip_receiver,
 )
-
-from arc_support import config, report
 from trygg.hub.arc import scaip, scaip_sip
 from trygg.hub.arc.protocol import DELIVERED, UNREACHABLE
 from trygg.hub.arc.protocols.scaip import ScaipLink
-from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 from trygg.tools.sim.kamailio import Kamailio
+from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 
 pytestmark = needs_sip
 

@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from trygg.hub.arc import AlarmReport, ArcForwarder, load_arc_config
 from trygg.hub.arc.codes import CODES
+from trygg.tools.bench import arc_scaip as bench_arc_scaip
 from trygg.tools.sim.arc_console import ArcConsole
 from trygg.tools.sim.mosquitto import free_port
 from trygg.tools.sim.sos_access_console import SosAccessConsole
-from trygg.tools.bench import arc_scaip as bench_arc_scaip
 
 RESIDENT = "5678"
 HUB = "1234"

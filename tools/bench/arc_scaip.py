@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from trygg.hub.arc import scaip_sip
-from trygg.tools.sim.scaip_console import ScaipConsole
-
 from trygg.tools.sim.kamailio import Kamailio, find_kamailio
+from trygg.tools.sim.scaip_console import ScaipConsole
 
 CID = "4670001"
 CENTRE = "alarm"
