@@ -31,9 +31,11 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...config_reader import TableReader
+from ...private_files import read_secret
 from .. import scaip, scaip_sip
 from ..protocol import (
     DELIVERED,
@@ -79,7 +81,7 @@ class ScaipReceiver(ReceiverConfig):
     """host/port are the SIP registrar and proxy the centre sits behind."""
 
     cid: str = ""  # controller id: digits; also our SIP user name
-    password: str = ""  # Digest password of cid at the registrar
+    password: str = ""  # Digest password of cid at the registrar (read from password_file)
     centre: str = "alarm"  # the centre's SIP user at the registrar
     domain: str | None = None  # SIP domain (realm) when it is not the registrar's host
     local_host: str = "0.0.0.0"  # where our SIP transport listens for the centre's MESSAGE
@@ -97,14 +99,40 @@ class ScaipReceiver(ReceiverConfig):
                 f"{self.port}, cid={self.cid!r}, centre={self.centre!r})")
 
 
+def _password(reader: TableReader) -> str:
+    """The Digest password of cid: from ``password_file`` (mode 0600, the password alone on
+    its line: the way a technician keeps it out of hub.toml, which other tools read and
+    print) or, less safely, ``password`` in hub.toml itself. Exactly one of them."""
+    if reader.has("password_file"):
+        if reader.has("password"):
+            raise reader.error("password", "given twice: also as password_file (keep only "
+                               "password_file, the private one)")
+        path = reader.text("password_file", max_len=4096)
+        try:
+            password = read_secret(Path(path))
+        except OSError as exc:
+            raise reader.error("password_file", f"{exc.strerror or exc}: write the Digest "
+                               "password of cid at the registrar there, alone on one line, "
+                               "mode 0600") from None
+        if not password or len(password) > 128 or not password.isprintable():
+            raise reader.error("password_file", f"the password in {path} is not 1-128 "
+                               "printable characters")
+        return password
+    if not reader.has("password"):
+        raise reader.error("password_file", "missing: the file (mode 0600) with the Digest "
+                           "password of cid at the registrar (or password = \"...\")")
+    password = reader.text("password", max_len=128)
+    if not password:
+        raise reader.error("password", "empty: the Digest password of cid at the registrar")
+    return password
+
+
 def parse_receiver(reader: TableReader, common: ReceiverConfig) -> ScaipReceiver:
     cid = reader.text("cid", max_len=20)
     if not cid.isascii() or not cid.isdigit():
         raise reader.error("cid", f"{cid!r} is not the controller id the centre gave this "
                            "home (1-20 digits)")
-    password = reader.text("password", max_len=128)
-    if not password:
-        raise reader.error("password", "empty: the Digest password of cid at the registrar")
+    password = _password(reader)
     centre = reader.text("centre", "alarm", max_len=64)
     if not _SIP_USER_RE.fullmatch(centre):
         raise reader.error("centre", f"{centre!r} is not a SIP user name (letters, digits, "
