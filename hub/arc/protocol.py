@@ -141,10 +141,6 @@ class CentreProtocol:
     codes: Mapping[str, str]
     code_table_markdown: Callable[[], str]  # its README table, generated
     transports: tuple[str, ...] = ("tcp",)
-    # The centre-side console of `trygg arc listen --protocol NAME` (a technician's and the
-    # tests' receiver): a module with ``add_listen_arguments(parser)`` and ``async
-    # listen(args) -> int``. Named, not imported: consoles are tools, not part of the hub.
-    console: str | None = None
     # A check that needs the whole [arc] (e.g. "needs a second receiver"): (key, why) naming
     # one of the receiver's keys, or None when all is well.
     check: Callable[[ArcConfig, int], tuple[str, str] | None] | None = None

@@ -4,7 +4,7 @@ it (``trygg arc listen --protocol scaip``).
 
 Technicians use it to prove a home's SCAIP path through the real SIP server; the tests use it
 as the centre. It answers as told: OK (snu 0), HOLD (4, for a number of times per ref, then
-OK), not treated (5), busy (6), an error number, or not at all; ``--scaip-answer`` sets the
+OK), not treated (5), busy (6), an error number, or not at all; ``--answer`` sets the
 start and a line on standard input (``ok``, ``hold 3``, ``busy``, ``not-treated``, ``error 99``,
 ``silent``) changes it while it runs. Hostile input is printed as a rejected message, counted,
 and never ends the console.
@@ -300,9 +300,6 @@ def add_listen_arguments(parser: Any) -> None:
                         help="SCAIP: SIP transport to the registrar (default udp)")
     parser.add_argument("--local-host", default="127.0.0.1",
                         help="SCAIP: address the console's SIP transport listens on")
-    parser.add_argument("--scaip-answer", default="ok", metavar="ANSWER",
-                        help="SCAIP: ok | hold [N] | not-treated | busy | error [SNU] | silent "
-                        "(default ok); change it while running by typing the same on stdin")
     parser.add_argument("--hbi", type=int, help="SCAIP: heartbeat interval (minutes) to ask "
                         "units for in each answer")
 
@@ -315,7 +312,11 @@ async def listen(args: argparse.Namespace) -> int:
                          "password at the registrar")
     if args.hbi is not None and not 1 <= args.hbi <= 1440:
         raise ValueError(f"--hbi: {args.hbi} (1..1440 minutes)")
-    policy = AnswerPolicy.parse(args.scaip_answer, args.hbi)
+    answer = args.answer or "ok"
+    try:
+        policy = AnswerPolicy.parse(answer, args.hbi)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
     done = asyncio.Event()
     seen = 0
 
@@ -341,7 +342,7 @@ async def listen(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, done.set)
     commands = _read_commands(console, done)
     print(f"SCAIP centre {args.user} registered at {args.sip_transport}://{args.host}:"
-          f"{args.port}; answering {args.scaip_answer!r} (type ok, hold N, busy, not-treated, "
+          f"{args.port}; answering {answer!r} (type ok, hold N, busy, not-treated, "
           "error N or silent to change); Ctrl-C to stop", flush=True)
     try:
         await done.wait()

@@ -392,5 +392,4 @@ PROTOCOL = CentreProtocol(
     codes={kind: _code_summary(kind) for kind in scaip.SCAIP_CODES},
     code_table_markdown=scaip.code_table_markdown,
     transports=("udp", "tcp", "tls"),
-    console="trygg.tools.sim.scaip_console",
 )
