@@ -27,6 +27,8 @@ from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc import scaip, scaip_sip
 
 ANSWERS = ("ok", "hold", "not-treated", "busy", "error", "silent")
+# Status codes that end an event: restoral, cancel, IP link re-established.
+_RESOLVED_STC = (scaip.STC_RESTORAL, scaip.STC_CANCEL, 112)
 _ANSWER_SNU = {"ok": scaip.SNU_OK, "hold": scaip.SNU_HOLD,
                "not-treated": scaip.SNU_NOT_TREATED, "busy": scaip.SNU_BUSY}
 
@@ -109,6 +111,16 @@ class ScaipEvent:
                 return row.kind
         return None
 
+    @property
+    def event(self) -> str | None:
+        """raised, resolved or test for an event (mty ME or IN); None for anything else."""
+        mrq = self.mrq
+        if mrq is None or mrq.mty not in (scaip.MTY_EVENT, scaip.MTY_INFO):
+            return None
+        if mrq.stc in (scaip.STC_TEST_PRIMARY, scaip.STC_TEST_REDUNDANT):
+            return "test"
+        return "resolved" if mrq.stc in _RESOLVED_STC else "raised"
+
     def operator_line(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(self.received_at))
         answered = "no answer" if self.snu is None else f"answered snu {self.snu}"
@@ -129,7 +141,7 @@ class ScaipEvent:
         if mrq.mty == scaip.MTY_RESET:
             parts.append("RESET (RE): the unit cancels this event here and sends it elsewhere")
         elif kind is not None:
-            resolved = mrq.stc in (scaip.STC_RESTORAL, scaip.STC_CANCEL, 112)
+            resolved = self.event == "resolved"
             test = kind.name == "test"
             parts.append(kind.title + ("" if test else " RESOLVED" if resolved else " ALARM"))
             parts.append(kind.restore if resolved else f"urgency {kind.priority} "
