@@ -58,11 +58,32 @@ def test_protocol_and_arc_benches_run() -> None:
     assert protocol["cpython_open"]["frames_per_s"] > 0
     arc = bench("arc", "--count", "2", "--burst", "5")
     assert arc["drain"]["received"] == arc["drain"]["burst"] == 5
-    from trygg.tools import bench_arc_scaip
+    from trygg.tools.bench import arc_scaip as bench_arc_scaip
     if bench_arc_scaip.unavailable() is None:  # PJSIP's binding and kamailio are here
         for name in ("scaip-udp", "scaip-tcp"):
             drain = arc["protocols"][name]["drain"]
             assert drain["received"] == drain["burst"] == 5
+
+
+@pytest.mark.skipif(not mpy.micropython_platform_supported(),
+                    reason="simulated boards need the MicroPython unix port")
+def test_e2e_bench_counts_every_alarm_and_restore_once_per_protocol() -> None:
+    from trygg.tools.bench import arc_scaip as bench_arc_scaip
+
+    result = bench("e2e", "--trials", "2", "--seconds", "60")
+    assert result["bench"] == "e2e"
+    assert result["stimulus"] == "smoke"
+    protocols = result["protocols"]
+    assert set(protocols) == {"scaip", "dc09", "sos-access"}
+    if bench_arc_scaip.unavailable() is not None:  # no PJSIP binding or kamailio here
+        assert "error" in protocols.pop("scaip")
+    for name, figures in protocols.items():
+        assert figures["trials"] == figures["alarm"]["count"] == 2, name
+        assert figures["timed_out"] is False, name
+        # The warm-up and both trials: each alarm and restore arrived, and only once.
+        assert figures["arrivals"] == figures["expected_arrivals"] == 6, name
+        # Each trial's alarm was found in the hub's store between stimulus and arrival.
+        assert figures["alarm_split"]["stimulus_to_raised"]["count"] == 2, name
 
 
 def test_bench_refuses_bad_counts() -> None:
@@ -72,3 +93,8 @@ def test_bench_refuses_bad_counts() -> None:
     assert proc.returncode == 2
     assert "--rounds: 0 is outside 1..20" in proc.stderr
     assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "bench", "e2e",
+                           "--protocol", "sia"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert "--protocol 'sia' (one of scaip, dc09, sos-access)" in proc.stderr

@@ -17,6 +17,7 @@ order, and is passed to ``on_arrival``; link tests and heartbeats are not arriva
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -104,11 +105,12 @@ class Centre:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
+        await self.close()
 
     async def start(self) -> None:
-        """Start the console (and for SCAIP kamailio first); RuntimeError, OSError or
-        FileNotFoundError (kamailio, PJSIP) say what is missing."""
+        """Start the console (and for SCAIP kamailio first), again after ``stop()`` on the
+        same port; RuntimeError, OSError or FileNotFoundError (kamailio, PJSIP) say what is
+        missing."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.protocol == "scaip":
             await self._start_scaip()
@@ -146,7 +148,7 @@ class Centre:
             self._server = Kamailio({SCAIP_CID: hub_password, SCAIP_CENTRE: centre_password},
                                     workdir=self.folder / "kamailio")
             self.port = self._server.port
-        self._server.start()
+        await asyncio.to_thread(self._server.start)
         policy = AnswerPolicy.parse(self.answer or "ok")
         self._console = ScaipConsole(self._server.host, self.port, user=SCAIP_CENTRE,
                                      password=centre_password, policy=policy,
@@ -154,17 +156,35 @@ class Centre:
         await self._console.start()
 
     async def stop(self) -> None:
+        """The centre goes down (the console, and for SCAIP kamailio too); ``start()`` brings
+        it back on the same port."""
         console, self._console = self._console, None
         if console is not None:
             await console.stop()
+        if self._server is not None:
+            await asyncio.to_thread(self._server.stop)
+
+    async def close(self) -> None:
+        await self.stop()
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            await asyncio.to_thread(server.close)
+
+    @property
+    def sip_server(self) -> Any:
+        """SCAIP: the kamailio between the hub and the centre (a test stops or kills it)."""
+        return self._server
+
+    @property
+    def console(self) -> Any:
+        """The running console (ScaipConsole, ArcConsole, SosAccessConsole), or None."""
+        return self._console
 
     # -- the hub's side --------------------------------------------------------------------
 
-    def receiver(self, name: str = "centre") -> dict[str, Any]:
-        """The ``[[arc.receivers]]`` table that reaches this centre (call after start())."""
+    def receiver(self, name: str = "centre", **settings: Any) -> dict[str, Any]:
+        """The ``[[arc.receivers]]`` table that reaches this centre (call after start());
+        ``settings``: more of the protocol's keys (timings)."""
         if not self.port:
             raise RuntimeError("Centre.receiver(): start the centre first")
         table: dict[str, Any] = {"name": name, "protocol": self.protocol,
@@ -179,6 +199,7 @@ class Centre:
                          transmitter_type=SOS_TRANSMITTER_TYPE, receiver_id=SOS_RECEIVER,
                          authentication_file=_secret_file(self.folder / "sos-authentication",
                                                           self._secrets["sos"]))
+        table.update(settings)
         return table
 
     # -- what arrives ----------------------------------------------------------------------
