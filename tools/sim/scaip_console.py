@@ -36,12 +36,13 @@ _ANSWER_SNU = {"ok": scaip.SNU_OK, "hold": scaip.SNU_HOLD,
 @dataclass
 class AnswerPolicy:
     """What the console answers. ``hold`` answers HOLD ``hold_times`` times for a ref and then
-    OK (0: HOLD for ever)."""
+    OK (0: HOLD for ever). ``delay``: seconds before each answer leaves (a slow centre)."""
 
     mode: str = "ok"
     hold_times: int = 0
     error_snu: int = 99
     hbi: int | None = None  # heartbeat interval to ask for, minutes
+    delay: float = 0.0
     _holds: dict[str, int] = field(default_factory=dict)
 
     def snu_for(self, mrq: scaip.Mrq) -> int | None:
@@ -266,6 +267,8 @@ class ScaipConsole:
             self._arrived.notify_all()
 
     async def _answer(self, cid: str, mrs: scaip.Mrs) -> None:
+        if self.policy.delay > 0:
+            await asyncio.sleep(self.policy.delay)
         account = self._account
         if account is None:
             return

@@ -26,6 +26,7 @@ a centre's ``hbi`` sets the heartbeat interval.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
@@ -194,9 +195,16 @@ class ScaipLink(CentreLink):
         self._account: scaip_sip.SipAccount | None = None
         self._refs: set[str] = set()  # refs this link waits for (in _WAITING)
         self._hold_since: dict[str, float] = {}
+        # MESSAGE transactions still open at the SIP level, by body. PJSIP retransmits a
+        # MESSAGE over UDP for 32 s (RFC 3261 §17.1.2, Timer F) after our own wait for the
+        # <mrs> has ended, and a non-INVITE transaction cannot be cancelled: a new attempt of
+        # the same request while one is open would put another copy on the wire each time
+        # (a centre coming back after an outage got a dozen). It waits for the open one.
+        self._sending: dict[str, asyncio.Future[scaip_sip.MessageStatus]] = {}
         self.hbi_minutes: int | None = None
         self._counters = {"requests": 0, "answers": 0, "holds": 0, "resets": 0,
-                          "bad_answers": 0, "foreign_messages": 0, "unreachable": 0}
+                          "bad_answers": 0, "foreign_messages": 0, "unreachable": 0,
+                          "sip_open": 0}
 
     # -- seam ---------------------------------------------------------------------
 
@@ -234,6 +242,9 @@ class ScaipLink(CentreLink):
         return counts
 
     async def close(self) -> None:
+        for sending in list(self._sending.values()):
+            sending.cancel()
+        self._sending.clear()
         account, self._account = self._account, None
         if account is not None:
             await account.close()
@@ -250,6 +261,7 @@ class ScaipLink(CentreLink):
         mrs, detail = await self._exchange(mrq, self.receiver.response_timeout)
         if mrs is None:
             self._counters["unreachable"] += 1
+            await self._register_again()
             return Outcome(UNREACHABLE, detail, wire)
         rtt = time.monotonic() - started
         if mrs.hbi:
@@ -276,6 +288,17 @@ class ScaipLink(CentreLink):
         if mrq.mty != scaip.MTY_PING:
             await self._reset(mrq)
         return Outcome(FAILOVER, f"{judgement.detail}; reset (RE) sent", wire, rtt)
+
+    async def _register_again(self) -> None:
+        """After an attempt without an answer over UDP, register again if PJSIP believes us
+        registered: the registrar may have lost us (a crash that lost its table), and then
+        the centre's <mrs> cannot reach us until our next refresh, minutes away. Over TCP and
+        TLS the registration lives on a connection, whose loss PJSIP sees and answers with a
+        new registration of its own (a second one then would race it onto a dead flow)."""
+        account = self._account
+        if (self.receiver.transport == "udp" and account is not None
+                and account.registered.is_set()):
+            await account.refresh_registration()
 
     async def _reset(self, mrq: scaip.Mrq) -> None:
         """Cancel ``mrq`` at this centre (mty RE, same ref) before the next path takes it;
@@ -309,10 +332,17 @@ class ScaipLink(CentreLink):
         self._counters["requests"] += 1
         try:
             body = scaip.encode_mrq(mrq).decode()
+            sending = self._sending.get(body)
+            if sending is None or sending.done():
+                sending = asyncio.ensure_future(account.send_message(
+                    self.centre_uri, body, scaip.CONTENT_TYPE))
+                self._sending[body] = sending
+                sending.add_done_callback(functools.partial(self._sent, body))
+            else:
+                self._counters["sip_open"] += 1
             try:
                 async with asyncio.timeout_at(deadline):
-                    status = await account.send_message(self.centre_uri, body,
-                                                        scaip.CONTENT_TYPE)
+                    status = await asyncio.shield(sending)
             except TimeoutError:
                 return None, f"no SIP answer to the MESSAGE within {limit:g} s"
             except scaip_sip.SipError as exc:
@@ -335,6 +365,12 @@ class ScaipLink(CentreLink):
             if not waiters:
                 _WAITING.pop(mrq.ref, None)
                 self._refs.discard(mrq.ref)
+
+    def _sent(self, body: str, done: asyncio.Future[scaip_sip.MessageStatus]) -> None:
+        if self._sending.get(body) is done:
+            del self._sending[body]
+        if not done.cancelled():
+            done.exception()  # retrieved: an error is the waiting attempt's to report
 
     async def _open(self) -> scaip_sip.SipAccount:
         if self._account is None:
