@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import roles
 from .recording import DeviceSpec, Observation
 
 # (received_at, message) in the device's sending order.
@@ -70,13 +71,15 @@ def _const(node: ast.expr) -> Any:
 
 
 @functools.cache
-def firmware_defaults() -> dict[str, Any]:
-    """The firmware's tunables as a fresh device has them: ``DEFAULTS`` and the defaults of
-    ``LOCAL_KEYS`` from ``firmware/config.py``, plus the door contact's debounce."""
+def firmware_defaults(role: str) -> dict[str, Any]:
+    """The tunables a fresh device of ``role`` has: the settings every device has (``DEFAULTS``
+    and ``LOCAL_KEYS`` of ``firmware/config.py``), the role's own (its ``CONFIG``, read by
+    trygg.hub.roles from its firmware module), plus the door contact's debounce."""
     config = _firmware_source("config.py")
     values: dict[str, Any] = dict(_const(_assigned(config, "DEFAULTS")))
     for key, spec in _const(_assigned(config, "LOCAL_KEYS")).items():
         values[key] = spec[0]
+    values.update(roles.device_facts(role).settings)
     motion = _firmware_source("roles/motion.py")
     values["door_debounce_ms"] = _const(_assigned(motion, "_DOOR_DEBOUNCE_MS"))
     return values
@@ -91,7 +94,7 @@ def firmware_version() -> str:
 def tunables(device: DeviceSpec) -> dict[str, Any]:
     """The device's settings: the firmware defaults, the recording's settings for the device,
     and the hub's heartbeat interval for it (which the hub sets on the device)."""
-    values = dict(firmware_defaults())
+    values = dict(firmware_defaults(device.role))
     values.update(device.firmware)
     if device.heartbeat_s is not None:
         values["heartbeat_s"] = device.heartbeat_s

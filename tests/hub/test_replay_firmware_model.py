@@ -141,7 +141,7 @@ def model(items: list[tuple[int, str, int]], holdoff_s: int) -> list[list[Any]]:
 def test_motion_model_sends_what_the_motion_firmware_sends(
         run_micropython: Any, seed: int, holdoff_s: int) -> None:
     items = script(seed)
-    cfg = dict(firmware_model.firmware_defaults(), motion_holdoff_s=holdoff_s,
+    cfg = dict(firmware_model.firmware_defaults("motion"), motion_holdoff_s=holdoff_s,
                door_contact=True)
     # Door edges closer than the debounce reach the role before it reads the level.
     steps = [(ms, kind, level, not (i + 1 < len(items) and items[i + 1][1] == "door"
@@ -168,10 +168,12 @@ def test_motion_model_sends_what_the_motion_firmware_sends(
 
 
 def test_model_reads_the_firmware_defaults_not_copies() -> None:
-    defaults = firmware_model.firmware_defaults()
-    assert defaults["motion_holdoff_s"] == 60
-    assert defaults["heartbeat_s"] == 300
-    assert defaults["bed_enter_s"] == 10
-    assert defaults["bed_exit_s"] == 5
-    assert defaults["door_debounce_ms"] == 50
-    assert defaults["sample_ms"] == 200
+    # Each role's own settings come from its firmware module's CONFIG, the common ones from
+    # firmware/config.py; another role's settings are not there (the device refuses them).
+    motion, bed = (firmware_model.firmware_defaults(r) for r in ("motion", "bed"))
+    assert motion["motion_holdoff_s"] == 60
+    assert motion["heartbeat_s"] == bed["heartbeat_s"] == 300
+    assert motion["door_debounce_ms"] == 50
+    assert (bed["bed_enter_s"], bed["bed_exit_s"], bed["sample_ms"]) == (10, 5, 200)
+    assert "bed_enter_s" not in motion
+    assert "motion_holdoff_s" not in bed

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trygg.hub import roles
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.mosquitto import free_port
 from trygg.tools.sim.pty import PtyBoard
@@ -47,6 +48,7 @@ DEMO_THRESHOLDS = {"bed_exit_return_min": FALL_THRESHOLD_MIN,
                    "dose_window_min": 1.5,
                    # the simulated boards run on a 3.3 V supply, not a battery
                    "battery_low_mv": 3000, "battery_ok_mv": 3100}
+# Each board gets those of its role (and the common ones).
 DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
                    "dose_window_min": 1, "reminder_step_s": 10,
                    # a frame the hub did not ack (e.g. the first hello, sent before the hub
@@ -146,8 +148,10 @@ class Demo:
                     "--role", role, "--room", room, "--config", str(self.config_path), "--hub",
                     f"127.0.0.1:{mqtt_port}", "--heartbeat-s", "30", "--wait-online", "60",
                     "--json"]
+            foreign = roles.foreign_settings(role)  # a device refuses another role's settings
             for name, value in DEVICE_TUNABLES.items():
-                args += ["--set", f"{name}={value}"]
+                if name not in foreign:
+                    args += ["--set", f"{name}={value}"]
             proc = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True,
                                            timeout=180, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
