@@ -20,7 +20,7 @@ from .errors import SCHEMA, WRONG_DIRECTION, ProtocolError
 
 # --- enumerations (wire value = index + 1 unless noted) --------------------
 
-ROLES = ("motion", "bed", "smoke", "dispenser")
+ROLES = ("motion", "bed", "smoke", "dispenser", "call_point")
 
 # Why the device last started. Mirrors machine.reset_cause() on ESP32 plus
 # brownout and panic, which esp32 reports through esp32.reset_cause-like means.

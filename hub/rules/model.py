@@ -65,12 +65,13 @@ class Tick:
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     device_id: str
-    role: str  # motion | bed | smoke | dispenser
+    role: str  # one of protocol.messages.ROLES (described in trygg.hub.roles)
     room: str | None
     resident_id: str
     zone: int
     heartbeat_s: float | None = None  # None: the resident's thresholds.heartbeat_s
     paired_at: float = 0.0
+    call_text: str | None = None  # what the centre reads for its `button` (None: the default)
 
 
 @dataclass(frozen=True)

