@@ -122,6 +122,11 @@ class CentreLink(ABC):
     def counters(self) -> dict[str, object]:
         """Counts for a person or a test: attempts, bad answers, discarded bytes."""
 
+    async def prepare(self) -> None:  # noqa: B027 (a link with nothing to prepare need not)
+        """Get ready before the first report, so that it does not wait (SCAIP registers
+        here). Called once when the forwarder starts; best effort: a failure here is the
+        first attempt's to report."""
+
     async def close(self) -> None:  # noqa: B027 (a link with nothing to close need not say so)
         """Drop any connection; the next attempt opens a new one."""
 

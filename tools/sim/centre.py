@@ -47,6 +47,7 @@ class Arrival:
     event: str | None  # raised | resolved | test
     zone: int | None
     room: str | None
+    code: str  # the event code on the wire: SIA "FA"; SCAIP "0023/0009" (dty/stc); SOS "FA AL"
     wire_id: str  # the message as the centre knows it: "seq 0031", "ref 31", "reference T31-..."
     line: str  # what the operator's console printed
     received_at: float  # epoch seconds, at the console
@@ -205,9 +206,10 @@ class Centre:
     # -- what arrives ----------------------------------------------------------------------
 
     def _arrived(self, kind: str | None, event: str | None, zone: int | None,
-                 room: str | None, wire_id: str, line: str, received_at: float) -> None:
-        arrival = Arrival(self.protocol, kind, event, zone, room, wire_id, line, received_at,
-                          time.monotonic())
+                 room: str | None, code: str, wire_id: str, line: str,
+                 received_at: float) -> None:
+        arrival = Arrival(self.protocol, kind, event, zone, room, code, wire_id, line,
+                          received_at, time.monotonic())
         self.arrivals.append(arrival)
         if self.on_arrival is not None:
             self.on_arrival(arrival)
@@ -215,15 +217,18 @@ class Centre:
     def _dc09(self, event: Any) -> None:
         if event.is_link_test:
             return
-        self._arrived(event.kind, event.event, event.zone, event.room,
+        code = (str(event.code) if event.cid_event is None
+                else f"{event.cid_qualifier}{event.cid_event:03d}")
+        self._arrived(event.kind, event.event, event.zone, event.room, code,
                       f"seq {event.sequence:04d}", event.operator_line(), event.received_at)
 
     def _scaip(self, event: Any) -> None:
         if event.event is None:  # a heartbeat, a reset or a rejected message
             return
         mrq = event.mrq
-        self._arrived(event.kind, event.event, mrq.lco, mrq.lte, f"ref {mrq.ref}",
-                      event.operator_line(), event.received_at)
+        stc = "-" if mrq.stc is None else f"{mrq.stc:04d}"
+        self._arrived(event.kind, event.event, mrq.lco, mrq.lte, f"{mrq.dty:04d}/{stc}",
+                      f"ref {mrq.ref}", event.operator_line(), event.received_at)
 
     def _sos(self, request: Any) -> None:
         if request.is_link_test:
@@ -231,8 +236,10 @@ class Centre:
         section = request.fields.get("section", "")
         self._arrived(request.kind, "test" if request.kind == "test" else request.event,
                       int(section) if section.isdigit() else None,
-                      request.fields.get("sectiontext"), f"reference {request.reference}",
-                      request.operator_line(), request.received_at)
+                      request.fields.get("sectiontext"),
+                      f"{request.fields.get('eventcode')} {request.fields.get('alarmtype', 'AL')}",
+                      f"reference {request.reference}", request.operator_line(),
+                      request.received_at)
 
 
 def _random_text() -> str:

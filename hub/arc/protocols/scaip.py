@@ -193,6 +193,7 @@ class ScaipLink(CentreLink):
             domain_name=domain)
         self.centre_uri = f"sip:{config.centre}@{domain}"
         self._account: scaip_sip.SipAccount | None = None
+        self._opening = asyncio.Lock()
         self._refs: set[str] = set()  # refs this link waits for (in _WAITING)
         self._hold_since: dict[str, float] = {}
         # MESSAGE transactions still open at the SIP level, by body. PJSIP retransmits a
@@ -232,6 +233,11 @@ class ScaipLink(CentreLink):
     async def link_test(self, number: int) -> Outcome:
         mrq = scaip.heartbeat_mrq(ref=ref_for(number), cid=self.receiver.cid)
         return await self._attempt(mrq)
+
+    async def prepare(self) -> None:
+        """Register now: the centre can reach us from the start, and the first alarm does
+        not wait for a REGISTER and its Digest challenge."""
+        await self._open()
 
     def counters(self) -> dict[str, object]:
         counts: dict[str, object] = dict(self._counters)
@@ -373,11 +379,15 @@ class ScaipLink(CentreLink):
             done.exception()  # retrieved: an error is the waiting attempt's to report
 
     async def _open(self) -> scaip_sip.SipAccount:
-        if self._account is None:
-            account = scaip_sip.SipAccount(self.sip_config, on_message=self._message)
-            await account.open()
-            self._account = account
-        return self._account
+        # One account per link, however many callers race here (prepare() and the first
+        # attempt): a second one would register the same address of record, and PJSIP would
+        # hand the centre's answers to whichever it found first, long after this link closed.
+        async with self._opening:
+            if self._account is None:
+                account = scaip_sip.SipAccount(self.sip_config, on_message=self._message)
+                await account.open()
+                self._account = account
+            return self._account
 
     def _message(self, message: scaip_sip.IncomingMessage) -> None:
         self._answer(message.body, f"a MESSAGE from {message.from_uri[:80]}", None,
