@@ -89,8 +89,8 @@ def test_e2e_bench_counts_every_alarm_and_restore_once_per_protocol_and_stimulus
             assert got["kind"] == kind
             assert got["trials"] == got["alarm"]["count"] == 2, (name, role)
             assert got["timed_out"] is False, (name, role)
-            # Each trial's alarm arrived once, and so did each restore: the smoke's own, and
-            # for the call point the call before it, resolved as superseded by the next pull.
+            # Each trial's alarm arrived once, and so did each restore: the relay opened, the
+            # call closed by hand.
             assert got["alarms_arrived"] == got["restores_arrived"] == 2, (name, role, got)
             # Each trial's alarm was found in the hub's store between stimulus and arrival.
             assert got["alarm_split"]["stimulus_to_raised"]["count"] == 2, (name, role)
