@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 
-from trygg.hub.config import NORDIC_ZONES, Resident, Thresholds
+from trygg.hub.config import NORDIC_ZONES
 from trygg.hub.rules import (
     DeviceInfo,
     Event,
     RaiseAlarm,
     ResolveAlarm,
+    Resident,
     RulesConfig,
     RulesEngine,
     State,
+    Thresholds,
     Tick,
     replay,
 )

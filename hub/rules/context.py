@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Resident
 from .local_time import LocalDays
 from .model import Action, DeviceInfo, RulesConfig, State
+from .resident import Resident
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ fault is resolved by "fault_clear". Repeated rejected frames come from the inges
 
 from __future__ import annotations
 
-from ..config import Resident
 from . import alarm_book
 from .context import Context
 from .model import (
@@ -22,6 +21,7 @@ from .model import (
     DeviceInfo,
     Event,
 )
+from .resident import Resident
 
 
 def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:

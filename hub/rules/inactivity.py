@@ -9,11 +9,11 @@ resident is away and resolved by the next sign of life (for not up: leaving the 
 
 from __future__ import annotations
 
-from ..config import Resident
 from . import alarm_book
 from .context import Context
 from .local_time import next_wall_time, window_at_or_after, window_containing
 from .model import INACTIVITY, NOT_UP, ResidentState
+from .resident import Resident
 
 
 def inactivity_due(ctx: Context, resident: Resident, since: float) -> float:

@@ -9,10 +9,10 @@ the threshold again (empty, low stock: refilled).
 
 from __future__ import annotations
 
-from ..config import Resident
 from . import alarm_book
 from .context import Context
 from .model import DISPENSER_PROBLEM, MISSED_DOSE, DeviceInfo, Event, ResidentState
+from .resident import Resident
 
 _PROBLEM_TEXT = {"dispenser_jam": ("jam", "Medicine dispenser jammed"),
                  "dispenser_empty": ("empty", "Medicine dispenser empty"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Resident
+from .resident import Resident
 
 # Alarm kinds (the ARC contract's list) and their priorities: 1 = fire ... 5 = technical.
 FIRE = "fire"

@@ -14,11 +14,11 @@ person has walked away); motion in the same room may be someone moving on the fl
 
 from __future__ import annotations
 
-from ..config import Resident
 from . import alarm_book
 from .context import Context
 from .local_time import window_containing
 from .model import POSSIBLE_FALL, Event, ResidentState
+from .resident import Resident
 
 
 def on_bed(ctx: Context, resident: Resident, rs: ResidentState, ev: Event, at: float) -> None:

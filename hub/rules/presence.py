@@ -10,9 +10,9 @@ the ``away_off`` command (a carer visiting an empty flat must not end a hospital
 
 from __future__ import annotations
 
-from ..config import Resident
 from .context import Context
 from .model import Event, ResidentState
+from .resident import Resident
 
 
 def activity(rs: ResidentState, ev: Event, at: float, bathroom_motion: bool = False) -> None:
