@@ -23,6 +23,5 @@ from .model import (
 )
 from .resident import Resident, Thresholds
 
-__all__ = ["PRIORITY", "Action", "DeviceInfo", "Event", "RaiseAlarm", "ResolveAlarm",
-           "Resident", "RulesConfig", "RulesEngine", "State", "Thresholds", "Tick", "occurred_at",
-           "replay"]
+__all__ = ["PRIORITY", "Action", "DeviceInfo", "Event", "RaiseAlarm", "Resident", "ResolveAlarm",
+           "RulesConfig", "RulesEngine", "State", "Thresholds", "Tick", "occurred_at", "replay"]

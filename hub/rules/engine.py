@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from . import (
     alarm_book,
     assistance,
+    device_order,
     device_supervision,
     inactivity,
     medication,
@@ -121,17 +122,23 @@ def _event(ctx: Context, ev: Event) -> None:
         inactivity.on_activity(ctx, resident)
         possible_fall.on_motion(ctx, resident, device.room)
     elif name == "bed_in" or name == "bed_out":
-        rs.in_bed = name == "bed_in"
-        if rs.in_bed:
-            rs.bed_in_at = at
-            rs.bed_in_event = ev.id
-        presence.on_bed(rs, ev, at)
-        possible_fall.on_bed(ctx, resident, rs, ev, at)
+        if device_order.current(state, device.device_id, device_order.BED, ev.seq):
+            rs.in_bed = name == "bed_in"
+            if rs.in_bed:
+                rs.bed_in_at = at
+                rs.bed_in_event = ev.id
+            presence.on_bed(rs, ev, at)
+            possible_fall.on_bed(ctx, resident, rs, ev, at)
+            if name == "bed_out":
+                inactivity.on_bed_out(ctx, resident)
+        else:
+            presence.activity(rs, ev, at)  # history: a sign of life, not the bed's state
         inactivity.on_activity(ctx, resident)
-        if name == "bed_out":
-            inactivity.on_bed_out(ctx, resident)
     elif name == "door_open" or name == "door_close":
-        presence.on_door(rs, ev, at)
+        if device_order.current(state, device.device_id, device_order.DOOR, ev.seq):
+            presence.on_door(rs, ev, at)
+        else:
+            presence.activity(rs, ev, at)
         inactivity.on_activity(ctx, resident)
     elif name == "smoke_alarm" or name == "smoke_clear":
         smoke.on_event(ctx, device, ev)

@@ -155,6 +155,8 @@ class DeviceState:
     last_frame_event: int = 0
     battery_low: bool = False
     dispenser_problem: str | None = None  # jam | empty | stock_low
+    # State channel -> sequence number of the newest event applied on it (device_order.py).
+    channel_seq: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
