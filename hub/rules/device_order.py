@@ -26,6 +26,7 @@ DOOR = "door"
 DISPENSER = "dispenser"  # jam, empty, low stock, and what ends them (a dose, a refill)
 BATTERY = "battery"
 TAMPER = "tamper"
+TRIGGERS = "triggers"  # a motion unit's heartbeat trigger count
 
 
 def dose_channel(dose: int) -> str:
