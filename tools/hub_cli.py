@@ -99,6 +99,10 @@ def register(sub: Any) -> None:
     a.add_argument("json", help='e.g. \'{"command": "identify", "seconds": 5}\'')
     a.set_defaults(func=_command)
 
+    from . import replay_cli
+
+    replay_cli.add_parsers(hsub, add)
+
 
 def _fail(msg: str) -> int:
     print(f"trygg hub: {msg}", file=sys.stderr)
