@@ -45,9 +45,9 @@ def in_bed(rs: ResidentState) -> bool:
 
 
 def sign_of_life(ctx: Context, resident: Resident, rs: ResidentState, ev_id: int, at: float,
-                 room: str | None, inside: bool = True) -> None:
-    """Someone at home at ``at`` in ``room``. ``inside``: certainly after the last door close
-    (so she did not leave through it); False for a motion report that may be older."""
+                 room: str | None, inside: bool | None = None) -> None:
+    """Someone at home at ``at`` in ``room``. ``inside``: whether it was certainly after the
+    last door close (so she did not leave through it); by default, whether ``at`` is."""
     seen = rs.seen_at
     if seen is not None and at > seen and rs.seen_room is not None and not rs.away \
             and not in_bed(rs):
@@ -57,12 +57,11 @@ def sign_of_life(ctx: Context, resident: Resident, rs: ResidentState, ev_id: int
         rs.seen_event = ev_id
         if room is not None:
             rs.seen_room = room
-    if not inside:
-        return
-    if rs.leaving_at is not None and at > rs.leaving_at:
+    if rs.leaving_at is not None and (at > rs.leaving_at if inside is None else inside):
         rs.leaving_at = None  # she stayed
-    if rs.away and not rs.away_by_command and at > rs.away_since:
-        come_home(ctx, resident, rs, at)
+    if rs.away and not rs.away_by_command and (at > rs.away_since if inside is None
+                                               else inside):
+        come_home(ctx, resident, rs, max(at, rs.away_since))
 
 
 def _certain_after(ctx: Context, resident: Resident, rs: ResidentState, device: DeviceInfo,
@@ -90,11 +89,19 @@ def on_motion(ctx: Context, resident: Resident, rs: ResidentState, device: Devic
     if previous is None or at > previous:
         ds.motion_report_at = at
     ds.motion_reported += ev.value if ev.value is not None and ev.value > 0 else 1
-    _confirm_exit(ctx, resident, rs, device.room, at)
-    if rs.last_motion_at is None or at > rs.last_motion_at:
-        rs.last_motion_at = at
     inside = _certain_after(ctx, resident, rs, device, ev, at, previous)
-    sign_of_life(ctx, resident, rs, ev.id, at, device.room, inside)
+    # A report within a hold-off (and delivery) of the unit's previous one may be the count of
+    # a hold-off: movement at some moment after that previous report, not now. Placed at the
+    # earliest such moment, it never makes a stillness look shorter, nor moves her back into
+    # a room she left before another unit saw her elsewhere.
+    seen = at
+    if previous is not None and at - previous <= resident.thresholds.motion_holdoff_s \
+            + _DELIVERY_S:
+        seen = previous
+    _confirm_exit(ctx, resident, rs, device.room, seen)
+    if rs.last_motion_at is None or seen > rs.last_motion_at:
+        rs.last_motion_at = seen
+    sign_of_life(ctx, resident, rs, ev.id, seen, device.room, inside)
 
 
 def on_motion_heartbeat(ctx: Context, resident: Resident, rs: ResidentState,
@@ -115,8 +122,8 @@ def on_motion_heartbeat(ctx: Context, resident: Resident, rs: ResidentState,
     _confirm_exit(ctx, resident, rs, device.room, since)
     closed = rs.leaving_at if rs.leaving_at is not None else (
         rs.away_since if rs.away and not rs.away_by_command else None)
-    sign_of_life(ctx, resident, rs, ev.id, since, device.room,
-                 inside=closed is None or since > closed)
+    sign_of_life(ctx, resident, rs, ev.id, since, device.room, since > closed
+                 if closed is not None else None)
 
 
 def _confirm_exit(ctx: Context, resident: Resident, rs: ResidentState, room: str | None,
@@ -156,13 +163,11 @@ def on_bed(ctx: Context, resident: Resident, rs: ResidentState, device: DeviceIn
         rs.leaving_at = None
         if rs.away and not rs.away_by_command:
             come_home(ctx, resident, rs, at)
-        night = window_containing(days, resident.night_start, resident.night_end, at)
         rs.stay_start = at
         rs.stay_event = ev.id
-        rs.stay_night = night is not None
-        if night is not None:
-            evening = days.day_of(at - 43200.0)
-            routine.record_bedtime(rs.routine, evening, days.seconds_after(at, evening, 12))
+        rs.stay_night = False
+        if _night_sleep(ctx, resident, rs, at):
+            _begin_night(ctx, resident, rs)
         return
     if rs.stay_start is not None and rs.in_bed:
         if rs.stay_night:
@@ -180,6 +185,31 @@ def on_bed(ctx: Context, resident: Resident, rs: ResidentState, device: DeviceIn
     rs.exit_doubtful = has_motion and (rs.last_motion_at is None
                                        or rs.last_motion_at < at - confirm)
     sign_of_life(ctx, resident, rs, ev.id, at, device.room)
+
+
+def _night_sleep(ctx: Context, resident: Resident, rs: ResidentState, at: float) -> bool:
+    """Whether a bed stay begun at ``at`` is the night's sleep rather than a nap: it began in
+    the night window, or no earlier in the evening than her earliest bedtime of the learning
+    days (less ``rise_margin_min``): an early sleeper's night starts before night_start."""
+    days = ctx.local_days(resident)
+    if window_containing(days, resident.night_start, resident.night_end, at) is not None:
+        return True
+    evening = days.day_of(at - 43200.0)
+    earliest = routine.earliest_bedtime(resident, rs.routine, evening)
+    after_noon = days.seconds_after(at, evening, 12)
+    return earliest is not None and after_noon >= earliest - \
+        resident.thresholds.rise_margin_min * 60.0
+
+
+def _begin_night(ctx: Context, resident: Resident, rs: ResidentState) -> None:
+    """The current bed stay is the night's sleep: its start is the evening's bedtime."""
+    start = rs.stay_start
+    if start is None:
+        return
+    days = ctx.local_days(resident)
+    rs.stay_night = True
+    evening = days.day_of(start - 43200.0)
+    routine.record_bedtime(rs.routine, evening, days.seconds_after(start, evening, 12))
 
 
 def activity(ctx: Context, resident: Resident, rs: ResidentState, ev: Event, at: float,
@@ -214,6 +244,10 @@ def set_away(ctx: Context, resident: Resident, rs: ResidentState, ev: Event, at:
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
+    if rs.in_bed and not rs.stay_night and rs.stay_start is not None and window_containing(
+            ctx.local_days(resident), resident.night_start, resident.night_end,
+            ctx.now) is not None:
+        _begin_night(ctx, resident, rs)  # still in bed when the night begins: not a nap
     if rs.leaving_at is None or rs.away:
         return
     due = rs.leaving_at + resident.thresholds.away_confirm_min * 60.0

@@ -102,6 +102,12 @@ def record_bedtime(routine: Routine, day: int, seconds_after_noon: float) -> Non
         _touch(routine, day)
 
 
+def earliest_bedtime(resident: Resident, routine: Routine, evening: int) -> float | None:
+    """The earliest bedtime (seconds after noon) of the learning days, if any."""
+    seen = [routine.bedtimes[d] for d in _window(resident, evening) if d in routine.bedtimes]
+    return min(seen) if seen else None
+
+
 def _median(values: list[float]) -> float:
     s = sorted(values)
     n = len(s)

@@ -130,7 +130,9 @@ def test_triggers_already_reported_as_motion_are_no_new_sign_of_life() -> None:
     home.store(BATH, "motion", t + 60, value=1)
     home.store(BATH, "motion", t + 120, value=2)
     home.heartbeat(BATH, t + 300, triggers=3)
-    assert home.state.resident("r1").seen_at == t + 120
+    # The second report came within a hold-off of the first: it may stand for movement right
+    # after it, and is placed there.
+    assert home.state.resident("r1").seen_at == t + 60
 
 
 def test_an_absence_longer_than_usual_raises_a_check_that_coming_home_resolves() -> None:
@@ -173,3 +175,16 @@ def test_a_commanded_absence_lasts_until_it_is_ended() -> None:
     assert home.raised() == []
     home.hub_event(HUB_AWAY_OFF, home.at("12:30", 2))
     assert not home.state.resident("r1").away
+
+
+def test_a_holdoffs_count_is_placed_before_a_later_room_she_was_seen_in() -> None:
+    # Kitchen -> hall -> living room: the hall unit's count of its hold-off arrives after the
+    # living room's report, but stands for movement before it. She is in the living room.
+    home = RulesHome()
+    t = home.at("12:43")
+    home.store(HALL, "motion", t + 18, value=1)  # the first trigger, at once
+    home.store(LIVING, "motion", t + 22, value=1)
+    home.store(HALL, "motion", t + 79, value=1)  # its hold-off's count, a minute later
+    rs = home.state.resident("r1")
+    assert rs.seen_room == "living room"
+    assert rs.seen_at == t + 22
