@@ -163,10 +163,11 @@ def on_bed(ctx: Context, resident: Resident, rs: ResidentState, device: DeviceIn
         rs.leaving_at = None
         if rs.away and not rs.away_by_command:
             come_home(ctx, resident, rs, at)
+        night = _night_sleep(ctx, resident, rs, at)  # before the new stay replaces the last
         rs.stay_start = at
         rs.stay_event = ev.id
         rs.stay_night = False
-        if _night_sleep(ctx, resident, rs, at):
+        if night:
             _begin_night(ctx, resident, rs)
         return
     if rs.stay_start is not None and rs.in_bed:
@@ -189,16 +190,20 @@ def on_bed(ctx: Context, resident: Resident, rs: ResidentState, device: DeviceIn
 
 def _night_sleep(ctx: Context, resident: Resident, rs: ResidentState, at: float) -> bool:
     """Whether a bed stay begun at ``at`` is the night's sleep rather than a nap: it began in
-    the night window, or no earlier in the evening than her earliest bedtime of the learning
-    days (less ``rise_margin_min``): an early sleeper's night starts before night_start."""
+    the night window; or within ``rise_margin_min`` of getting up from the night's sleep (back
+    to bed after an early toilet visit); or no earlier in the evening than her earliest bedtime
+    of the learning days (less ``rise_margin_min``): an early sleeper's night starts before
+    night_start."""
     days = ctx.local_days(resident)
     if window_containing(days, resident.night_start, resident.night_end, at) is not None:
         return True
+    margin = resident.thresholds.rise_margin_min * 60.0
+    if rs.stay_night and rs.exit_at is not None and at - rs.exit_at <= margin:
+        return True  # back to bed soon after getting up from the night: still the night
     evening = days.day_of(at - 43200.0)
     earliest = routine.earliest_bedtime(resident, rs.routine, evening)
     after_noon = days.seconds_after(at, evening, 12)
-    return earliest is not None and after_noon >= earliest - \
-        resident.thresholds.rise_margin_min * 60.0
+    return earliest is not None and after_noon >= earliest - margin
 
 
 def _begin_night(ctx: Context, resident: Resident, rs: ResidentState) -> None:

@@ -26,10 +26,12 @@ class Thresholds:
     # times, and commercial systems learn for two to eight weeks. Events are kept for 90 days,
     # so a restarted hub relearns the same routine from its store.
     learn_days: float = 28.0
-    # A learned bound is trusted once this many days have shown the behaviour (a stay in that
+    # A learned bound is used once this many days have shown the behaviour (a stay in that
     # room around that hour, a rise, an outing); until then the defaults below apply, or what
-    # has been seen if that is longer (learning never makes a bound tighter than the default).
-    learn_min_days: int = 5
+    # has been seen if that is longer. A duration learned from fewer than learn_days days is
+    # stretched towards what the whole window would show (routine.py), so two days suffice to
+    # start: the defaults are far from any one resident's routine.
+    learn_min_days: int = 2
     # How far beyond the usual is unusual: the longest seen in the learning days times this,
     # plus learn_margin_min. Half as long again keeps a stay that was the longest in four
     # weeks from alarming; the added minutes cover a PIR that missed one movement.

@@ -17,9 +17,10 @@ replays them -- never hidden state: a restarted hub rebuilds the same routine fr
 
 A bound is learned once ``learn_min_days`` of the last ``learn_days`` days show the behaviour:
 the longest seen times ``learn_margin`` plus ``learn_margin_min`` (durations) or the latest seen
-plus ``rise_margin_min`` (clock times), within the technician's bounds. Until then the default
-applies, or what has been seen if that is longer: learning never makes a bound tighter than its
-default before there is enough history.
+plus ``rise_margin_min`` (clock times), within the technician's bounds. A duration learned from
+fewer days than the window is stretched by how much longer the longest of the whole window is
+expected to be (:func:`_stretch`), so a young history is used, but cautiously. Below
+``learn_min_days`` the default applies, or what has been seen if that is longer.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .resident import Resident
 # Hours of the day around the current one whose quiet spells count, widened in this order until
 # enough days show a stay in the room: the same hour and its neighbours first (a spell near the
 # hour's edge belongs to both), the whole day last.
-HOUR_RADII = (1, 2, 3, 6, 12)
+HOUR_RADII = (2, 3, 6, 12)
 # A spell longer than a day is recorded for its first day only (the ceiling is hours).
 _MAX_SPELL_HOURS = 24
 
@@ -123,8 +124,21 @@ def duration_bound(resident: Resident, table: dict[int, float], today: int, defa
     """The learned limit of a duration (outing, nap) from per-day longest values."""
     t = resident.thresholds
     seen = [table[d] for d in _window(resident, today) if d in table]
-    return _bound(t.learn_min_days, seen, t.learn_margin, t.learn_margin_min * 60.0, default,
-                  floor, ceiling)
+    return _bound(t.learn_min_days, seen, t.learn_margin * _stretch(resident, len(seen)),
+                  t.learn_margin_min * 60.0, default, floor, ceiling)
+
+
+def _harmonic(n: int) -> float:
+    return sum(1.0 / k for k in range(1, n + 1))
+
+
+def _stretch(resident: Resident, days: int) -> float:
+    """How much longer the longest of ``learn_days`` days is expected to be than the longest
+    of ``days``: for spells with an exponential tail the longest of n grows as the n-th
+    harmonic number, so a short history is stretched by H(learn_days) / H(days). With the full
+    learning window it is 1."""
+    full = max(1, int(resident.thresholds.learn_days))
+    return 1.0 if days >= full or days <= 0 else _harmonic(full) / _harmonic(days)
 
 
 def clock_bound(resident: Resident, table: dict[int, float], today: int, default: float,
@@ -174,8 +188,9 @@ def _stillness_bound(resident: Resident, routine: Routine, room: str, day: int, 
             if longest > 0.0:
                 maxima.append(longest)
         if len(maxima) >= t.learn_min_days:
-            return _bound(t.learn_min_days, maxima, t.learn_margin, t.learn_margin_min * 60.0,
-                          0.0, floor, ceiling)
+            return _bound(t.learn_min_days, maxima,
+                          t.learn_margin * _stretch(resident, len(maxima)),
+                          t.learn_margin_min * 60.0, 0.0, floor, ceiling)
     if night:
         default = t.night_no_motion_min
     elif room in resident.bathroom_rooms:
@@ -184,5 +199,5 @@ def _stillness_bound(resident: Resident, routine: Routine, room: str, day: int, 
         default = t.still_default_min
     # ``maxima`` is the whole day's by now: fewer days than needed, so it may only lengthen
     # the default.
-    return _bound(t.learn_min_days, maxima, t.learn_margin, t.learn_margin_min * 60.0,
-                  default * 60.0, floor, ceiling)
+    return _bound(t.learn_min_days, maxima, t.learn_margin * _stretch(resident, len(maxima)),
+                  t.learn_margin_min * 60.0, default * 60.0, floor, ceiling)

@@ -7,7 +7,10 @@ import copy
 
 from rules_home import BATH, BED, BEDROOM, KITCHEN, LIVING, RulesHome
 
-from trygg.hub.rules import RulesEngine, State, replay
+from trygg.hub.rules import Resident, RulesEngine, State, Thresholds, replay
+from trygg.hub.rules.routine import duration_bound
+
+FULL = 28  # a full learning window (Thresholds.learn_days): no stretch for a short history
 
 
 def every(home: RulesHome, device: str, start: float, end: float, minutes: float) -> None:
@@ -29,34 +32,36 @@ def usual_day(home: RulesHome, day: int) -> None:
     home.store(BED, "bed_in", at("22:30", day))
 
 
-def test_after_a_week_the_kitchen_limit_follows_her_kitchen_at_that_hour() -> None:
-    home = RulesHome()
-    for day in range(6):
+def test_after_four_weeks_the_kitchen_limit_follows_her_kitchen_at_that_hour() -> None:
+    home = RulesHome(tick_s=60)
+    for day in range(FULL):
         usual_day(home, day)
-    home.store(BED, "bed_out", home.at("07:00", 6))
-    home.store(BEDROOM, "motion", home.at("07:00", 6) + 10)
-    every(home, KITCHEN, home.at("07:10", 6), home.at("09:00", 6), 8)  # then nothing
-    home.run_until(home.at("10:00", 6))
+    home.store(BED, "bed_out", home.at("07:00", FULL))
+    home.store(BEDROOM, "motion", home.at("07:00", FULL) + 10)
+    every(home, KITCHEN, home.at("07:10", FULL), home.at("09:00", FULL), 8)  # then nothing
+    home.run_until(home.at("10:00", FULL))
     alarms = home.raised("possible_fall")
     assert len(alarms) == 1
-    limit = 8 * 60 * 1.5 + 5 * 60  # the longest (8 min) x learn_margin + learn_margin_min
-    last = home.at("08:54", 6)  # the last trigger of the 8-minute grid from 07:10
-    assert last + limit <= alarms[0].at < last + limit + 30
-    assert alarms[0].description == "No movement for 17 min in kitchen; usually 8 min at most"
+    # The longest kitchen stillness around that hour (07:00-11:59): 11 min, from 10:54 to the
+    # living room at 11:05; x learn_margin + learn_margin_min.
+    limit = 11 * 60 * 1.5 + 5 * 60
+    last = home.at("08:54", FULL)  # the last trigger of the 8-minute grid from 07:10
+    assert last + limit <= alarms[0].at < last + limit + 60
+    assert alarms[0].description == "No movement for 22 min in kitchen; usually 11 min at most"
 
 
 def test_the_living_room_in_the_afternoon_is_allowed_her_long_still_spells() -> None:
-    home = RulesHome()
-    for day in range(6):
+    home = RulesHome(tick_s=60)
+    for day in range(FULL):
         usual_day(home, day)
-    home.store(BED, "bed_out", home.at("07:00", 6))
-    every(home, KITCHEN, home.at("07:10", 6), home.at("11:00", 6), 8)
-    every(home, LIVING, home.at("11:05", 6), home.at("15:15", 6), 50)  # 15:15: the last
-    home.run_until(home.at("18:00", 6))
+    home.store(BED, "bed_out", home.at("07:00", FULL))
+    every(home, KITCHEN, home.at("07:10", FULL), home.at("11:00", FULL), 8)
+    every(home, LIVING, home.at("11:05", FULL), home.at("15:15", FULL), 50)  # 15:15: the last
+    home.run_until(home.at("18:00", FULL))
     alarms = home.raised("possible_fall")
     assert len(alarms) == 1
-    last = home.at("14:25", 6) + 50 * 60  # the grid from 11:05 every 50 min
-    assert last + 80 * 60 <= alarms[0].at < last + 80 * 60 + 30  # 50 x 1.5 + 5
+    last = home.at("14:25", FULL) + 50 * 60  # the grid from 11:05 every 50 min
+    assert last + 80 * 60 <= alarms[0].at < last + 80 * 60 + 60  # 50 x 1.5 + 5
 
 
 def test_stillness_from_the_evening_is_counted_across_the_night_boundary() -> None:
@@ -86,8 +91,8 @@ def test_not_in_bed_by_her_usual_bedtime_and_still_is_a_check() -> None:
     assert last + 30 * 60 <= checks[0].at < last + 30 * 60 + 30
     assert checks[0].description.startswith("Not in bed at 00:05")
     assert "no movement for 30 min in living room" in checks[0].description
-    # The living room that late: 30 min at most (21:55 to bed), so its limit is 50 min: the
-    # possible fall comes at 00:25.
+    # The living room that late: 30 min at most (21:55 to bed), so its limit is longer than
+    # the 30 min "not in bed" waits for.
     assert home.raised("possible_fall") == []
 
 
@@ -123,3 +128,16 @@ def test_the_learned_routine_replays_to_the_same_state() -> None:
     assert again.bedtimes == live.bedtimes
     assert len(live.still) >= 7
     assert copy.deepcopy(again.still) == live.still
+
+
+def test_a_short_history_is_stretched_towards_what_four_weeks_would_show() -> None:
+    # The longest of a few days underestimates the longest of four weeks: a limit learned
+    # from 3 days is longer than one learned from 28 with the same longest value, and both
+    # are longer than the longest seen.
+    resident = Resident(id="r1", arc_account="1234", thresholds=Thresholds())
+    hour = 3600.0
+    three = duration_bound(resident, dict.fromkeys(range(97, 100), hour), 100, 0.0, 0.0, 1e9)
+    month = duration_bound(resident, dict.fromkeys(range(72, 100), hour), 100, 0.0, 0.0, 1e9)
+    assert month.limit == hour * 1.5 + 5 * 60
+    assert three.limit > month.limit * 1.5
+    assert (three.days, month.days) == (3, 28)
