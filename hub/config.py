@@ -277,7 +277,7 @@ _THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
 # simulated-home demo (trygg demo) and its CI run show a night fall in seconds. Never for a
 # real home: the hub logs a warning at every start.
 _DEMO_THRESHOLD_RANGES = dict(_THRESHOLD_RANGES, **{
-    name: (0.05, hi) for name, (_lo, hi) in _THRESHOLD_RANGES.items()
+    name: (min(lo, 0.05), hi) for name, (lo, hi) in _THRESHOLD_RANGES.items()
     if name.endswith(("_min", "_hours"))})
 # Keys of earlier versions, and what replaced them: a configuration that still sets one is
 # stopped with this advice rather than a bare "unknown key".
