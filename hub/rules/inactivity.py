@@ -66,12 +66,18 @@ def _in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     days = ctx.local_days(resident)
     now = ctx.now
     today = days.day_of(now)
+    key = (rs.stay_event, rs.stay_night, today)
+    if rs.in_bed_due_for == key and now < rs.in_bed_due:
+        return  # a night in bed ticks 2,000 times: the limit is the same all day
+    rs.in_bed_due_for = key
+    rs.in_bed_due = float("inf")
     t = resident.thresholds
     if rs.stay_night:
         bound = routine.clock_bound(resident, rs.routine.rises, today,
                                     _seconds(resident.latest_rise),
                                     _seconds(resident.latest_rise_max))
         rise = next_wall_time(days, _clock(bound.limit), start)
+        rs.in_bed_due = rise
         if now < rise:
             return
         text = texts.fit(f"Still in bed at {texts.clock(days, now)}",
@@ -81,6 +87,7 @@ def _in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
         bound = routine.duration_bound(resident, rs.routine.naps, today,
                                        t.nap_default_h * 3600.0, t.nap_floor_h * 3600.0,
                                        t.nap_ceiling_h * 3600.0)
+        rs.in_bed_due = start + bound.limit
         if now - start < bound.limit:
             return
         text = texts.fit(f"In bed since {texts.clock(days, start)} "

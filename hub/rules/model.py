@@ -161,6 +161,9 @@ class ResidentState:
     away_since: float = 0.0
     # Did-not-go-to-bed: the evening (local day) it was last raised for.
     not_in_bed_evening: int = 0
+    # Cache: when the current bed stay becomes "not up" (a function of the stay and the day).
+    in_bed_due_for: tuple[int, bool, int] = (0, False, 0)
+    in_bed_due: float = 0.0
     # Cache: inactivity deadline for seen_at (pure function of it and the config).
     inactivity_due_for: float | None = None
     inactivity_due: float = 0.0
