@@ -51,7 +51,8 @@ def sign_of_life(ctx: Context, resident: Resident, rs: ResidentState, ev_id: int
     seen = rs.seen_at
     if seen is not None and at > seen and rs.seen_room is not None and not rs.away \
             and not in_bed(rs):
-        routine.record_spell(rs.routine, ctx.local_days(resident), rs.seen_room, seen, at)
+        routine.record_spell(rs.routine, ctx.local_days(resident), rs.seen_room, seen, at,
+                             int(resident.thresholds.learn_days) + 2)
     if seen is None or at >= seen:
         rs.seen_at = at
         rs.seen_event = ev_id

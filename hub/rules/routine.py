@@ -72,8 +72,9 @@ def _touch(routine: Routine, day: int) -> None:
 
 
 def record_spell(routine: Routine, days: LocalDays, room: str, start: float,
-                 end: float) -> None:
-    """A quiet spell in ``room`` from ``start`` to ``end`` (out of bed, at home)."""
+                 end: float, keep_days: int = 90) -> None:
+    """A quiet spell in ``room`` from ``start`` to ``end`` (out of bed, at home). Figures older
+    than ``keep_days`` are forgotten when a new day begins (a replayed year stays small)."""
     t = start
     for _ in range(_MAX_SPELL_HOURS):
         if t >= end:
@@ -82,6 +83,7 @@ def record_spell(routine: Routine, days: LocalDays, room: str, start: float,
         attained = (end if end < hour_end else hour_end) - start
         cells = routine.still.get(day)
         if cells is None:
+            routine.forget_before(day - keep_days)
             cells = routine.still[day] = {}
         key = (room, hour)
         if attained > cells.get(key, 0.0):
