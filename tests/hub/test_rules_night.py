@@ -89,3 +89,19 @@ def test_a_short_toilet_visit_with_return_to_bed_raises_nothing() -> None:
     home.store(BED, "bed_in", home.at("03:17", 1))
     home.run_until(home.at("06:30", 1))
     assert home.raised() == []
+
+
+def test_back_to_bed_right_after_an_early_toilet_visit_is_still_the_night() -> None:
+    # Up at 06:50, back in bed at 07:10 (after night_end): the rest of the night, judged by
+    # the rise time (11:00 while learning), not as a nap (3 h: 10:10).
+    home = RulesHome()
+    night(home)
+    home.store(BED, "bed_out", home.at("06:50", 1))
+    home.store(BEDROOM, "motion", home.at("06:50", 1) + 10)
+    home.store(BATH, "motion", home.at("06:55", 1))
+    home.store(BED, "bed_in", home.at("07:10", 1))
+    assert home.state.resident("r1").stay_night
+    home.run_until(home.at("10:50", 1))
+    assert home.raised() == []
+    home.run_until(home.at("11:10", 1))
+    assert [a.kind for a in home.raised()] == ["not_up"]
