@@ -9,8 +9,7 @@ fault is resolved by "fault_clear". Repeated rejected frames come from the inges
 
 from __future__ import annotations
 
-from ..config import Resident
-from . import alarm_book
+from . import alarm_book, device_order
 from .context import Context
 from .model import (
     DEVICE_SILENT,
@@ -22,6 +21,7 @@ from .model import (
     DeviceInfo,
     Event,
 )
+from .resident import Resident
 
 
 def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
@@ -31,15 +31,21 @@ def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
     if ds.last_frame_at is None or at >= ds.last_frame_at:
         ds.last_frame_at = at
         ds.last_frame_event = ev.id
+    # A restart ends a tamper; an older restart, resent late, does not end a newer tamper.
+    restarted = ev.type == "hello" and device_order.current(
+        ctx.state, device.device_id, device_order.TAMPER, ev.seq)
     if not ctx.state.open_alarms:
         return
     alarm_book.resolve_alarm(ctx, DEVICE_SILENT, device.device_id, "heard again")
-    if ev.type == "hello":
+    if restarted:
         alarm_book.resolve_alarm(ctx, TAMPER, device.device_id, "device restarted")
 
 
 def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
     d = device.device_id
+    channel = device_order.TAMPER if ev.name == "tamper" else device_order.SMOKE_LINE
+    if not device_order.current(ctx.state, d, channel, ev.seq):
+        return  # history: a restart or a later fault report has superseded it
     if ev.name == "tamper":
         alarm_book.raise_alarm(ctx, TAMPER, d, device.resident_id, d, ev.id, (ev.id,),
                                f"Device {d} opened or moved", device.room)
@@ -54,6 +60,8 @@ def on_heartbeat(ctx: Context, resident: Resident, device: DeviceInfo, ev: Event
     mv = ev.body.get("battery_mv")
     if not isinstance(mv, int) or mv == 0:  # 0: mains powered, no battery to measure
         return
+    if not device_order.current(ctx.state, device.device_id, device_order.BATTERY, ev.seq):
+        return  # an older heartbeat: the battery has been measured since
     ds = ctx.state.device(device.device_id)
     t = resident.thresholds
     if mv < t.battery_low_mv and not ds.battery_low:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from support.arc import report
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc import scaip
 from trygg.hub.arc.scaip import Mrq, Mrs, ScaipError
+from trygg.hub.rules.alarm_kinds import KINDS
 
 
 def test_request_has_full_width_codes_and_no_xml_declaration() -> None:
