@@ -151,7 +151,7 @@ class HubService:
     async def reload_devices(self) -> None:
         devices = await self.db.run(lambda s: s.devices())
         stamp = tuple((d.device_id, d.key, d.resident_id, d.room, d.role, d.zone,
-                       d.heartbeat_s) for d in devices)
+                       d.heartbeat_s, d.power) for d in devices)
         if stamp != self._device_stamp:
             self._device_stamp = stamp
             self.ingest.load_devices(devices)

@@ -131,6 +131,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (device_id, slot)
     );
     """,
+    # 2: what powers a device (mains | battery), from its hello; NULL until one said so
+    """
+    ALTER TABLE devices ADD COLUMN power TEXT
+    """,
 )
 
 ALARM_STATES = ("raised", "forwarded", "acknowledged", "resolved")
@@ -167,6 +171,7 @@ class Device:
     replay_highest: int
     replay_bitmap: int
     pruned_seq: int
+    power: str | None = None  # mains | battery, as its hello said; None: not said yet
 
     def window(self) -> ReplayWindow:
         return ReplayWindow(self.replay_highest, self.replay_bitmap)
@@ -177,7 +182,7 @@ class Device:
                 "zone": self.zone, "resident_id": self.resident_id,
                 "heartbeat_s": self.heartbeat_s, "board": self.board, "firmware": self.firmware,
                 "paired_at": self.paired_at, "last_seen": self.last_seen,
-                "battery_mv": self.battery_mv, "rssi": self.rssi}
+                "battery_mv": self.battery_mv, "rssi": self.rssi, "power": self.power}
 
 
 @dataclass(frozen=True)
@@ -283,7 +288,7 @@ class Store:
 
     _DEVICE_COLUMNS = ("device_id, key, role, room, zone, resident_id, heartbeat_s, board, "
                        "firmware, paired_at, last_seen, battery_mv, rssi, replay_highest, "
-                       "replay_bitmap, pruned_seq")
+                       "replay_bitmap, pruned_seq, power")
 
     def _device_row(self, row: Sequence[Any]) -> Device:
         values = list(row)
@@ -375,6 +380,8 @@ class Store:
                 h = health.setdefault(f.device_id, {})
                 h["board"] = f.message["board"]
                 h["firmware"] = f.message["firmware"]
+                if "power" in f.message:
+                    h["power"] = f.message["power"]
         for device_id, (highest, bitmap) in windows.items():
             seen = latest.get(device_id)
             c.execute("UPDATE devices SET replay_highest = ?, replay_bitmap = ?, "

@@ -2,7 +2,9 @@
 
 Silent: no frame of any kind for ``silent_heartbeats`` heartbeat intervals (EN 50136-1's idea of
 supervised transmission paths, applied to the home's own sensors); resolved by the next frame.
-Low battery below ``battery_low_mv``, cleared above ``battery_ok_mv`` (hysteresis). Tamper is
+Low battery below ``battery_low_mv``, cleared above ``battery_ok_mv`` (hysteresis), for a device
+powered by a battery: a mains-powered one (its hello says ``power: mains``, from its board file)
+reports its supply's voltage as health, which is no battery running down. Tamper is
 resolved when the device restarts (a technician has opened and closed it: "hello"). A smoke-line
 fault is resolved by "fault_clear". Repeated rejected frames come from the ingest as hub events.
 """
@@ -31,6 +33,8 @@ def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
     if ds.last_frame_at is None or at >= ds.last_frame_at:
         ds.last_frame_at = at
         ds.last_frame_event = ev.id
+    if ev.type == "hello" and "power" in ev.body:
+        ds.power = ev.body["power"]
     if not ctx.state.open_alarms:
         return
     alarm_book.resolve_alarm(ctx, DEVICE_SILENT, device.device_id, "heard again")
@@ -55,6 +59,10 @@ def on_heartbeat(ctx: Context, resident: Resident, device: DeviceInfo, ev: Event
     if not isinstance(mv, int) or mv == 0:  # 0: mains powered, no battery to measure
         return
     ds = ctx.state.device(device.device_id)
+    # Its hello (this replay's, else the one the devices table kept past retention) says what
+    # powers it; a device that never said (older firmware) is held to the battery rule.
+    if (ds.power or device.power) == "mains":
+        return
     t = resident.thresholds
     if mv < t.battery_low_mv and not ds.battery_low:
         ds.battery_low = True

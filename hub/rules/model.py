@@ -75,6 +75,9 @@ class DeviceInfo:
     zone: int
     heartbeat_s: float | None = None  # None: the resident's thresholds.heartbeat_s
     paired_at: float = 0.0
+    # What powers it, as its last hello said (kept in the devices table, which outlives the
+    # events' retention): "mains", "battery", or None (not said: treated as a battery).
+    power: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,7 @@ class DeviceState:
     last_frame_at: float | None = None
     last_frame_event: int = 0
     battery_low: bool = False
+    power: str | None = None  # from the device's hello events, in their order
     dispenser_problem: str | None = None  # jam | empty | stock_low
 
 

@@ -134,6 +134,7 @@ class SimHal:
         self.signals: dict[str, int] = {}
         self.sim: dict[str, SimSignal] = {}
         self.battery = 3300
+        self.power = "battery"  # until use_board reads the board file
         self.signal_dbm = -55
         self.ap_up = True
         self.model: Any = None  # simulated mechanics of the role's hardware, if any
@@ -160,6 +161,7 @@ class SimHal:
 
         # The board file's pin map decides which signal names exist, as on the real board.
         self.signals = boards.pins_for(board, role)
+        self.power = boards.load(board).POWER
         idle = boards.load(board).IDLE_LEVELS
         for name in idle:
             if name in self.signals:

@@ -219,19 +219,40 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def silent_after(cfg: hub_config.HubConfig, device: Any) -> float:
+    """Seconds without a frame after which the hub counts ``device`` silent: the device
+    supervision rule's (``silent_heartbeats`` x its heartbeat interval)."""
+    try:
+        t = cfg.resident(device.resident_id).thresholds
+    except KeyError:
+        t = hub_config.Thresholds()
+    return float(t.silent_heartbeats * (device.heartbeat_s or t.heartbeat_s))
+
+
+def is_online(cfg: hub_config.HubConfig, device: Any, now: float) -> bool:
+    """Heard within the time after which the hub would raise "device silent"."""
+    return device.last_seen is not None and now - device.last_seen < silent_after(cfg, device)
+
+
 @_guard
 def _devices(args: argparse.Namespace) -> int:
-    with _open_store(_load(args)) as store:
-        devices = [d.public() for d in store.devices()]
+    cfg = _load(args)
+    now = time.time()
+    with _open_store(cfg) as store:
+        paired = store.devices()
+    devices = [dict(d.public(), online=is_online(cfg, d, now)) for d in paired]
     if args.json:
         print(json.dumps(devices, indent=1))
         return 0
     _table([[d["device_id"], d["role"], d["room"] or "-", str(d["zone"]), d["resident_id"],
+             "yes" if d["online"] else ("never heard" if d["last_seen"] is None else "NO"),
              d["firmware"] or "-", _when(d["last_seen"]),
+             "-" if d["heartbeat_s"] is None else f"{d['heartbeat_s']:g} s",
+             d["power"] or "-",
              "-" if d["battery_mv"] is None else str(d["battery_mv"]),
              "-" if d["rssi"] is None else str(d["rssi"])] for d in devices],
-           ["DEVICE", "ROLE", "ROOM", "ZONE", "RESIDENT", "FIRMWARE", "LAST SEEN", "BATT mV",
-            "RSSI"])
+           ["DEVICE", "ROLE", "ROOM", "ZONE", "RESIDENT", "ONLINE", "FIRMWARE", "LAST SEEN",
+            "HEARTBEAT", "POWER", "mV", "RSSI"])
     return 0
 
 

@@ -44,9 +44,7 @@ FALL_THRESHOLD_MIN = 0.25  # 15 s in the demo; 15-40 min in a real home
 DEMO_THRESHOLDS = {"bed_exit_return_min": FALL_THRESHOLD_MIN,
                    "night_no_motion_min": FALL_THRESHOLD_MIN,
                    "bathroom_no_motion_min": FALL_THRESHOLD_MIN,
-                   "dose_window_min": 1.5,
-                   # the simulated boards run on a 3.3 V supply, not a battery
-                   "battery_low_mv": 3000, "battery_ok_mv": 3100}
+                   "dose_window_min": 1.5}
 DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
                    "dose_window_min": 1, "reminder_step_s": 10,
                    # a frame the hub did not ack (e.g. the first hello, sent before the hub
