@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiomqtt
 
+from . import instance_lock
 from .alarms import AlarmDesk, AlarmSink
 from .broker import BROKER_DROPPED_TOPIC, DEVICES_CHANGED_TOPIC
 from .commands import CommandSender
@@ -158,6 +159,10 @@ class HubService:
             self.desk.set_devices(devices)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
+        with instance_lock.hold(self.config.database):
+            await self._run(ready)
+
+    async def _run(self, ready: asyncio.Event | None) -> None:
         await self.db.open()
         if self.config.demo_profile:
             log.warning("%s: demo_profile is on: alarm thresholds may be seconds long; this "

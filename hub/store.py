@@ -280,6 +280,21 @@ class Store:
         assert device is not None
         return device
 
+    def rekey_device(self, device_id: str, key: bytes, role: str, room: str | None,
+                     resident_id: str, zone: int) -> Device:
+        """A device provisioned again: a new key (and what it is now), in one transaction. Its
+        last seen, health, heartbeat interval, replay window and events stay (the board keeps
+        its uplink counter); the hub's downlink counter starts again, as the board forgets its
+        downlink window with the old key."""
+        with self.transaction() as c:
+            c.execute("UPDATE devices SET key = ?, role = ?, room = ?, resident_id = ?, zone = ? "
+                      "WHERE device_id = ?", (key, role, room, resident_id, zone, device_id))
+            c.execute("DELETE FROM hub_sequence WHERE device_id = ?", (device_id,))
+        device = self.device(device_id)
+        if device is None:
+            raise StoreError(f"device {device_id} is not paired")
+        return device
+
     def remove_device(self, device_id: str) -> bool:
         with self.transaction() as c:
             cur = c.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))

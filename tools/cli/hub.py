@@ -121,6 +121,7 @@ def _open_store(cfg: hub_config.HubConfig) -> Store:
 def _guard(fn: Any) -> Any:
     def wrapped(args: argparse.Namespace) -> int:
         from trygg.hub.broker import BrokerError
+        from trygg.hub.instance_lock import HubAlreadyRunning
         from trygg.hub.pairing import PairingError
         from trygg.hub.store import StoreError
 
@@ -128,7 +129,7 @@ def _guard(fn: Any) -> Any:
             code: int = fn(args)
             return code
         except (hub_config.ConfigError, PairingError, StoreError, BrokerError,
-                ValueError) as exc:
+                HubAlreadyRunning, ValueError) as exc:
             return _fail(str(exc))
     return wrapped
 
