@@ -551,7 +551,8 @@ def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int
                                    args.zone, key)
             paired = True
         except (ProvisionError, DeviceError) as exc:
-            raise ProvisionError(f"{exc}\n{_undo(dev, old_raw, old, paired)}") from None
+            raise ProvisionError(f"{exc}\n{_undo(dev, old_raw, old, paired, simulated)}") \
+                from None
         say(f"paired with the hub as zone {device.zone} (resident {device.resident_id})"
             f"{'; key rotated' if rotated else ''}")
         if old is not None and (old.role, old.room) != (args.role, args.room):
@@ -604,7 +605,8 @@ def _install(dev: SerialDevice, args: argparse.Namespace, in_image: str | None,
     return files
 
 
-def _undo(dev: SerialDevice, old_raw: bytes | None, old: Any, paired: bool) -> str:
+def _undo(dev: SerialDevice, old_raw: bytes | None, old: Any, paired: bool,
+          simulated: bool) -> str:
     """After a failure before the new key was paired: give the board its previous
     configuration back (the hub still has the matching key), or leave it unconfigured. Returns
     what state board and hub are in now."""
@@ -618,7 +620,8 @@ def _undo(dev: SerialDevice, old_raw: bytes | None, old: Any, paired: bool) -> s
             if not dev.exists("main.py"):  # set aside to stop the application (_clean_repl)
                 dev.write_file("main.py", (package_source("firmware")
                                            / "boot_main.py").read_bytes())
-            board = "the board has its previous configuration back"
+            _reset(dev, simulated)  # back to work with the key the hub still has
+            board = "the board has its previous configuration back and runs again"
         else:
             dev.remove(CONFIG_FILE)
             board = "the board has no configuration (it needs provisioning)"
