@@ -136,6 +136,14 @@ CODES: dict[str, AlarmCode] = {c.kind: c for c in (
         "Alarms may be blocked: arrange a technical check.",
     ),
     AlarmCode(
+        "sensors_unreachable", "SENSORS NOT HEARD", "YS", "YK", 350, "Communication trouble",
+        5, URGENCY[5],
+        "The hub in the home cannot reach its message broker, so it hears none of the "
+        "sensors (the hub itself still reports).",
+        "No sensor alarm can arrive from this home until it is restored. Arrange a technical "
+        "check today; call the resident if in doubt.",
+    ),
+    AlarmCode(
         "test", "TEST", "RX", "RX", 601, "Manual trigger test",
         5, "TEST: no action, confirm the link works",
         "A technician or the hub sent a test report.",

@@ -32,6 +32,7 @@ KINDS = (
     "tamper",
     "smoke_fault",
     "rejected_frames",
+    "sensors_unreachable",
     "test",
 )
 

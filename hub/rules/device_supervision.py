@@ -19,6 +19,7 @@ from .model import (
     HUB_REJECTED_FRAMES,
     LOW_BATTERY,
     REJECTED_FRAMES,
+    SENSORS_UNREACHABLE,
     SMOKE_FAULT,
     TAMPER,
     DeviceInfo,
@@ -81,6 +82,19 @@ def on_hub_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
                                f"Repeated rejected frames from device {d}", device.room)
     else:
         alarm_book.resolve_alarm(ctx, REJECTED_FRAMES, d, "no rejections for a window")
+
+
+def on_broker(ctx: Context, ev: Event, lost: bool) -> None:
+    """The hub lost its MQTT broker (or has it back): no sensor of any resident is heard, so
+    every resident's centre learns it now rather than as one "device silent" per sensor much
+    later -- and not from link supervision, which says the hub itself is fine."""
+    for resident_id in ctx.config.residents:
+        if lost:
+            alarm_book.raise_alarm(ctx, SENSORS_UNREACHABLE, resident_id, resident_id, None,
+                                   ev.id, (ev.id,), "The hub cannot reach its message broker: "
+                                   "no sensor in the home is heard")
+        else:
+            alarm_book.resolve_alarm(ctx, SENSORS_UNREACHABLE, resident_id, "broker reached")
 
 
 def on_tick(ctx: Context) -> None:

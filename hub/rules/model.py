@@ -26,6 +26,7 @@ LOW_BATTERY = "low_battery"
 TAMPER = "tamper"
 SMOKE_FAULT = "smoke_fault"
 REJECTED_FRAMES = "rejected_frames"
+SENSORS_UNREACHABLE = "sensors_unreachable"  # the hub lost its broker: it hears no device
 
 PRIORITY = {
     FIRE: 1,
@@ -33,7 +34,7 @@ PRIORITY = {
     INACTIVITY: 3, NOT_UP: 3,
     MISSED_DOSE: 4,
     DISPENSER_PROBLEM: 5, DEVICE_SILENT: 5, LOW_BATTERY: 5, TAMPER: 5, SMOKE_FAULT: 5,
-    REJECTED_FRAMES: 5,
+    REJECTED_FRAMES: 5, SENSORS_UNREACHABLE: 5,
 }
 
 # Hub-made events (type "hub") that the rules understand.
@@ -43,6 +44,8 @@ HUB_RESOLVE_ALARM = "resolve_alarm"  # a person closed an alarm; body has "alarm
 HUB_ALARM_ACKNOWLEDGED = "alarm_acknowledged"  # the centre acknowledged; body has "alarm_id"
 HUB_REJECTED_FRAMES = "rejected_frames"  # ingest: repeated rejected frames from a device
 HUB_REJECTED_FRAMES_CLEAR = "rejected_frames_clear"
+HUB_BROKER_LOST = "broker_lost"  # the service: no broker connection for broker_lost_alarm_s
+HUB_BROKER_BACK = "broker_back"  # ... and connected again
 
 
 @dataclass(frozen=True, slots=True)
