@@ -124,7 +124,8 @@ class HubService:
         self._device_stamp: tuple[Any, ...] = ()
         self._reloads: set[asyncio.Task[None]] = set()
         self._broker_dropped: int | None = None  # the broker's count when last read
-        self._paired: dict[str, bytes] = {}  # device id -> key, to log what pairing changed
+        # device id -> key, to log what pairing changed; None until the first load
+        self._paired: dict[str, bytes] | None = None
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """Every message the hub's subscriptions bring; uplinks go straight to ingest."""
@@ -182,30 +183,28 @@ class HubService:
         devices = await self.db.run(lambda s: s.devices())
         stamp = tuple((d.device_id, d.key, d.resident_id, d.room, d.role, d.zone,
                        d.heartbeat_s, d.power) for d in devices)
-        if stamp != self._device_stamp:
+        if stamp != self._device_stamp or self._paired is None:
             self._device_stamp = stamp
             self.ingest.load_devices(devices)
             self.desk.set_devices(devices)
             self._log_pairing({d.device_id: d for d in devices})
 
     def _log_pairing(self, devices: dict[str, Any]) -> None:
-        first = not self._paired
+        before = self._paired
+        self._paired = {device_id: d.key for device_id, d in devices.items()}
+        if before is None:
+            log.info("%d paired device(s)", len(devices))
+            return
         for device_id, d in devices.items():
-            old = self._paired.get(device_id)
-            if first:
-                continue
+            old = before.get(device_id)
             if old is None:
                 log.info("paired %s: %s in %s, zone %d; its frames are accepted now", device_id,
                          d.role, d.room or "-", d.zone)
             elif old != d.key:
                 log.info("re-keyed %s (%s in %s, zone %d): frames under the old key are "
                          "rejected from now on", device_id, d.role, d.room or "-", d.zone)
-        for device_id in set(self._paired) - set(devices):
-            if not first:
-                log.info("unpaired %s: its frames are rejected from now on", device_id)
-        if first:
-            log.info("%d paired device(s)", len(devices))
-        self._paired = {device_id: d.key for device_id, d in devices.items()}
+        for device_id in set(before) - set(devices):
+            log.info("unpaired %s: its frames are rejected from now on", device_id)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         with instance_lock.hold(self.config.database):

@@ -37,8 +37,13 @@ def register(sub: Any) -> None:
     a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     a.set_defaults(func=_run)
 
-    a = add("check-config", "validate the configuration and exit")
+    a = add("check-config", "validate the configuration and exit (`doctor` checks the running "
+            "installation)")
     a.set_defaults(func=_check_config)
+
+    from trygg.tools.cli import doctor
+
+    doctor.register(hsub, add)
 
     a = add("pair", "register a device and give it a broker login (in effect at once)")
     a.add_argument("device_id", help="the device id: 12 hex digits")
@@ -95,10 +100,56 @@ def register(sub: Any) -> None:
     a.add_argument("--json", action="store_true", help="one JSON document")
     a.set_defaults(func=_test_alarm)
 
-    a = add("command", "queue a command for a device (sent and retried by the running hub)")
+    a = add("command", "send a command to a device through the running hub, and show its "
+            "answer", )
+    a.description = command_help()
+    a.formatter_class = argparse.RawDescriptionHelpFormatter
     a.add_argument("device_id")
-    a.add_argument("json", help='e.g. \'{"command": "identify", "seconds": 5}\'')
+    a.add_argument("json", help='the command as JSON, e.g. \'{"command": "identify", '
+                   '"seconds": 5}\' (the forms are listed above)')
+    a.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                   help="wait this long for the device's answer (default 30; 0: only queue "
+                        "it; the hub keeps retrying a device that is offline)")
     a.set_defaults(func=_command)
+
+
+COMMAND_HELP = """\
+Send a command to a device: the running hub sends it, retries it until the device answers
+(doubling from [commands] retry_initial_s), and gives up after [commands] expire_s.
+The forms:
+
+  {"command": "identify", "seconds": 5}           blink and beep (1-600 s)
+  {"command": "reboot"}
+  {"command": "set_config", "config": {"heartbeat_s": 60, "room": "hall"}}
+      the settings a hub may change (protocol/trygg.cddl, config): {settings};
+      the device refuses a setting of another role and says why
+  {"command": "calibrate", "reference": "empty"}   bed: what the mat holds now (or "occupied")
+  {"command": "set_dose_schedule", "doses": [[480, 1], [1200, 2]]}
+      dispenser: up to 8 doses a day, [minute of the day (local), dose id 0-255]
+  (set_time is sent by the hub itself.)
+
+The answer is the device's: ok, rejected (with why), unsupported, failed, or expired.
+"""
+
+
+def command_help() -> str:
+    """COMMAND_HELP with the settings a hub may change, from the protocol's own table."""
+    import textwrap
+
+    from trygg.protocol import messages
+
+    def one(name: str, kind: str, lo: int, hi: int) -> str:
+        if kind == "bool":
+            return f"{name} true/false"
+        if kind == "tstr":
+            return f"{name} ({lo}-{hi} bytes)"
+        return f"{name} {lo}-{hi}"
+
+    settings = ", ".join(one(name, kind, lo, hi)
+                         for name, (_key, kind, lo, hi) in messages.CONFIG_KEYS.items())
+    text = COMMAND_HELP.replace("{settings}", settings)
+    return "\n".join(textwrap.fill(line, 92, subsequent_indent="      ")
+                     if len(line) > 92 else line for line in text.split("\n"))
 
 
 def _fail(msg: str) -> int:
@@ -137,7 +188,15 @@ def _guard(fn: Any) -> Any:
 @_guard
 def _check_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    print(f"{cfg.source}: ok ({len(cfg.residents)} resident(s))")
+    arc = cfg.arc_config()
+    print(f"{cfg.source}: ok ({len(cfg.residents)} resident(s), "
+          + (f"{len(arc.receivers)} alarm centre receiver(s))" if arc else "no [arc])"))
+    if arc is None:
+        print(f"{cfg.source}: WARNING: no [arc] section: alarms are stored but NOT forwarded "
+              "to any alarm receiving centre; add one (hub/arc/README.md, Receiver "
+              "configuration)", file=sys.stderr)
+    print(f"checked the file only; `trygg hub doctor --config {cfg.source}` checks the broker, "
+          "the centres, the devices and the clock")
     return 0
 
 
@@ -375,8 +434,27 @@ def _command(args: argparse.Namespace) -> int:
         if store.device(args.device_id) is None:
             return _fail(f"device {args.device_id} is not paired")
         command_id = store.add_command(args.device_id, body, time.time())
-    print(f"command {command_id} queued for {args.device_id}")
-    return 0
+    print(f"command {command_id} queued for {args.device_id}; the running hub sends it")
+    if args.wait <= 0:
+        return 0
+    from trygg.hub.instance_lock import running_pid
+
+    if running_pid(cfg.database) is None:
+        print("the hub service is not running: the command waits until it runs (sudo "
+              "systemctl start trygg-hub)", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        with _open_store(cfg) as store:
+            row = next((c for c in store.commands() if c["command_id"] == command_id), None)
+        if row is not None and row["state"] != "pending":
+            detail = f": {row['detail']}" if row.get("detail") else ""
+            print(f"command {command_id}: {row['state']}{detail}")
+            return 0 if row["state"] == "ok" else 1
+        time.sleep(0.25)
+    print(f"command {command_id}: no answer within {args.wait:g} s; the hub keeps retrying "
+          "(is the device online? `trygg hub devices`)", file=sys.stderr)
+    return 1
 
 
 @_guard

@@ -68,6 +68,9 @@ REPL_AFTER_RESET_S = 20.0  # an ESP32 boots in about a second; USB-serial may re
 # broker login and the hub's verification take well under a second.
 WAIT_ONLINE_S = 60.0
 BROKER_PROBE_S = 3.0  # a broker on the LAN answers a TCP connect in milliseconds
+# A broker or hub service started just before provisioning (systemctl start, then provision)
+# is given this long to come up before it counts as not running.
+STARTING_S = 15.0
 OUTBOX_FOLDER = "data"  # hw/sim/hal.py, hw/esp32/hal.py: the device's records
 OUTBOX_PREFIX = "o"  # firmware/outbox.py: o<class><seq>
 # firmware/outbox.py's classes, by the digit after the prefix.
@@ -323,13 +326,21 @@ def probe_broker(host: str, port: int) -> None:
     the hub, the address the device will use must at least accept a connection."""
     import socket
 
-    try:
-        with socket.create_connection((host, port), timeout=BROKER_PROBE_S):
-            return
-    except socket.gaierror as exc:
-        why = f"the name {host} does not resolve ({exc.strerror})"
-    except OSError as exc:
-        why = exc.strerror or str(exc) or type(exc).__name__
+    deadline = time.monotonic() + STARTING_S
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=BROKER_PROBE_S):
+                return
+        except socket.gaierror as exc:
+            why = f"the name {host} does not resolve ({exc.strerror})"
+        except ConnectionRefusedError as exc:  # perhaps starting: try again for a while
+            why = exc.strerror or "connection refused"
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+        except OSError as exc:
+            why = exc.strerror or str(exc) or type(exc).__name__
+        break
     raise ProvisionError(
         f"--hub {host}:{port}: no broker answers there from this hub ({why}). The device "
         "would not reach it either: is mosquitto running (sudo systemctl status mosquitto), "
@@ -341,6 +352,9 @@ def check_hub_running(cfg: Any, config_path: Path) -> None:
     rather than blame the device's Wi-Fi a minute later."""
     from trygg.hub.instance_lock import running_pid
 
+    deadline = time.monotonic() + STARTING_S
+    while running_pid(cfg.database) is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # perhaps just started
     if running_pid(cfg.database) is None:
         raise ProvisionError(
             f"the hub service is not running for {config_path} (its database "

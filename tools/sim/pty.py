@@ -261,7 +261,80 @@ def register(sub: Any) -> None:
                    help="the hub configuration shown in the printed `trygg provision` line "
                         "(default /etc/trygg/hub.toml)")
     b.add_argument("--json", action="store_true", help="print the board's details as JSON")
+    b.add_argument("--background", action="store_true",
+                   help="return once the board is up and leave it running (needs --dir; "
+                        "`trygg sim unplug DIR` or `kill PID` ends it)")
     b.set_defaults(func=_board_command)
+    c = ssub.add_parser("control", help="drive a simulated board's hardware: one control line "
+                        "(`help` lists them), e.g. `trygg sim control hall pulse pir`")
+    c.add_argument("dir", type=Path, help="the board's --dir")
+    c.add_argument("line", nargs="+", help="the control line: pulse pir | adc bed 40000 | "
+                   "pin smoke_alarm 1 | help ...")
+    c.set_defaults(func=_control_command)
+    u = ssub.add_parser("unplug", help="end a simulated board started with --dir")
+    u.add_argument("dir", type=Path, help="the board's --dir")
+    u.set_defaults(func=_unplug_command)
+
+
+BOARD_FILE = "board.json"  # in the board's --dir: its port, control port and process id
+
+
+def _board_info(folder: Path) -> dict[str, Any]:
+    try:
+        info: dict[str, Any] = json.loads((folder / BOARD_FILE).read_text())
+    except (OSError, ValueError):
+        raise SystemExit(f"trygg sim: {folder}: no running board there (start one with "
+                         f"`trygg sim board --dir {folder}`)") from None
+    return info
+
+
+def _control_command(args: argparse.Namespace) -> int:
+    info = _board_info(args.dir)
+    board = PtyBoard.__new__(PtyBoard)  # only its control channel: the board runs elsewhere
+    board.control_port = int(info["control_port"])
+    try:
+        reply = board.control(" ".join(args.line))
+    except OSError as exc:
+        print(f"trygg sim control: {args.dir}: the board's control channel at 127.0.0.1:"
+              f"{info['control_port']} does not answer ({exc.strerror or exc}); it answers "
+              "once the board runs its application (after trygg provision)", file=sys.stderr)
+        return 1
+    print(reply)
+    return 0 if reply.startswith("ok") else 1
+
+
+def _unplug_command(args: argparse.Namespace) -> int:
+    info = _board_info(args.dir)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(info["pid"]), signal.SIGTERM)
+    (args.dir / BOARD_FILE).unlink(missing_ok=True)
+    print(f"unplugged the board in {args.dir}")
+    return 0
+
+
+def _background(args: argparse.Namespace) -> int:
+    """Start `trygg sim board` (without --background) as its own session, its output in
+    DIR/board.log; return once it has written DIR/board.json, printing what it printed."""
+    folder: Path = args.dir.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / BOARD_FILE).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "trygg.tools.sim.pty", "board", "--dir", str(folder),
+            "--config", args.config]
+    argv += (["--role", args.role] if args.role else []) + (["--romfs"] if args.romfs else [])
+    argv += (["--heapsize", args.heapsize] if args.heapsize else [])
+    argv += ["--json"] if args.json else []
+    with open(folder / "board.log", "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_S * 3
+    while not (folder / BOARD_FILE).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print(f"trygg sim board: the board did not start; see {folder / 'board.log'}:\n"
+                  + (folder / "board.log").read_text(errors="replace"), file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    print((folder / "board.log").read_text(errors="replace"), end="", flush=True)
+    return 0
 
 
 def _register_supervisor(sub: Any) -> None:
@@ -284,6 +357,12 @@ def _unplug(_sig: int, _frame: Any) -> None:
 
 
 def _board_command(args: argparse.Namespace) -> int:
+    if args.background:
+        if args.dir is None:
+            print("trygg sim board: --background needs --dir (where the board's details are "
+                  "kept for `trygg sim control` and `trygg sim unplug`)", file=sys.stderr)
+            return 2
+        return _background(args)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
     # `kill PID` (SIGTERM) and a closed terminal (SIGHUP) end the board like Ctrl-C; a
@@ -298,6 +377,8 @@ def _board_command(args: argparse.Namespace) -> int:
             print(f"trygg sim board: {exc}", file=sys.stderr)
             return 1
         info = board.describe()
+        if args.dir is not None:  # for trygg sim control / unplug, once everything is printed
+            details = json.dumps(dict(info, pid=os.getpid()))
         if args.json:
             print(json.dumps(info), flush=True)
         else:
@@ -310,12 +391,18 @@ def _board_command(args: argparse.Namespace) -> int:
             print(f"  next: trygg provision --port {info['port']} --role "
                   f"{args.role or 'ROLE'} --room ROOM --config {args.config}")
             print(f"  Ctrl-C (or kill {os.getpid()}) unplugs the board", flush=True)
+        if args.dir is not None:
+            tmp = args.dir / (BOARD_FILE + ".tmp")
+            tmp.write_text(details)
+            tmp.replace(args.dir / BOARD_FILE)
         while board.alive:
             time.sleep(0.5)
     except (KeyboardInterrupt, _Unplugged):
         pass
     finally:
         board.close() if args.dir is None else board.stop()
+        if args.dir is not None:
+            (args.dir / BOARD_FILE).unlink(missing_ok=True)
     return 0
 
 
