@@ -92,7 +92,7 @@ def test_doctor_passes_a_working_hub_and_names_a_centre_that_does_not_resolve(
                              "motion", "--room", "hall", "--new-key-file",
                              str(key_file)).returncode == 0
                 key = bytes.fromhex(key_file.read_text())
-                asyncio.run(hello(key, cfg))
+                asyncio.run(hello(key, cfg, config))
                 unresolvable(monkeypatch, "centre.example")
                 checks = {c.name: c for c in diagnose(cfg)}
             finally:
@@ -106,7 +106,7 @@ def test_doctor_passes_a_working_hub_and_names_a_centre_that_does_not_resolve(
     assert "heartbeat 30 s" in device.detail
 
 
-async def hello(key: bytes, cfg: hub_config.HubConfig) -> None:
+async def hello(key: bytes, cfg: hub_config.HubConfig, config: Path) -> None:
     async with SimulatedDevice(DEVICE, key, cfg.mqtt.host, cfg.mqtt.port,
                                password=broker.device_password(key),
                                client_id=broker.device_client_id(DEVICE)) as dev:
@@ -115,6 +115,11 @@ async def hello(key: bytes, cfg: hub_config.HubConfig) -> None:
                               "heartbeat_s": 30, "power": "mains"})
         async with asyncio.timeout(30):
             await dev.wait_acked({seq})
+        # `hub command` shows the device's answer, not only "queued".
+        done = await asyncio.to_thread(trygg, "hub", "command", "--config", str(config),
+                                       DEVICE, '{"command": "identify", "seconds": 1}')
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"^command \d+: ok$", done.stdout, re.M), done.stdout
 
 
 def test_check_config_says_alarms_are_not_forwarded_without_arc(tmp_path: Path) -> None:
