@@ -13,13 +13,16 @@ Keys (required unless a default is given):
     wifi_ssid      1..32 bytes;  wifi_password 0..63 bytes (empty: open network)
     broker_host    host name or IPv4 address; broker_port 1..65535 (default 1883)
     mqtt_username, mqtt_password   default: none (anonymous broker)
-    role           motion | bed | smoke | dispenser
-    board          a board file in hw/boards (e.g. esp32-devkitc)
+    role           one of protocol.messages.ROLES
+    board          a board file in hw/boards (e.g. esp32-devkitc) that wires the
+                   role's signals
     room           1..16 bytes, as the hub names rooms
 
-Tunables the hub may change have the names and ranges of
-protocol.messages.CONFIG_KEYS (defaults in DEFAULTS, with reasons). Tunables
-local to the device (link and outbox timing) are in LOCAL_KEYS.
+Settings every device has are here: those the hub may change in DEFAULTS (names and
+ranges in protocol.messages.CONFIG_KEYS), those local to the device (link and outbox
+timing) in LOCAL_KEYS, each with the reason for its default. A role's own settings,
+declared the same way, are its ``CONFIG`` (firmware/roles/base.py); a setting of another
+role is refused, naming the role's own.
 """
 
 import json
@@ -29,8 +32,8 @@ from micropython import const
 from protocol import messages
 from protocol.errors import ProtocolError
 
-from .roles import REGISTRY
-from .tunables import OVERRIDES, conflict
+from . import roles
+from .tunables import OVERRIDES
 
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
@@ -38,26 +41,11 @@ if TYPE_CHECKING:
 
 FILE_NAME = "trygg.json"
 
-# Defaults of the hub-settable tunables (protocol.messages.CONFIG_KEYS).
+# Defaults of the hub-settable tunables every device has (protocol.messages.CONFIG_KEYS).
 DEFAULTS = {
     # The hub declares a device missing after a few missed heartbeats; 5 min keeps supervision
     # well inside the 20 min EN 50136-1 reporting class of a home alarm and costs ~300 frames/day.
     "heartbeat_s": 300,
-    # One motion event per minute per room is enough for activity and inactivity rules; a busy
-    # kitchen would otherwise send one every few seconds.
-    "motion_holdoff_s": 60,
-    # Pressure mat on ADC (0..65535): a gap between the two thresholds is the hysteresis that
-    # keeps a restless sleeper from toggling in/out.
-    "bed_enter_level": 24000,
-    "bed_exit_level": 16000,
-    # Seconds above/below a threshold before the state changes: turning over is not an exit.
-    "bed_enter_s": 10,
-    "bed_exit_s": 5,
-    # Medicine: a dose counts as taken when the tray is removed within the window.
-    "dose_window_min": 60,
-    "reminder_step_s": 120,  # sound and light escalate one step this often
-    "stock_low": 3,  # doses left when stock_low is reported (a day or so at 3-4 doses a day)
-    "door_contact": False,  # motion unit by the entrance has a reed contact
     "battery_low_mv": 3300,
 }
 
@@ -84,13 +72,6 @@ LOCAL_KEYS = {
     "outbox_max": (32, 4, 256),
     # Hardware watchdog: longer than the longest blocking call (DNS lookup, Wi-Fi connect).
     "watchdog_ms": (30000, 1000, 600000),
-    # Sampling period of analogue inputs (bed mat, smoke line supervision).
-    "sample_ms": (200, 10, 10000),
-    # Dispenser: compartments in the carousel, the stock after a refill (28 = a week at four
-    # doses a day, the carousel in the board file's bill of materials).
-    "carousel_slots": (28, 1, 255),
-    # Dispenser: a turn of one compartment takes ~0.1 s; no index notch within this is a jam.
-    "carousel_timeout_ms": (2000, 200, 20000),
 }
 
 _HEX = "0123456789abcdef"
@@ -130,6 +111,32 @@ def _uint(key: str, v: "Any", lo: int, hi: int) -> int:
     if not isinstance(v, int) or v is True or v is False or not lo <= v <= hi:
         raise _fail(key, "%r is not an integer in %d..%d" % (v, lo, hi))
     return v
+
+
+def _role(raw: "dict[str, Any]") -> "Any":
+    """The Role class of the file's role; ConfigError when it is not one."""
+    name = raw.get("role")
+    if name not in messages.ROLES:
+        raise _fail("role", "%r is not a role (roles: %s)" % (name, ", ".join(messages.ROLES)))
+    try:
+        return roles.load(name)
+    except ImportError:
+        raise _fail("role", "this firmware has no module for role %r (firmware/roles/%s.py): "
+                    "install the firmware that matches the hub" % (name, name)) from None
+
+
+def _check_wiring(board: str, role: "Any") -> None:
+    """Every signal the role claims is wired on the board (hw/boards/)."""
+    from hw import boards
+
+    try:
+        pins = boards.pins_for(board, role.NAME)
+    except ValueError as e:
+        raise _fail("board", str(e)) from None
+    for signal in role.SIGNALS:
+        if signal not in pins:
+            raise _fail("board", "board %s does not wire signal %r of role %s (add it to its "
+                        "board file in hw/boards/)" % (board, signal, role.NAME))
 
 
 def validate_tunables(values: "dict[str, Any]", provisioning: bool) -> None:
@@ -172,34 +179,39 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
     cfg["broker_port"] = _uint("broker_port", raw.get("broker_port", 1883), 1, 65535)
     cfg["mqtt_username"] = _text(raw, "mqtt_username", 0, 64, "")
     cfg["mqtt_password"] = _text(raw, "mqtt_password", 0, 128, "")
-    role = raw.get("role")
-    if role not in REGISTRY:
-        raise _fail("role", "%r is not a role (roles: %s)" % (role, ", ".join(sorted(REGISTRY))))
-    cfg["role"] = role
+    role = _role(raw)
+    own = role.CONFIG
+    cfg["role"] = role.NAME
     cfg["board"] = _text(raw, "board", 1, 24)
+    _check_wiring(cfg["board"], role)
     cfg["room"] = _text(raw, "room", 1, 16)
     tunables = {}
     for name in raw:
         if name in cfg:
             continue
-        spec = LOCAL_KEYS.get(name)
-        if spec is not None:
+        spec = LOCAL_KEYS.get(name) or own.get(name)
+        if isinstance(spec, tuple):  # local to the device: (default, lo, hi)
             cfg[name] = _uint(name, raw[name], spec[1], spec[2])
-        elif name in messages.CONFIG_KEYS:
+        elif name in DEFAULTS or name in own:
             tunables[name] = raw[name]
+        elif name in messages.CONFIG_KEYS:
+            raise _fail(name, "not a setting of a %s device (its own: %s)" % (
+                role.NAME, ", ".join(own) or "none"))
         else:
-            raise _fail(name, "unknown key (see firmware/config.py for the keys)")
+            raise _fail(name, "unknown key (see firmware/config.py and firmware/roles/%s.py "
+                        "for the keys)" % role.NAME)
     validate_tunables(tunables, True)
-    for name in LOCAL_KEYS:
-        if name not in cfg:
-            cfg[name] = LOCAL_KEYS[name][0]
-    for name in DEFAULTS:
-        cfg[name] = tunables.get(name, DEFAULTS[name])
+    for table in (LOCAL_KEYS, own, DEFAULTS):
+        for name in table:
+            if name not in cfg:
+                spec = table[name]
+                cfg[name] = spec[0] if isinstance(spec, tuple) else spec
+    cfg.update(tunables)
     if isinstance(overrides, dict):
         for name in overrides:
-            if name in messages.CONFIG_KEYS:
+            if name in cfg and name in messages.CONFIG_KEYS:
                 cfg[name] = overrides[name]
-    problem = conflict(cfg)
+    problem = role.conflict(cfg, {})
     if problem is not None:
         raise ConfigError("%s: %s" % (FILE_NAME, problem))
     return cfg

@@ -33,10 +33,6 @@ if TYPE_CHECKING:
     from .link import Link
 
 
-# Smoke events go ahead of everything queued (a fire never waits behind telemetry); alarms
-# are never dropped.
-_URGENT = const(("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault"))
-_REPORT = const(("motion", "calibrated"))
 # Downlink replay window: highest seq (6 bytes) + bitmap (8 bytes).
 _REPLAY_RECORD = const("replay")
 # Hub's UTC offset in minutes, as text: with the RTC it gives local time after a reset
@@ -83,13 +79,15 @@ class Device:
     # -- uplink -------------------------------------------------------------------
 
     def emit(self, event: str, value: "int | None" = None) -> None:
-        """Queue a role event; smoke events go first, alarms are never dropped."""
+        """Queue a role event in the class its role declares (firmware/roles/base.py):
+        urgent events go first, alarms are never dropped."""
         msg: dict[str, Any] = {"type": "event", "event": event}
         if value is not None:
             msg["value"] = value
-        if event in _URGENT:
+        role = self.role
+        if event in role.URGENT:
             cls = URGENT
-        elif event in _REPORT:
+        elif event in role.REPORT:
             cls = REPORT
         else:
             cls = ALARM
@@ -205,13 +203,15 @@ class Device:
 
     def set_config(self, changes: "dict[str, Any]") -> "tuple[str, str | None]":
         """Apply and persist hub-settable tunables (set_config, bed calibration)."""
-        problem = tunables.conflict(self.cfg, changes)  # values: checked by protocol.messages
-        if problem is None:
-            overrides = self.storage.read_json(tunables.OVERRIDES) or {}
-            overrides.update(changes)
-            self.storage.write(tunables.OVERRIDES, overrides, True)
+        for name in changes:  # values: checked by protocol.messages
+            if name not in self.cfg:  # every setting of this device has its value there
+                return "rejected", "%s: not a %s setting" % (name, self.cfg["role"])
+        problem = self.role.conflict(self.cfg, changes)
         if problem is not None:
             return "rejected", problem
+        overrides = self.storage.read_json(tunables.OVERRIDES) or {}
+        overrides.update(changes)
+        self.storage.write(tunables.OVERRIDES, overrides, True)
         self.cfg.update(changes)
         self.role.config_changed()
         return "ok", None

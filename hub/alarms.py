@@ -10,8 +10,14 @@ The interface to the ARC forwarder (hub/arc/):
 ``AlarmReport`` is defined by the forwarder in ``trygg.hub.arc.report``.
 
 Life cycle: raised (stored) -> forwarded (queued by the forwarder) -> acknowledged (the centre
-acked) -> resolved (the condition cleared, or a person closed it). Stored first, forwarded
-second: a crash between the two leaves a "raised" alarm that the next start forwards again.
+acked) -> resolved (the condition cleared, or a person closed it). The alarm's state is in the
+hub's database and the report's in the forwarder's outbox, so no transaction spans both; a
+crash between them is made harmless instead. Every start submits again each alarm the centre
+has not acknowledged, and each resolution whose alarm the store has not closed: the outbox
+keeps one message number per (alarm, event) and remembers what it delivered, so a second
+submission is either the same queued message or a "delivered already", never a second alarm.
+For the same reason a resolution is queued first and recorded second. The steps are named
+crash points (``trygg.hub.crash_points``) where tests kill the hub.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from .arc.report import AlarmReport
+from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
+from .crash_points import crash_point
+from .roles import call_text
 from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
 from .store import Device, Store, StoredEvent
@@ -46,7 +54,8 @@ def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
     return RulesConfig(
         residents={r.id: r for r in config.residents},
         devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
-                                         d.heartbeat_s, d.paired_at, d.power)
+                                         d.heartbeat_s, d.paired_at, call_text(d.role),
+                                         d.power)
                  for d in devices})
 
 
@@ -75,7 +84,8 @@ class AlarmDesk:
     async def rebuild(self) -> None:
         """Replay every stored event to rebuild the rules' state after a start, then act on
         what the replay decided that the store does not know yet (alarms due while the hub
-        was down), and forward alarms stored but never forwarded."""
+        was down), and submit again every alarm the centre has not acknowledged (a crash may
+        have come between the outbox and the store; see the module docstring)."""
         now = self._clock()
 
         def _replay(store: Store) -> list[Action]:
@@ -94,8 +104,14 @@ class AlarmDesk:
             self.state = State()
             actions = await self._run_db(_replay)
             self.hub_scan_id = self.state.last_event_id
+            # A forwarded alarm is submitted again only while the outbox still remembers its
+            # delivery ([arc].delivered_keep_days); older ones would go out as new messages.
+            keep_s = (self.config.arc.delivered_keep_days if self.config.arc else 30.0) * 86400
             for alarm in await self._run_db(lambda s: s.alarms(open_only=True)):
-                if alarm["state"] == "raised" and all(
+                resubmit = alarm["state"] == "raised" or (
+                    alarm["state"] == "forwarded"
+                    and (alarm["forwarded_at"] or 0) > now - keep_s)
+                if resubmit and all(
                         getattr(a, "alarm_id", None) != alarm["alarm_id"] for a in actions):
                     await self._forward_stored(alarm)
             await self._act(actions)
@@ -132,26 +148,28 @@ class AlarmDesk:
                                     a.at, a.description, a.cause_event_ids))
         if not stored:
             return
+        crash_point("alarm.stored")
         log.warning("alarm raised: %s (%s, priority %d)", a.alarm_id, a.kind, a.priority)
         await self._submit(a.alarm_id, "raised", a.kind, a.priority, a.resident_id, zone, room,
                            device_id, a.description, a.at)
 
     async def _resolve(self, a: ResolveAlarm) -> None:
-        now = self._clock()
-        changed = await self._run_db(lambda s: s.set_alarm_state(a.alarm_id, "resolved", now))
-        if not changed:
-            return
         rows = await self._run_db(lambda s: [r for r in s.alarms() if r["alarm_id"] ==
                                              a.alarm_id])
-        if not rows:
+        if not rows or rows[0]["state"] == "resolved":
             return
         row = rows[0]
         zone, room, device_id = await self._locate(row["device_id"], row["cause_event_ids"])
         log.info("alarm resolved: %s (%s)", a.alarm_id, a.reason)
+        # Queued first, recorded second: a crash between leaves the alarm open in the store,
+        # and the next start's replay resolves it again (the outbox has the report already).
         await self._submit(a.alarm_id, "resolved", row["kind"], row["priority"],
                            row["resident_id"], zone, room, device_id,
-                           f"{row['description']}: {a.reason}", row["raised_at"],
+                           restore_description(row["description"], a.reason), row["raised_at"],
                            forwarded_state=False)
+        crash_point("alarm.resolve_queued")
+        now = self._clock()
+        await self._run_db(lambda s: s.set_alarm_state(a.alarm_id, "resolved", now))
 
     async def _forward_stored(self, row: dict[str, Any]) -> None:
         zone, room, device_id = await self._locate(row["device_id"], row["cause_event_ids"])
@@ -194,8 +212,10 @@ class AlarmDesk:
                              description=description, raised_at=raised_at)
         await self.sink.submit(report)
         if forwarded_state:
+            crash_point("alarm.queued")
             now = self._clock()
             await self._run_db(lambda s: s.set_alarm_state(alarm_id, "forwarded", now))
+            crash_point("alarm.forwarded")
 
     # -- news from the forwarder ------------------------------------------------------------
 

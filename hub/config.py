@@ -7,7 +7,8 @@ them all. Errors name the file, the dotted key and what to do::
     Europe/Oslo)
 
 Like ESPHome components, the whole file is checked at start: a typo never surfaces at 03:00 as a
-missing alarm.
+missing alarm. One reader (``trygg.hub.config_reader.TableReader``) reads every section, the
+``[arc]`` section and each centre protocol's receiver keys included, into typed values.
 """
 
 from __future__ import annotations
@@ -19,20 +20,17 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .arc import ArcConfig
+from .arc.config import ArcConfig, load_arc_config
+from .config_reader import ConfigError, TableReader
+
+__all__ = ["EXAMPLE_PATH", "ConfigError", "HubConfig", "Resident", "Thresholds", "load", "parse"]
 
 # The Nordic time zones the hub is tested with (any IANA zone is accepted).
 NORDIC_ZONES = ("Europe/Oslo", "Europe/Stockholm", "Europe/Copenhagen", "Europe/Helsinki")
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the file and key."""
 
 
 @dataclass(frozen=True)
@@ -208,8 +206,8 @@ class HubConfig:
     # a quarter minute of its deadline at negligible CPU.
     tick_s: float = 15.0
     demo_profile: bool = False  # short thresholds allowed (trygg demo); never in a real home
-    # The [arc] section, owned by the ARC forwarder (hub/arc/); passed through unchanged.
-    arc: Mapping[str, Any] = field(default_factory=dict)
+    # The [arc] section as the forwarder's settings (hub/arc/config.py); None: no [arc].
+    arc: ArcConfig | None = None
     source: str = "<config>"
 
     def resident(self, resident_id: str) -> Resident:
@@ -219,109 +217,21 @@ class HubConfig:
         raise KeyError(resident_id)
 
     def arc_config(self) -> ArcConfig | None:
-        """The ``[arc]`` section as the forwarder's settings, or None when there is none.
-        Raises ``ArcConfigError`` naming the key (``parse`` has checked it already)."""
-        if not self.arc:
-            return None
-        from .arc import load_arc_config
-
-        return load_arc_config(self.arc, where=f"{self.source}: [arc]")
+        """The ``[arc]`` section as the forwarder's settings, or None when there is none."""
+        return self.arc
 
     @property
     def arc_outbox_path(self) -> Path:
         """The ARC outbox database, beside the event store: same owner, same backups, and
-        ``trygg hub test-alarm`` takes its DC-09 sequence numbers from the same counter."""
+        ``trygg hub test-alarm`` takes its message numbers from the same counter."""
         return Path(self.database).with_name("arc-outbox.sqlite")
 
 
 # --- loading ---------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Typed access to one TOML table that names the key in every error."""
-
-    def __init__(self, source: str, where: str, table: Any) -> None:
-        self.source = source
-        self.where = where
-        if not isinstance(table, dict):
-            raise self.error("", "must be a table")
-        self.table: dict[str, Any] = table
-        self.used: set[str] = set()
-
-    def error(self, key: str, why: str) -> ConfigError:
-        path = f"{self.where}.{key}" if self.where and key else (self.where or key)
-        return ConfigError(f"{self.source}: {path}: {why}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if default is _REQUIRED:
-                raise self.error(key, "missing (required)")
-            return default
-        value = self.table[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and kind is not bool:
-            raise self.error(key, f"must be {_kind_name(kind)}, not a boolean")
-        if not isinstance(value, kind):
-            raise self.error(key, f"must be {_kind_name(kind)}, got {value!r}")
-        return value
-
-    def number(self, key: str, default: float, lo: float, hi: float) -> float:
-        value: float = self.get(key, float, default)
-        if not lo <= value <= hi:
-            raise self.error(key, f"{value} out of range {lo:g}..{hi:g}")
-        return value
-
-    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
-        value: int = self.get(key, int, default)
-        if not lo <= value <= hi:
-            raise self.error(key, f"{value} out of range {lo}..{hi}")
-        return value
-
-    def text(self, key: str, default: Any = None) -> str:
-        value: str = self.get(key, str, _REQUIRED if default is None else default)
-        return value
-
-    def clock(self, key: str, default: dt.time) -> dt.time:
-        value = self.get(key, (str, dt.time), default)
-        if isinstance(value, dt.time):
-            return value.replace(second=0, microsecond=0)
-        m = _TIME_RE.match(value)
-        if not m:
-            raise self.error(key, f"{value!r} is not a local time HH:MM (e.g. \"07:30\")")
-        return dt.time(int(m.group(1)), int(m.group(2)))
-
-    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.get(key, list, list(default))
-        if not all(isinstance(v, str) and v for v in value):
-            raise self.error(key, "must be a list of non-empty strings")
-        return tuple(value)
-
-    def sub(self, key: str) -> _Reader:
-        self.used.add(key)
-        return _Reader(self.source, f"{self.where}.{key}" if self.where else key,
-                       self.table.get(key, {}))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.error(unknown[0], "unknown key (known: " + ", ".join(sorted(self.used))
-                             + ")")
-
-
-_REQUIRED = object()
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a table", dt.time: "a time"}
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
-
-
-def _dataclass_section(reader: _Reader, cls: type, ranges: dict[str, tuple[float, float]]) -> Any:
+def _dataclass_section(reader: TableReader, cls: type,
+                       ranges: dict[str, tuple[float, float]]) -> Any:
     """Read a flat section whose keys are the dataclass's fields, with numeric ranges."""
     defaults = cls()
     values: dict[str, Any] = {}
@@ -358,7 +268,7 @@ _DEMO_THRESHOLD_RANGES = dict(_THRESHOLD_RANGES, **{
     if name.endswith(("_min", "_hours"))})
 
 
-def _resident(reader: _Reader, demo_profile: bool = False) -> Resident:
+def _resident(reader: TableReader, demo_profile: bool = False) -> Resident:
     rid = reader.text("id")
     if not _ID_RE.match(rid):
         raise reader.error("id", f"{rid!r}: use 1-32 of a-z 0-9 _ - (it appears in alarm ids)")
@@ -397,7 +307,7 @@ def _resident(reader: _Reader, demo_profile: bool = False) -> Resident:
 def parse(data: Mapping[str, Any], source: str = "<config>",
           base_dir: Path | None = None) -> HubConfig:
     """Validate a parsed TOML document. Raises ``ConfigError`` naming the first bad key."""
-    root = _Reader(source, "", dict(data))
+    root = TableReader(source, "", dict(data))
     hub = root.sub("hub")
     hub_id = hub.text("id")
     if not _ID_RE.match(hub_id):
@@ -439,26 +349,22 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     raw_residents = data.get("residents")
     if not isinstance(raw_residents, list) or not raw_residents:
         raise ConfigError(f"{source}: residents: at least one [[residents]] table is required")
-    residents = tuple(_resident(_Reader(source, f"residents[{i}]", r), demo_profile)
+    residents = tuple(_resident(TableReader(source, f"residents[{i}]", r), demo_profile)
                       for i, r in enumerate(raw_residents))
     seen: set[str] = set()
     for i, r in enumerate(residents):
         if r.id in seen:
             raise ConfigError(f"{source}: residents[{i}].id: {r.id!r} appears twice")
         seen.add(r.id)
-    root.used.add("arc")
-    arc = data.get("arc", {})
-    if not isinstance(arc, dict):
-        raise ConfigError(f"{source}: arc: must be a table")
-    if arc:
-        # Checked now, so a typo in the alarm link stops the hub at start, not at the first
-        # alarm (the forwarder's own validation names the key).
-        from .arc import ArcConfigError, load_arc_config
-
-        try:
-            load_arc_config(arc, where=f"{source}: [arc]")
-        except ArcConfigError as exc:
-            raise ConfigError(str(exc)) from None
+    arc: ArcConfig | None = None
+    if root.has("arc"):
+        arc_table = root.get("arc", dict, {})
+        if arc_table:
+            # Checked now, so a typo in the alarm link stops the hub at start, not at the first
+            # alarm; ArcConfigError is a ConfigError naming file and key.
+            arc = load_arc_config(arc_table, "[arc]", source=source)
+    else:
+        root.used.add("arc")
     root.finish()
     return HubConfig(hub_id=hub_id, database=database, residents=residents, mqtt=mqtt_cfg,
                      broker=broker, ingest=ingest, commands=commands, retention=retention,

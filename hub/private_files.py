@@ -24,3 +24,34 @@ def create_owner_only(path: Path) -> None:
     else:
         os.close(fd)
     os.chmod(path, 0o600)
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Replace the secret in ``path`` atomically (a crash leaves the old or the new one, never
+    half of either), mode 0600 from the first byte: write a temporary file, fsync, rename,
+    fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, secret.encode("utf-8") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def read_secret(path: Path) -> str:
+    """The secret in ``path`` (surrounding white space removed). Raises OSError, and
+    PermissionError when others than the owner may read the file."""
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        raise PermissionError(f"{path}: readable by others (mode {mode & 0o777:03o}); "
+                              f"chmod 600 {path}")
+    return path.read_text(encoding="utf-8").strip()

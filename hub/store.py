@@ -456,6 +456,14 @@ class Store:
         n: int = self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
         return n
 
+    def last_event_id(self) -> int:
+        """The id of the newest stored event (0 if none): ``events(after_id=...)`` with it
+        yields exactly what is stored later, since a new row gets the next id after the largest
+        (``store_frames``, and SQLite for an INTEGER PRIMARY KEY). Only a prune of the newest
+        rows could hand an id out again, and prune keeps the recent ones."""
+        last: int = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        return last
+
     # -- rejections -----------------------------------------------------------------------------
 
     def add_rejections(self, counts: dict[tuple[str, str], int], now: float) -> None:

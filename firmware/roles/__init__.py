@@ -1,8 +1,9 @@
 """Device roles: one module each, sharing the life cycle of roles/base.py.
 
-Adding a role = a new module here defining ``ROLE`` (a base.Role subclass) and
-one line in REGISTRY (role name -> module), plus its wiring in the board files.
-The role name must be one of protocol.messages.ROLES.
+A role named ``<name>`` in protocol.messages.ROLES is the module ``firmware/roles/<name>.py``
+defining ``ROLE`` (a base.Role subclass that declares its events, signals, settings and
+commands). Nothing here lists the roles: the protocol's list is the one list, and a device
+imports only its own role's module (RAM).
 """
 
 from micropython import const
@@ -11,15 +12,13 @@ TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not 
 if TYPE_CHECKING:
     from typing import Any
 
-REGISTRY = {
-    "motion": "motion",
-    "bed": "bed",
-    "smoke": "smoke",
-    "dispenser": "dispenser",
-}
+
+def load(name: str) -> "Any":
+    """The Role class of role ``name`` (already checked against protocol.messages.ROLES);
+    ImportError when this firmware has no module for it."""
+    return __import__("firmware.roles." + name, None, None, ("ROLE",)).ROLE
 
 
 def create(name: str, device: "Any") -> "Any":
-    """Import the role's module (only that one: RAM) and return its Role instance."""
-    module = __import__("firmware.roles." + REGISTRY[name], None, None, ("ROLE",))
-    return module.ROLE(device)
+    """Return role ``name``'s Role instance for ``device``."""
+    return load(name)(device)

@@ -1,14 +1,34 @@
 """The life cycle every device role shares (the ESPHome component model).
 
-``setup()`` claims the role's signals from the HAL; ``run()`` is the role's
-task for as long as the device runs; ``report(msg)`` adds the role's fields to
-a heartbeat; ``command(msg)`` handles the hub commands the role owns and
-returns ``(status, detail)``; ``config_changed()`` re-reads tunables after a
-set_config; ``clock_changed()`` follows the hub's set_time; ``tick()`` is
-called once a second (from the watchdog feeder) for roles that keep time
-without a timer task of their own; ``CONFIG`` names
-the tunables the role reads (its described configuration; defaults and ranges
-in firmware/config.py).
+A role is one module here that declares, as class attributes, everything the rest of the
+firmware needs to know about it, and implements the life cycle:
+
+``URGENT``, ``REPORT``
+    The events it reports that are sent ahead of everything queued and never held off
+    (URGENT: a fire, a call for help), and those that may be dropped when the outbox
+    overflows (REPORT: routine). Every other event of the role is an alarm-class event,
+    never dropped (firmware/outbox.py).
+``SIGNALS``
+    The signal names it claims from the HAL; every board file wires them to pins
+    (hw/boards/), and boot refuses a board that does not.
+``CONFIG``
+    Its settings with their defaults, validated before anything runs
+    (firmware/config.py): ``name: default`` for a setting the hub may change
+    (its range is protocol.messages.CONFIG_KEYS), ``name: (default, lo, hi)`` for an
+    integer local to the device. A comment next to each says why the default.
+``COMMANDS``
+    The hub commands it handles in ``command()``.
+
+These are plain literals: the hub and the tools read them from this source without running
+it (trygg.hub.roles), and a test compares what they read with what MicroPython sees.
+
+``conflict(cfg, changes)`` checks a rule across the role's settings (at boot and on every
+set_config). ``setup()`` claims the role's signals from the HAL; ``run()`` is the role's
+task for as long as the device runs; ``report(msg)`` adds the role's fields to a heartbeat;
+``command(msg)`` handles the role's commands and returns ``(status, detail)``;
+``config_changed()`` re-reads settings after a set_config; ``clock_changed()`` follows the
+hub's set_time; ``tick()`` is called once a second (from the watchdog feeder) for roles that
+keep time without a timer task of their own.
 
 State that must survive a reboot or (later) a deep sleep goes to
 ``device.storage``, never module globals.
@@ -25,8 +45,17 @@ if TYPE_CHECKING:
 
 class Role:
     NAME = ""
-    CONFIG: "tuple[str, ...]" = ()
+    URGENT: "tuple[str, ...]" = ()
+    REPORT: "tuple[str, ...]" = ()
+    SIGNALS: "tuple[str, ...]" = ()
+    CONFIG: "dict[str, Any]" = {}
     COMMANDS: "tuple[str, ...]" = ()
+
+    @staticmethod
+    def conflict(cfg: "dict[str, Any]", changes: "dict[str, Any]") -> "str | None":
+        """The rule across settings that ``cfg`` with ``changes`` laid over it breaks, as
+        ``"<key>: <what is wrong>"``, or None. (No merged copy: a configuration is ~1 KB.)"""
+        return None
 
     def __init__(self, device: "Any") -> None:
         self.device = device

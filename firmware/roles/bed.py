@@ -29,8 +29,26 @@ _EXIT_PERCENT = const(40)
 
 class BedRole(Role):
     NAME = "bed"
-    CONFIG = ("bed_enter_level", "bed_exit_level", "bed_enter_s", "bed_exit_s", "sample_ms")
+    REPORT = ("calibrated",)  # bed_in / bed_out are alarm class: never dropped
+    SIGNALS = ("bed",)
+    CONFIG = {
+        # Pressure mat on ADC (0..65535): the gap between the two levels is the hysteresis
+        # that keeps a restless sleeper from toggling in/out.
+        "bed_enter_level": 24000,
+        "bed_exit_level": 16000,
+        # Seconds above/below a level before the state changes: turning over is not an exit.
+        "bed_enter_s": 10,
+        "bed_exit_s": 5,
+        "sample_ms": (200, 10, 10000),  # sampling period of the mat
+    }
     COMMANDS = ("calibrate",)
+
+    @staticmethod
+    def conflict(cfg: "dict[str, Any]", changes: "dict[str, Any]") -> "str | None":
+        enter = changes.get("bed_enter_level", cfg["bed_enter_level"])
+        if changes.get("bed_exit_level", cfg["bed_exit_level"]) >= enter:
+            return "bed_exit_level: must be below bed_enter_level (%d) for hysteresis" % enter
+        return None
 
     def setup(self) -> None:
         self.mat = self.hal.adc("bed")

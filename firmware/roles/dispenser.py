@@ -72,8 +72,18 @@ _LEVELS = const(4)
 
 class DispenserRole(Role):
     NAME = "dispenser"
-    CONFIG = ("dose_window_min", "reminder_step_s", "stock_low", "carousel_slots",
-              "carousel_timeout_ms")
+    SIGNALS = ("servo", "index", "slot", "tray", "buzzer", "led")
+    CONFIG = {
+        # A dose counts as taken when the tray is removed within the window.
+        "dose_window_min": 60,
+        "reminder_step_s": 120,  # sound and light escalate one step this often
+        "stock_low": 3,  # doses left when stock_low is reported (a day or so at 3-4 a day)
+        # Compartments in the carousel, the stock after a refill (28 = a week at four doses a
+        # day, the carousel in the board file's bill of materials).
+        "carousel_slots": (28, 1, 255),
+        # A turn of one compartment takes ~0.1 s; no index notch within this is a jam.
+        "carousel_timeout_ms": (2000, 200, 20000),
+    }
     COMMANDS = ("set_dose_schedule",)
 
     def setup(self) -> None:

@@ -26,7 +26,14 @@ _DOOR_DEBOUNCE_MS = const(50)
 
 class MotionRole(Role):
     NAME = "motion"
-    CONFIG = ("motion_holdoff_s", "door_contact")
+    REPORT = ("motion",)  # door_open / door_close are alarm class: never dropped
+    SIGNALS = ("pir", "door")
+    CONFIG = {
+        # One motion event per minute per room is enough for activity and inactivity rules; a
+        # busy kitchen would otherwise send one every few seconds.
+        "motion_holdoff_s": 60,
+        "door_contact": False,  # a motion unit by the entrance has a reed contact
+    }
 
     def setup(self) -> None:
         self.triggers = 0  # since the last heartbeat

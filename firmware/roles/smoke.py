@@ -37,7 +37,11 @@ _FAULT_SAMPLES = const(3)
 
 class SmokeRole(Role):
     NAME = "smoke"
-    CONFIG = ("sample_ms",)
+    URGENT = ("smoke_alarm", "smoke_clear", "smoke_test", "smoke_fault")
+    SIGNALS = ("smoke_alarm", "smoke_test", "smoke_line")
+    CONFIG = {
+        "sample_ms": (200, 10, 10000),  # sampling period of the supervised alarm line
+    }
 
     def setup(self) -> None:
         self._flag = self.hal.flag()

@@ -1,8 +1,10 @@
-"""The operator table: Trygg alarm kinds as SIA event codes and Contact ID events.
+"""DC-09's code table: Trygg alarm kinds (``trygg.hub.alarm_kinds``) as SIA event codes and
+Contact ID events.
 
 This is data, read by the encoder (what goes on the wire), by ``trygg arc listen`` (how an
-event is put into words) and by the README's operator section (``operator_table_markdown``;
-a test keeps the README in step with this table).
+event is put into words) and by the README's DC-09 code table (``operator_table_markdown``;
+a test keeps the README in step with this table). Titles, priorities and texts come from
+``trygg.hub.alarm_kinds``; only the codes are DC-09's own.
 
 Choices, for the record:
 - SIA codes are two-letter codes of SIA DC-03 (the SIA-DCS payload of DC-09); Contact ID events
@@ -20,9 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..alarm_kinds import KINDS, URGENCY
+
+__all__ = ["CODES", "DC09_CODES", "URGENCY", "AlarmCode", "cid_qualifier", "from_cid",
+           "from_sia", "operator_table_markdown", "sia_code"]
+
 
 @dataclass(frozen=True)
 class AlarmCode:
+    """One kind as a DC-09 centre sees it: its SIA and Contact ID codes, with the words of
+    ``trygg.hub.alarm_kinds`` (title, priority, urgency, meaning, situation) alongside."""
+
     kind: str
     title: str  # the words an operator reads first
     sia_raised: str
@@ -39,125 +49,33 @@ class AlarmCode:
 CID_NEW_EVENT = 1
 CID_RESTORE = 3
 
-URGENCY = {
-    1: "IMMEDIATE: act now, life at risk",
-    2: "URGENT: call the resident now, dispatch if no answer",
-    3: "SOON: call the resident within minutes",
-    4: "TODAY: follow up with the care team",
-    5: "TECHNICAL: arrange a service visit",
+# kind -> (SIA raised, SIA resolved, Contact ID event, its name in SIA DC-05). Every kind of
+# trygg.hub.alarm_kinds needs a row (tests/arc/test_alarm_kinds.py holds them together).
+DC09_CODES: dict[str, tuple[str, str, int, str]] = {
+    "fire": ("FA", "FH", 110, "Fire"),
+    "device_fall": ("MA", "MH", 100, "Medical"),
+    "possible_fall": ("MA", "MH", 100, "Medical"),
+    "assistance": ("QA", "QH", 101, "Personal emergency"),
+    "inactivity": ("MS", "MR", 102, "Fail to report in"),
+    "not_up": ("MS", "MR", 102, "Fail to report in"),
+    "missed_dose": ("MT", "MJ", 150, "24-hour auxiliary"),
+    "dispenser_problem": ("ET", "ER", 330, "System peripheral trouble"),
+    "device_silent": ("EM", "EN", 381, "Loss of supervision (RF)"),
+    "low_battery": ("XT", "XR", 384, "RF low battery"),
+    "tamper": ("TA", "TR", 144, "Sensor tamper"),
+    "smoke_fault": ("FT", "FJ", 373, "Fire trouble"),
+    "rejected_frames": ("XQ", "XH", 344, "RF receiver jam"),
+    "sensors_unreachable": ("YS", "YK", 380, "Sensor trouble"),
+    "test": ("RX", "RX", 601, "Manual trigger test"),
+    "receiver_unreachable": ("YC", "YK", 350, "Communication trouble"),
 }
 
-CODES: dict[str, AlarmCode] = {c.kind: c for c in (
-    AlarmCode(
-        "fire", "FIRE", "FA", "FH", 110, "Fire",
-        1, URGENCY[1],
-        "A smoke alarm in the home has gone off.",
-        "Smoke or fire in the room named. The resident may be unable to leave unaided: "
-        "alert the fire service (112) at once, then call the resident.",
-    ),
-    AlarmCode(
-        "device_fall", "FALL DETECTED", "MA", "MH", 100, "Medical",
-        2, URGENCY[2],
-        "A fall detector worn or mounted in the home registered a fall.",
-        "The resident has probably fallen and may be lying on the floor, possibly hurt. "
-        "Call the resident; if there is no clear answer, send help.",
-    ),
-    AlarmCode(
-        "possible_fall", "POSSIBLE FALL", "MA", "MH", 100, "Medical",
-        2, URGENCY[2],
-        "Bed and motion sensors show a pattern that usually means a fall: for example the "
-        "resident left the bed at night and neither came back nor moved elsewhere.",
-        "The resident may be on the floor between bed and bathroom, or unwell out of "
-        "sensor view. Call the resident; if there is no clear answer, send help.",
-    ),
-    AlarmCode(
-        "assistance", "ASSISTANCE REQUESTED", "QA", "QH", 101, "Personal emergency",
-        2, URGENCY[2],
-        "The resident asked for help (alarm button or call point).",
-        "The resident is conscious and wants help now: call back and talk to them.",
-    ),
-    AlarmCode(
-        "inactivity", "NO ACTIVITY", "MS", "MR", 102, "Fail to report in",
-        3, URGENCY[3],
-        "No movement has been seen in the home for longer than this resident's set limit.",
-        "The resident may be ill, asleep in an unusual place, or out without the hub "
-        "knowing. Call the resident; follow the care plan if there is no answer.",
-    ),
-    AlarmCode(
-        "not_up", "NOT UP", "MS", "MR", 102, "Fail to report in",
-        3, URGENCY[3],
-        "The resident has not got out of bed by the time set in the care plan.",
-        "The resident may be ill or too weak to get up. Call the resident.",
-    ),
-    AlarmCode(
-        "missed_dose", "MISSED MEDICATION", "MT", "MJ", 150, "24-hour auxiliary",
-        4, URGENCY[4],
-        "A dose in the medicine dispenser was not taken within its time window.",
-        "The resident forgot or could not take the medicine. Remind them by phone or "
-        "tell the home-care team.",
-    ),
-    AlarmCode(
-        "dispenser_problem", "DISPENSER PROBLEM", "ET", "ER", 330, "System peripheral trouble",
-        5, URGENCY[5],
-        "The medicine dispenser reports a fault (jammed, empty, lid open).",
-        "Doses may not be available on time: tell the home-care team to check it.",
-    ),
-    AlarmCode(
-        "device_silent", "DEVICE SILENT", "EM", "EN", 381, "Loss of supervision (RF)",
-        5, URGENCY[5],
-        "A sensor in the home has stopped reporting to the hub.",
-        "Alarms from that sensor cannot arrive (flat battery, unplugged, out of range). "
-        "Arrange a service visit; the zone says which sensor.",
-    ),
-    AlarmCode(
-        "low_battery", "LOW BATTERY", "XT", "XR", 384, "RF low battery",
-        5, URGENCY[5],
-        "A sensor's battery is low.",
-        "The sensor will stop working in days to weeks. Arrange a battery change.",
-    ),
-    AlarmCode(
-        "tamper", "TAMPER", "TA", "TR", 144, "Sensor tamper",
-        5, URGENCY[5],
-        "A sensor's case was opened or the sensor was removed from its place.",
-        "Often a well-meaning relative or a cleaner; the sensor may no longer protect the "
-        "resident. Ask the resident or arrange a visit.",
-    ),
-    AlarmCode(
-        "smoke_fault", "SMOKE ALARM FAULT", "FT", "FJ", 373, "Fire trouble",
-        5, URGENCY[5],
-        "A smoke alarm or its interface reports a fault.",
-        "Fire in that room may go undetected. Arrange a visit today.",
-    ),
-    AlarmCode(
-        "rejected_frames", "REJECTED RADIO MESSAGES", "XQ", "XH", 344, "RF receiver jam",
-        5, URGENCY[5],
-        "The hub is receiving sensor messages it must reject (bad signature or replayed).",
-        "Interference, a misconfigured device, or someone trying to fake sensor messages. "
-        "Alarms may be blocked: arrange a technical check.",
-    ),
-    AlarmCode(
-        "sensors_unreachable", "SENSORS NOT HEARD", "YS", "YK", 350, "Communication trouble",
-        5, URGENCY[5],
-        "The hub in the home cannot reach its message broker, so it hears none of the "
-        "sensors (the hub itself still reports).",
-        "No sensor alarm can arrive from this home until it is restored. Arrange a technical "
-        "check today; call the resident if in doubt.",
-    ),
-    AlarmCode(
-        "test", "TEST", "RX", "RX", 601, "Manual trigger test",
-        5, "TEST: no action, confirm the link works",
-        "A technician or the hub sent a test report.",
-        "Nothing is wrong with the resident.",
-    ),
-    AlarmCode(
-        "receiver_unreachable", "ARC LINK DOWN", "YC", "YK", 350, "Communication trouble",
-        5, URGENCY[5],
-        "The hub could not reach one of its alarm receivers (sent over another path, or "
-        "after the link came back).",
-        "Alarms still arrive over the other path if there is one. Check the named "
-        "receiver and the home's internet connection.",
-    ),
-)}
+CODES: dict[str, AlarmCode] = {
+    name: AlarmCode(name, KINDS[name].title, sia_raised, sia_resolved, cid_event, cid_name,
+                    KINDS[name].priority, KINDS[name].urgency, KINDS[name].meaning,
+                    KINDS[name].situation)
+    for name in KINDS if name in DC09_CODES
+    for sia_raised, sia_resolved, cid_event, cid_name in [DC09_CODES[name]]}
 
 
 def sia_code(kind: str, event: str) -> str:
@@ -194,16 +112,12 @@ def from_cid(event_code: int, qualifier: int) -> tuple[AlarmCode, str] | None:
 
 
 def operator_table_markdown() -> str:
-    """The README's operator table, generated from CODES."""
+    """The README's DC-09 code table, generated from CODES."""
     lines = [
-        "| Trygg alarm | SIA code (raised / resolved) | Contact ID | Urgency | What it means "
-        "| The resident's probable situation |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Trygg alarm | SIA code (raised / resolved) | Contact ID |",
+        "| --- | --- | --- |",
     ]
     for row in CODES.values():
-        lines.append(
-            f"| **{row.title}** (`{row.kind}`) | {row.sia_raised} / {row.sia_resolved} "
-            f"| {row.cid_event:03d} {row.cid_name} | {row.priority}: {row.urgency} "
-            f"| {row.meaning} | {row.situation} |"
-        )
+        lines.append(f"| {row.title} (`{row.kind}`) | {row.sia_raised} / {row.sia_resolved} "
+                     f"| {row.cid_event:03d} {row.cid_name} |")
     return "\n".join(lines) + "\n"

@@ -12,30 +12,27 @@ Example (every key but ``account`` and the receivers' ``name``/``host``/``port``
 
     [[arc.receivers]]               # first = primary; the others, in order, are fallbacks
     name = "primary"
+    protocol = "dc09"               # the centre's protocol (hub/arc/protocols/); default dc09
     host = "arc1.example.net"
     port = 9000
-    protocol = "tcp"                # tcp | udp
-    format = "SIA-DCS"              # SIA-DCS | ADM-CID
-    receiver_number = "1"           # DC-09 "R" field, 1-6 hex digits; optional
-    line = "0"                      # DC-09 "L" field (account prefix), 1-6 hex digits
-    key = "00112233445566778899aabbccddeeff"  # AES-128/192/256 as 32/48/64 hex digits; optional
+    transport = "tcp"               # tcp | udp, as the protocol allows
+    # ... then the protocol's own keys (DC-09: format, receiver_number, line, key)
 
-Errors raise :class:`ArcConfigError` naming the key (``[arc].receivers[1].port: ...``).
+Read with the hub's one TOML reader (``trygg.hub.config_reader``): errors raise
+:class:`ArcConfigError` naming the file and key (``hub.toml: [arc].receivers[1].port: ...``).
+An older spelling is still read: ``protocol = "tcp"`` or ``"udp"`` means DC-09 over that
+transport.
 """
 
 from __future__ import annotations
 
-import math
-import string
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import dc09
+from ..config_reader import ConfigError, TableReader
+from . import protocols
+from .protocol import ReceiverConfig
 from .report import ReportError, normalise_account
-
-PROTOCOLS = ("tcp", "udp")
-FORMATS = ("SIA-DCS", "ADM-CID")
 
 # Defaults and why (each also documented in the README's receiver configuration section).
 DEFAULTS: dict[str, Any] = {
@@ -62,31 +59,20 @@ DEFAULTS: dict[str, Any] = {
     "nak_resend_limit": 3,
     # Contact ID group / SIA area of this home: one hub, one home, one area.
     "partition": 1,
+    # Delivered reports are remembered this long, so that the hub submitting one again after
+    # a crash (it marks its alarm forwarded in its own database, a moment later) gets
+    # "delivered already" instead of a second alarm at the centre. The hub re-submits at its
+    # next start, so a day would do; 30 days also answers "what did the centre get, when".
+    "delivered_keep_days": 30.0,
 }
 
-_TOP_KEYS = {"account", "receivers", *DEFAULTS}
-_RECEIVER_KEYS = {"name", "host", "port", "protocol", "format", "receiver_number", "line",
-                  "key"}
+# Legacy spelling of a DC-09 receiver: the transport given as its protocol.
+_LEGACY_TRANSPORTS = ("tcp", "udp")
+MAX_RECEIVERS = 8
 
 
-class ArcConfigError(ValueError):
+class ArcConfigError(ConfigError):
     """An ``[arc]`` setting is wrong; the message names the key and says what is allowed."""
-
-
-@dataclass(frozen=True)
-class ReceiverConfig:
-    name: str
-    host: str
-    port: int
-    protocol: str = "tcp"
-    format: str = "SIA-DCS"
-    receiver_number: str | None = None
-    line: str = "0"
-    key: bytes | None = None
-
-    @property
-    def address_label(self) -> str:
-        return f"{self.name} ({self.protocol}://{self.host}:{self.port})"
 
 
 @dataclass(frozen=True)
@@ -101,119 +87,88 @@ class ArcConfig:
     supervision_interval: float = DEFAULTS["supervision_interval"]
     nak_resend_limit: int = DEFAULTS["nak_resend_limit"]
     partition: int = DEFAULTS["partition"]
+    delivered_keep_days: float = DEFAULTS["delivered_keep_days"]
 
 
-def _number(table: Mapping[str, Any], key: str, where: str, lo: float, hi: float,
-            *, integer: bool = False) -> Any:
-    value = table.get(key, DEFAULTS.get(key))
-    ok_type = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
-        kind = "a whole number" if integer else "a number"
-        raise ArcConfigError(f"{where}.{key}: {value!r} is not {kind}")
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise ArcConfigError(f"{where}.{key}: {value!r} outside {lo:g}..{hi:g}")
-    return value if integer else float(value)
+def _receiver(reader: TableReader) -> ReceiverConfig:
+    name = reader.text("name", max_len=32)
+    if not name:
+        raise reader.error("name", "empty (1-32 printable characters)")
+    host = reader.text("host", max_len=253)
+    if not host or any(ch.isspace() for ch in host):
+        raise reader.error("host", f"{host!r} is not a host name or address")
+    port = reader.integer("port", 0, 1, 65535) if reader.has("port") else None
+    if port is None:
+        raise reader.error("port", "missing (required)")
+    protocol_name = reader.text("protocol", protocols.DEFAULT)
+    transport_default: str | None = None
+    if protocol_name in _LEGACY_TRANSPORTS:
+        protocol_name, transport_default = "dc09", protocol_name
+    try:
+        protocol = protocols.get(protocol_name)
+    except protocols.UnknownProtocol:
+        raise reader.error("protocol", f"{protocol_name!r} (one of "
+                           f"{', '.join(protocols.names())})") from None
+    if transport_default is not None and reader.has("transport"):
+        raise reader.error("transport", "given twice: also as protocol = "
+                           f"{transport_default!r} (write protocol = \"dc09\")")
+    transport = reader.choice("transport", transport_default or protocol.transports[0],
+                              protocol.transports)
+    common = ReceiverConfig(name=name, host=host, port=port, protocol=protocol.name,
+                            transport=transport)
+    receiver = protocol.parse_receiver(reader, common)
+    reader.finish()
+    return receiver
 
 
-def _hex_field(value: Any, where: str, lo: int, hi: int) -> str:
-    if not isinstance(value, str) or not lo <= len(value) <= hi or any(
-            ch not in string.hexdigits for ch in value):
-        raise ArcConfigError(f"{where}: {value!r} is not {lo}-{hi} hex digits")
-    return value.upper()
-
-
-def _unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
-    extra = sorted(set(table) - known)
-    if extra:
-        raise ArcConfigError(f"{where}: unknown key {extra[0]!r} (known: "
-                             f"{', '.join(sorted(known))})")
-
-
-def _receiver(table: Any, where: str) -> ReceiverConfig:
-    if not isinstance(table, Mapping):
-        raise ArcConfigError(f"{where}: expected a table ([[arc.receivers]])")
-    _unknown(table, _RECEIVER_KEYS, where)
-    for required in ("name", "host", "port"):
-        if required not in table:
-            raise ArcConfigError(f"{where}.{required}: missing")
-    name = table["name"]
-    if not isinstance(name, str) or not name or len(name) > 32 or not name.isprintable():
-        raise ArcConfigError(f"{where}.name: {name!r} (1-32 printable characters)")
-    host = table["host"]
-    if not isinstance(host, str) or not host or len(host) > 253 or any(
-            ch.isspace() for ch in host):
-        raise ArcConfigError(f"{where}.host: {host!r} is not a host name or address")
-    port = table["port"]
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ArcConfigError(f"{where}.port: {port!r} (1..65535)")
-    protocol = table.get("protocol", "tcp")
-    if protocol not in PROTOCOLS:
-        raise ArcConfigError(f"{where}.protocol: {protocol!r} (one of {', '.join(PROTOCOLS)})")
-    fmt = table.get("format", "SIA-DCS")
-    if fmt not in FORMATS:
-        raise ArcConfigError(f"{where}.format: {fmt!r} (one of {', '.join(FORMATS)})")
-    number = table.get("receiver_number")
-    receiver_number = None if number is None else _hex_field(number, f"{where}.receiver_number",
-                                                             1, 6)
-    line = _hex_field(table.get("line", "0"), f"{where}.line", 1, 6)
-    key: bytes | None = None
-    if table.get("key") is not None:
-        key_text = table["key"]
-        try:
-            key = bytes.fromhex(key_text) if isinstance(key_text, str) else None
-        except ValueError:
-            key = None
-        if key is None:
-            raise ArcConfigError(f"{where}.key: not hex (give the AES key as 32, 48 or 64 "
-                                 "hex digits)")
-        if len(key) not in dc09.AES_KEY_SIZES:
-            raise ArcConfigError(f"{where}.key: {len(key)} bytes; an AES key is 16, 24 or 32 "
-                                 "bytes (32, 48 or 64 hex digits), DC-09 §5.4.5")
-    return ReceiverConfig(name, host, port, protocol, fmt, receiver_number, line, key)
-
-
-def load_arc_config(mapping: Mapping[str, Any], where: str = "[arc]") -> ArcConfig:
-    """Validate the parsed ``[arc]`` table; ``where`` prefixes error messages (e.g. a path).
+def load_arc_config(mapping: Any, where: str = "[arc]", *, source: str = "") -> ArcConfig:
+    """Validate the parsed ``[arc]`` table; ``source`` (the file) and ``where`` (the table's
+    name) prefix error messages.
 
     Raises ArcConfigError naming the first bad key.
     """
-    if not isinstance(mapping, Mapping):
-        raise ArcConfigError(f"{where}: expected a table")
-    _unknown(mapping, _TOP_KEYS, where)
-    if "account" not in mapping:
-        raise ArcConfigError(f"{where}.account: missing (the hub's ARC account, 3-16 hex "
-                             "digits, for link tests and link notices)")
+    reader = TableReader(source, where, mapping, error_type=ArcConfigError)
+    if not reader.has("account"):
+        raise reader.error("account", "missing (the hub's ARC account, 3-16 hex digits, for "
+                           "link tests and link notices)")
     try:
-        account = normalise_account(mapping["account"], f"{where}.account")
+        account = normalise_account(reader.get("account", str, None), reader.path("account"))
     except ReportError as exc:
-        raise ArcConfigError(str(exc)) from None
-    receivers_raw = mapping.get("receivers")
-    if not isinstance(receivers_raw, list) or not receivers_raw:
-        raise ArcConfigError(f"{where}.receivers: at least one receiver ([[arc.receivers]]) "
-                             "is needed")
-    if len(receivers_raw) > 8:
-        raise ArcConfigError(f"{where}.receivers: {len(receivers_raw)} receivers, at most 8")
-    receivers = tuple(_receiver(r, f"{where}.receivers[{i}]")
-                      for i, r in enumerate(receivers_raw))
-    names = [r.name for r in receivers]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise ArcConfigError(f"{where}.receivers[{i}].name: {name!r} used twice")
-    ack_timeout = _number(mapping, "ack_timeout", where, 0.05, 300)
-    backoff_initial = _number(mapping, "retry_backoff_initial", where, 0.01, 3600)
-    backoff_max = _number(mapping, "retry_backoff_max", where, 0.01, 86400)
+        raise ArcConfigError(f"{source}: {exc}" if source else str(exc)) from None
+    receivers = tuple(_receiver(r) for r in reader.tables(
+        "receivers", at_least=1, at_most=MAX_RECEIVERS, what="receiver ([[arc.receivers]])"))
+    for i, rc in enumerate(receivers):
+        if rc.name in [r.name for r in receivers[:i]]:
+            raise reader.error(f"receivers[{i}].name", f"{rc.name!r} used twice")
+    ack_timeout = reader.number("ack_timeout", DEFAULTS["ack_timeout"], 0.05, 300)
+    backoff_initial = reader.number("retry_backoff_initial", DEFAULTS["retry_backoff_initial"],
+                                    0.01, 3600)
+    backoff_max = reader.number("retry_backoff_max", DEFAULTS["retry_backoff_max"], 0.01,
+                                86400)
     if backoff_max < backoff_initial:
-        raise ArcConfigError(f"{where}.retry_backoff_max: {backoff_max:g} is less than "
-                             f"retry_backoff_initial ({backoff_initial:g})")
-    return ArcConfig(
+        raise reader.error("retry_backoff_max", f"{backoff_max:g} is less than "
+                           f"retry_backoff_initial ({backoff_initial:g})")
+    config = ArcConfig(
         account=account,
         receivers=receivers,
         ack_timeout=ack_timeout,
-        connect_timeout=_number(mapping, "connect_timeout", where, 0.05, 300),
+        connect_timeout=reader.number("connect_timeout", DEFAULTS["connect_timeout"], 0.05,
+                                      300),
         retry_backoff_initial=backoff_initial,
         retry_backoff_max=backoff_max,
-        failover_after=_number(mapping, "failover_after", where, 1, 100, integer=True),
-        supervision_interval=_number(mapping, "supervision_interval", where, 0.05, 86400),
-        nak_resend_limit=_number(mapping, "nak_resend_limit", where, 1, 100, integer=True),
-        partition=_number(mapping, "partition", where, 0, 99, integer=True),
+        failover_after=reader.integer("failover_after", DEFAULTS["failover_after"], 1, 100),
+        supervision_interval=reader.number("supervision_interval",
+                                           DEFAULTS["supervision_interval"], 0.05, 86400),
+        nak_resend_limit=reader.integer("nak_resend_limit", DEFAULTS["nak_resend_limit"], 1,
+                                        100),
+        partition=reader.integer("partition", DEFAULTS["partition"], 0, 99),
+        delivered_keep_days=reader.number("delivered_keep_days",
+                                          DEFAULTS["delivered_keep_days"], 1, 3650),
     )
+    for i, rc in enumerate(receivers):
+        problem = protocols.get(rc.protocol).check
+        found = problem(config, i) if problem is not None else None
+        if found is not None:
+            raise reader.error(f"receivers[{i}].{found[0]}", found[1])
+    reader.finish()
+    return config

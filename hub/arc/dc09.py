@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .report import shorten
+
 LF = 0x0A
 CR = 0x0D
 
@@ -111,7 +113,8 @@ def _check_hex(value: str, lo: int, hi: int, what: str) -> str:
 
 
 def clean_text(text: str, limit: int) -> str:
-    """Free text made safe for a DC-09 field: ASCII, no framing characters, at most ``limit``.
+    """Free text made safe for a DC-09 field: ASCII, no framing characters, at most ``limit``
+    characters, shortened between words (report.shorten).
 
     Receivers differ in how they decode the text fields (DC-09 says Windows-1252; some decode
     ASCII and then fail the CRC), and a frame the receiver cannot check is an alarm that does
@@ -129,7 +132,7 @@ def clean_text(text: str, limit: int) -> str:
                 out.append(base)
             elif base in "\r\n\t":
                 out.append(" ")
-    return "".join(out)[:limit].strip()
+    return shorten("".join(out), limit)
 
 
 _TRANSLITERATE = {"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "đ": "d", "Đ": "D",

@@ -1,4 +1,4 @@
-"""The ARC forwarder: durable outbox in, SIA DC-09 to the receivers out, nothing lost.
+"""The ARC forwarder: durable outbox in, the centres' protocols out, nothing lost.
 
 Life cycle::
 
@@ -6,15 +6,18 @@ Life cycle::
         await forwarder.submit(report)   # returns once the report is in SQLite
 
 Inside, one delivery loop sends the outbox in order (priority, then time raised) to the first
-reachable receiver in configured order, one message at a time, and deletes a report only on
-its ACK. Each receiver also has a supervision task that sends a NULL link test after
-``supervision_interval`` without traffic, and probes an unreachable receiver with growing
-backoff until it answers, when traffic returns to it (primary first).
+reachable receiver in configured order, one message at a time, and retires a report only when
+a receiver has it. What a receiver's answer means is its protocol's judgement
+(``protocol.py``: delivered, resend, hold back, fail over, unreachable); everything else is
+the same for every protocol. Each receiver also has a supervision task that sends its
+protocol's link test after the link's supervision interval without traffic, and probes an
+unreachable receiver with growing backoff until it answers, when traffic returns to it
+(primary first).
 
 Callbacks (both optional, called in the event loop, exceptions logged and ignored):
 - ``on_delivery(alarm_id, event, receiver, ok, detail)``: ok=True when ``receiver``
-  acknowledged the report; ok=False for each failed attempt (no answer, NAK, DUH), with
-  the reason in ``detail``. The report stays queued after a failure.
+  has the report; ok=False for each failed attempt (no answer, a refusal), with the reason
+  in ``detail``. The report stays queued after a failure.
 - ``on_link(receiver, up, detail)``: a receiver became unreachable (after ``failover_after``
   failures in a row) or answered again.
 """
@@ -25,63 +28,33 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from . import codes, dc09
+from ..alarm_kinds import KINDS
+from ..crash_points import crash_point
+from . import protocols
 from .config import ArcConfig
-from .link import Outcome, ReceiverLink
 from .outbox import ArcOutbox, OutboxEntry
+from .protocol import DELIVERED, FAILOVER, HOLD_BACK, RESEND, CentreLink, Outcome
 from .report import AlarmReport
 
 log = logging.getLogger("trygg.hub.arc")
 
 DeliveryCallback = Callable[[str, str, str, bool, str], None]
+# How often delivered reports older than [arc].delivered_keep_days are forgotten: the
+# retention is days, so hourly is exact enough and costs one DELETE an hour.
+PRUNE_INTERVAL_S = 3600.0
 LinkCallback = Callable[[str, bool, str], None]
 
-# Text limits for extended data: keep every frame far below the 1,000 bytes some receivers
-# read in one go (an encrypted frame doubles the data in hex).
-ROOM_TEXT_MAX = 32
-ALARM_TEXT_MAX = 80
 
-
-def encode_report(report: AlarmReport, seq: int, config: ArcConfig, receiver_index: int,
-                  timestamp: float) -> bytes:
-    """The DC-09 message for ``report`` as the receiver ``receiver_index`` expects it."""
-    rc = config.receivers[receiver_index]
-    address = dc09.Address(report.account, rc.line, rc.receiver_number)
-    if rc.format == "ADM-CID":
-        row = codes.CODES[report.kind]
-        data = dc09.adm_cid_data(report.account, codes.cid_qualifier(report.event),
-                                 row.cid_event, config.partition, report.zone)
-        return dc09.encode_message("ADM-CID", seq, address, data, timestamp=timestamp,
-                                   key=rc.key)
-    data = dc09.sia_dcs_data(report.account, codes.sia_code(report.kind, report.event),
-                             report.zone, config.partition)
-    # DC-09 extended data: [H] time the alarm was raised (the message timestamp is the time
-    # of transmission), [R] room, [I] alarm text with the Trygg kind, which tells apart kinds
-    # that share a SIA code.
-    extended = [("H", dc09.format_timestamp(report.raised_at)[1:])]
-    if report.room:
-        room = dc09.clean_text(report.room, ROOM_TEXT_MAX)
-        if room:
-            extended.append(("R", room))
-    text = dc09.clean_text(f"{report.kind}: {report.description}", ALARM_TEXT_MAX)
-    if text:
-        extended.append(("I", text))
-    return dc09.encode_message("SIA-DCS", seq, address, data, extended, timestamp=timestamp,
-                               key=rc.key)
-
-
-def encode_link_test(config: ArcConfig, seq: int, receiver_index: int,
-                     timestamp: float) -> bytes:
-    """A DC-09 NULL message (§5.5.2.1) from the hub's own account."""
-    rc = config.receivers[receiver_index]
-    return dc09.encode_message("NULL", seq, dc09.Address(config.account, rc.line,
-                                                         rc.receiver_number),
-                               "", timestamp=timestamp, key=rc.key)
+def open_link(config: ArcConfig, index: int,
+              clock: Callable[[], float] = time.time) -> CentreLink:
+    """The link to receiver ``index``, in its protocol."""
+    rc = config.receivers[index]
+    return protocols.get(rc.protocol).open_link(rc, config, clock)
 
 
 def _outage_id(receiver_name: str, started_ms: int) -> str:
@@ -92,13 +65,12 @@ def _outage_id(receiver_name: str, started_ms: int) -> str:
 @dataclass
 class _Receiver:
     index: int
-    link: ReceiverLink
+    link: CentreLink
     up: bool = True
     failures: int = 0  # consecutive failed attempts
     backoff: float = 0.0
     retry_at: float = 0.0  # monotonic; when an unreachable receiver is tried next
     last_answer: float = field(default_factory=time.monotonic)
-    clock_offset: float = 0.0  # receiver clock minus ours, learnt from a NAK (§5.5.3.2)
     outage_id: str | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -118,17 +90,19 @@ class ArcForwarder:
         self._tasks: list[asyncio.Task[None]] = []
         self._work = asyncio.Event()
         self._drained = asyncio.Event()
-        self._naks: dict[int, int] = {}
+        self._pruned_at = 0.0
+        self._resends: dict[int, int] = {}  # outbox row -> RESEND verdicts in a row
+        self._declined: dict[int, set[int]] = {}  # outbox row -> receivers that said FAILOVER
 
     # -- life cycle -----------------------------------------------------------------------
 
     async def __aenter__(self) -> ArcForwarder:
         self._outbox = ArcOutbox(self.db_path)
         self._receivers = [
-            _Receiver(i, ReceiverLink(rc, ack_timeout=self.config.ack_timeout,
-                                      connect_timeout=self.config.connect_timeout),
+            _Receiver(i, open_link(self.config, i, self._clock),
                       backoff=self.config.retry_backoff_initial)
-            for i, rc in enumerate(self.config.receivers)]
+            for i in range(len(self.config.receivers))]
+        self._prune()
         outages = self._outbox.open_outages()
         for r in self._receivers:
             started = outages.get(r.link.name)
@@ -169,9 +143,18 @@ class ArcForwarder:
         if not isinstance(report, AlarmReport):
             raise TypeError(f"submit() takes an AlarmReport, not {type(report).__name__}")
         outbox = self._require_outbox()
-        seq, new = outbox.add(report)
-        log.info("arc: queued %s %s %s (priority %d, sequence %04d)%s", report.alarm_id,
-                 report.kind, report.event, report.priority, seq,
+        number, new, delivered_to = outbox.add(report)
+        if delivered_to is not None:
+            # Delivered before (the hub crashed before it recorded that): say so again, under
+            # the same message number, rather than send it as a second alarm.
+            log.info("arc: %s %s was delivered to %s already (message %d)", report.alarm_id,
+                     report.event, delivered_to, number)
+            self._notify_delivery(report, delivered_to, True,
+                                  f"delivered to {delivered_to} already (message {number}, "
+                                  "remembered by the ARC outbox)")
+            return
+        log.info("arc: queued %s %s %s (priority %d, message %d)%s", report.alarm_id,
+                 report.kind, report.event, report.priority, number,
                  "" if new else " [already queued]")
         self._drained.clear()
         self._work.set()
@@ -199,7 +182,7 @@ class ArcForwarder:
         return {r.link.name: r.up for r in self._receivers}
 
     def counters(self) -> dict[str, dict[str, object]]:
-        return {r.link.name: vars(r.link.counters).copy() for r in self._receivers}
+        return {r.link.name: r.link.counters() for r in self._receivers}
 
     # -- internals ----------------------------------------------------------------------
 
@@ -217,11 +200,12 @@ class ArcForwarder:
         except Exception:
             log.exception("arc: on_delivery callback failed (ignored)")
 
-    def _pick_receiver(self, now: float) -> _Receiver | None:
+    def _pick_receiver(self, now: float, declined: Collection[int] = ()) -> _Receiver | None:
         for receiver in self._receivers:
-            if receiver.up:
+            if receiver.up and receiver.index not in declined:
                 return receiver
-        due = [r for r in self._receivers if r.retry_at <= now]
+        due = [r for r in self._receivers
+               if not r.up and r.retry_at <= now and r.index not in declined]
         return due[0] if due else None
 
     async def _wait_for_work(self, delay: float | None) -> None:
@@ -243,8 +227,19 @@ class ArcForwarder:
                 log.exception("arc: delivery loop error (continuing)")
                 await asyncio.sleep(self.config.retry_backoff_initial)
 
+    def _prune(self) -> None:
+        outbox = self._require_outbox()
+        now = self._clock()
+        self._pruned_at = now
+        forgotten = outbox.prune_delivered(now - self.config.delivered_keep_days * 86400)
+        if forgotten:
+            log.info("arc: forgot %d reports delivered more than %g days ago", forgotten,
+                     self.config.delivered_keep_days)
+
     async def _deliver_next(self) -> None:
         outbox = self._require_outbox()
+        if self._clock() - self._pruned_at > PRUNE_INTERVAL_S:
+            self._prune()
         entry = outbox.next_due(self._clock())
         if entry is None:
             if outbox.pending() == 0:
@@ -254,7 +249,15 @@ class ArcForwarder:
             await self._wait_for_work(delay)
             return
         now = time.monotonic()
-        receiver = self._pick_receiver(now)
+        declined = self._declined.get(entry.row_id, set())
+        receiver = self._pick_receiver(now, declined)
+        if receiver is None and declined and len(declined) >= len(self._receivers):
+            # Every receiver said "use another path": start over after a backoff.
+            self._declined.pop(entry.row_id, None)
+            not_before = self._clock() + self._message_backoff(entry.attempts)
+            outbox.record_failure(entry.row_id, "every receiver asked for another path",
+                                  not_before)
+            return
         if receiver is None:
             soonest = min(r.retry_at for r in self._receivers)
             await self._wait_for_work(max(0.01, soonest - now))
@@ -265,61 +268,60 @@ class ArcForwarder:
         outbox = self._require_outbox()
         report = entry.report
         name = receiver.link.name
-        message = encode_report(report, entry.seq, self.config, receiver.index,
-                                self._clock() + receiver.clock_offset)
-        outcome = await receiver.link.exchange(message, entry.seq)
-        if outcome.kind == "ack":
-            outbox.remove(entry.row_id)
-            self._naks.pop(entry.row_id, None)
+        crash_point("arc.sending")
+        outcome = await receiver.link.send(report, entry.number)
+        wire = f" ({outcome.wire_id})" if outcome.wire_id else ""
+        if outcome.verdict == DELIVERED:
+            crash_point("arc.answered")
+            outbox.mark_delivered(entry.row_id, name, self._clock())
+            crash_point("arc.delivered")
+            self._forget(entry.row_id)
             self._link_answered(receiver)
-            detail = f"ACK from {name} in {outcome.rtt * 1000:.1f} ms (sequence {entry.seq:04d})"
+            detail = f"{outcome.detail} from {name} in {outcome.rtt * 1000:.1f} ms{wire}"
             log.info("arc: delivered %s %s: %s", report.alarm_id, report.event, detail)
             self._notify_delivery(report, name, True, detail)
             return
-        if outcome.kind == "nak":
-            self._link_answered(receiver)
-            self._resync(receiver, outcome)
-            count = self._naks.get(entry.row_id, 0) + 1
-            self._naks[entry.row_id] = count
-            detail = f"NAK from {name} (attempt {count}); timestamps resynced, resending"
-            not_before = 0.0
-            if count >= self.config.nak_resend_limit:
-                self._naks.pop(entry.row_id, None)
-                not_before = self._clock() + self._message_backoff(entry.attempts)
-                detail = (f"NAK from {name} {count} times in a row; trying again in "
-                          f"{not_before - self._clock():.0f} s")
-            outbox.record_failure(entry.row_id, detail, not_before)
+        if not outcome.answered:
+            detail = f"{name}: {outcome.detail}{wire}"
+            outbox.record_failure(entry.row_id, detail)
+            self._link_failed(receiver, outcome)
             self._notify_delivery(report, name, False, detail)
             return
-        if outcome.kind == "duh":
-            # The receiver is there but cannot process this message: hold it back (not the
-            # whole queue) and try again later; it stays in the outbox.
-            self._link_answered(receiver)
-            not_before = self._clock() + self._message_backoff(entry.attempts)
-            detail = (f"DUH from {name}: receiver cannot process this message; trying again "
-                      f"in {not_before - self._clock():.0f} s")
+        self._link_answered(receiver)
+        not_before = 0.0
+        if outcome.verdict == RESEND:
+            count = self._resends.get(entry.row_id, 0) + 1
+            self._resends[entry.row_id] = count
+            detail = f"{outcome.detail} from {name} (attempt {count}){wire}"
+            not_before = self._clock() + outcome.after if outcome.after > 0 else 0.0
+            if count >= receiver.link.resend_limit:
+                self._resends.pop(entry.row_id, None)
+                not_before = self._clock() + max(outcome.after,
+                                                 self._message_backoff(entry.attempts))
+                detail = (f"{outcome.detail} from {name} {count} times in a row; trying "
+                          f"again in {not_before - self._clock():.0f} s{wire}")
+        elif outcome.verdict == FAILOVER:
+            self._declined.setdefault(entry.row_id, set()).add(receiver.index)
+            detail = f"{outcome.detail} from {name}: trying the next receiver{wire}"
             log.warning("arc: %s %s: %s", report.alarm_id, report.event, detail)
-            outbox.record_failure(entry.row_id, detail, not_before)
-            self._notify_delivery(report, name, False, detail)
-            return
-        detail = f"{name}: {outcome.detail}"
-        outbox.record_failure(entry.row_id, detail)
-        self._link_failed(receiver, outcome)
+        else:
+            assert outcome.verdict == HOLD_BACK
+            # The receiver is there but cannot take this message: hold it back (not the
+            # whole queue) and try again later; it stays in the outbox.
+            not_before = self._clock() + self._message_backoff(entry.attempts)
+            detail = (f"{outcome.detail} from {name}; trying again in "
+                      f"{not_before - self._clock():.0f} s{wire}")
+            log.warning("arc: %s %s: %s", report.alarm_id, report.event, detail)
+        outbox.record_failure(entry.row_id, detail, not_before)
         self._notify_delivery(report, name, False, detail)
+
+    def _forget(self, row_id: int) -> None:
+        self._resends.pop(row_id, None)
+        self._declined.pop(row_id, None)
 
     def _message_backoff(self, attempts: int) -> float:
         return float(min(self.config.retry_backoff_max,
                          self.config.retry_backoff_initial * 2 ** min(attempts, 30)))
-
-    def _resync(self, receiver: _Receiver, outcome: Outcome) -> None:
-        answer = outcome.answer
-        if answer is None or answer.timestamp is None:
-            return
-        # The NAK's timestamp is the receiver's clock when it answered; half the round trip
-        # is below the timestamp's 1 s resolution on any usable link.
-        receiver.clock_offset = answer.timestamp - self._clock()
-        log.warning("arc: %s rejected our timestamp (NAK); its clock is %+.0f s from ours, "
-                    "resynced", receiver.link.name, receiver.clock_offset)
 
     def _link_answered(self, receiver: _Receiver) -> None:
         receiver.failures = 0
@@ -378,7 +380,7 @@ class ArcForwarder:
             receiver.outage_id = None
         report = AlarmReport(
             alarm_id=outage_id, event="resolved" if up else "raised",
-            kind="receiver_unreachable", priority=codes.CODES["receiver_unreachable"].priority,
+            kind="receiver_unreachable", priority=KINDS["receiver_unreachable"].priority,
             account=self.config.account, zone=0, room=None, device_id=None,
             description=(f"receiver {receiver.link.name} "
                          f"{'reachable again' if up else 'unreachable'}: {detail}")[:200],
@@ -391,9 +393,9 @@ class ArcForwarder:
             log.exception("arc: could not queue the link notice (the log line stands)")
 
     async def _supervise(self, receiver: _Receiver) -> None:
-        interval = self.config.supervision_interval
         while True:
             try:
+                interval = receiver.link.supervision_interval
                 due = (receiver.last_answer + interval if receiver.up
                        else receiver.retry_at)
                 delay = due - time.monotonic()
@@ -412,15 +414,10 @@ class ArcForwarder:
                 await asyncio.sleep(self.config.retry_backoff_initial)
 
     async def _link_test(self, receiver: _Receiver) -> None:
-        seq = self._require_outbox().take_sequence()
-        message = encode_link_test(self.config, seq, receiver.index,
-                                   self._clock() + receiver.clock_offset)
-        outcome = await receiver.link.exchange(message, seq)
-        if outcome.kind in ("ack", "duh"):
-            self._link_answered(receiver)
-        elif outcome.kind == "nak":
-            # The receiver is there; the next link test carries the corrected clock.
-            self._resync(receiver, outcome)
+        outcome = await receiver.link.link_test(self._require_outbox().take_number())
+        if outcome.answered:
+            # Whatever it said, the receiver is there (a DC-09 NAK resynced the link's clock
+            # for the next one).
             self._link_answered(receiver)
         else:
             log.info("arc: link test to %s failed: %s", receiver.link.name, outcome.detail)

@@ -1,4 +1,4 @@
-"""One receiver link: send a DC-09 frame, wait for the answer that belongs to it.
+"""DC-09's link to one receiver: send a DC-09 frame, wait for the answer that belongs to it.
 
 One message is outstanding per link at a time (DC-09 §5.5.3: the receiver answers each
 message); a lock serialises the delivery loop and link supervision. Whatever the receiver sends
@@ -16,10 +16,13 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..rejection_log import RejectionLog
 from . import dc09
-from .config import ReceiverConfig
+
+if TYPE_CHECKING:
+    from .protocols.dc09 import Dc09Receiver
 
 log = logging.getLogger("trygg.hub.arc.link")
 
@@ -61,7 +64,7 @@ class _UdpAnswers(asyncio.DatagramProtocol):
 
 
 class ReceiverLink:
-    def __init__(self, config: ReceiverConfig, *, ack_timeout: float,
+    def __init__(self, config: Dc09Receiver, *, ack_timeout: float,
                  connect_timeout: float) -> None:
         self.config = config
         self.ack_timeout = ack_timeout
@@ -96,7 +99,7 @@ class ReceiverLink:
             self.counters.attempts += 1
             started = time.monotonic()
             try:
-                if self.config.protocol == "udp":
+                if self.config.transport == "udp":
                     outcome = await self._exchange_udp(message, seq, started)
                 else:
                     outcome = await self._exchange_tcp(message, seq, started)

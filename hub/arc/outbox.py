@@ -2,11 +2,19 @@
 
 - WAL journal with ``synchronous=FULL``: a committed report survives kill -9 and power loss
   (SQLite's WAL syncs the log on every commit in FULL mode).
-- The DC-09 sequence number is assigned in the same transaction that stores the report, and
-  stored with it: every transmission of a report, on any receiver, before or after a crash,
-  carries the same number (DC-09 §5.5.1.5), so the centre can recognise a duplicate.
+- The message number is assigned in the same transaction that stores the report, and stored
+  with it (column ``seq``): every transmission of a report, on any receiver, before or after a
+  crash, carries the same number, from which each protocol derives its wire identity (DC-09's
+  sequence number, SOS Access's reference, SCAIP's ref), so the centre can recognise a
+  duplicate. Numbers count up from 1 and are never reused; link tests take theirs from the
+  same counter.
 - Delivery order is priority, then the time the alarm was raised, then arrival.
-- A row is deleted only when a receiver acknowledged it.
+- A delivered report is remembered, not deleted (``delivered_at``, ``delivered_to``): the hub
+  records an alarm's progress in its own database, in its own transactions, and a crash
+  between the two can make the hub submit a report again that the centre already has. The
+  outbox answers that submission with "delivered already", under the report's one message
+  number, instead of sending it as a second alarm. Delivered rows are pruned after
+  ``[arc].delivered_keep_days``.
 """
 
 from __future__ import annotations
@@ -14,9 +22,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..private_files import create_owner_only
-from . import dc09
 from .report import AlarmReport
 
 _SCHEMA = """
@@ -45,10 +53,20 @@ CREATE TABLE IF NOT EXISTS arc_state (
 _OUTAGE = "outage:"
 
 
+# Columns added after the first release, with what an older database gets.
+_ADDED_COLUMNS = (("delivered_at", "REAL"), ("delivered_to", "TEXT"))
+
+
+class Submitted(NamedTuple):
+    number: int  # the report's message number
+    new: bool  # stored by this call (False: it was there already)
+    delivered_to: str | None  # the receiver that has it already, if one does
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     row_id: int
-    seq: int
+    number: int  # the message number (see the module docstring)
     report: AlarmReport
     attempts: int
 
@@ -65,71 +83,88 @@ class ArcOutbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(arc_outbox)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE arc_outbox ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self._db.close()
 
-    def _take_sequence(self) -> int:
-        row = self._db.execute("SELECT value FROM arc_state WHERE name='next_seq'").fetchone()
-        seq = int(row[0]) if row else dc09.SEQUENCE_FIRST
-        if not dc09.SEQUENCE_FIRST <= seq <= dc09.SEQUENCE_LAST:
-            seq = dc09.SEQUENCE_FIRST
-        self._db.execute("INSERT INTO arc_state (name, value) VALUES ('next_seq', ?) "
+    def _take_number(self) -> int:
+        row = self._db.execute(
+            "SELECT value FROM arc_state WHERE name='next_message'").fetchone()
+        if row is None:
+            # A database from before message numbers were protocol-neutral counted DC-09
+            # sequence numbers (1-9999) in 'next_seq': carry on from there, so a DC-09
+            # receiver sees the sequence continue.
+            old = self._db.execute("SELECT value FROM arc_state WHERE name='next_seq'").fetchone()
+            number = int(old[0]) if old else 1
+        else:
+            number = int(row[0])
+        number = max(1, number)
+        self._db.execute("INSERT INTO arc_state (name, value) VALUES ('next_message', ?) "
                          "ON CONFLICT (name) DO UPDATE SET value=excluded.value",
-                         (dc09.next_sequence(seq),))
-        return seq
+                         (number + 1,))
+        return number
 
-    def take_sequence(self) -> int:
-        """A fresh sequence number for a message that is not stored (a NULL link test)."""
+    def take_number(self) -> int:
+        """A fresh message number for a message that is not stored (a link test)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            seq = self._take_sequence()
+            number = self._take_number()
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return seq
+        return number
 
-    def add(self, report: AlarmReport) -> tuple[int, bool]:
-        """Store ``report`` durably; returns (sequence number, newly stored).
-
-        A report whose (alarm_id, event) is already queued is stored once: the second call
-        returns the first one's sequence number and False.
-        """
+    def add(self, report: AlarmReport) -> Submitted:
+        """Store ``report`` durably, unless its (alarm_id, event) is here already: then the
+        first one's number, and the receiver that has it if it was delivered."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            row = self._db.execute("SELECT seq FROM arc_outbox WHERE alarm_id=? AND event=?",
-                                   (report.alarm_id, report.event)).fetchone()
+            row = self._db.execute(
+                "SELECT seq, delivered_to FROM arc_outbox WHERE alarm_id=? AND event=?",
+                (report.alarm_id, report.event)).fetchone()
             if row:
                 self._db.execute("COMMIT")
-                return int(row[0]), False
-            seq = self._take_sequence()
+                return Submitted(int(row[0]), False, row[1])
+            number = self._take_number()
             self._db.execute(
                 "INSERT INTO arc_outbox (alarm_id, event, priority, raised_at, seq, report) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (report.alarm_id, report.event, report.priority, report.raised_at, seq,
+                (report.alarm_id, report.event, report.priority, report.raised_at, number,
                  report.to_json()))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return seq, True
+        return Submitted(number, True, None)
 
     def next_due(self, now: float) -> OutboxEntry | None:
         """The report to send next: highest priority, then oldest, among those due."""
         row = self._db.execute(
-            "SELECT id, seq, report, attempts FROM arc_outbox WHERE not_before <= ? "
-            "ORDER BY priority, raised_at, id LIMIT 1", (now,)).fetchone()
+            "SELECT id, seq, report, attempts FROM arc_outbox WHERE delivered_at IS NULL "
+            "AND not_before <= ? ORDER BY priority, raised_at, id LIMIT 1", (now,)).fetchone()
         if row is None:
             return None
         return OutboxEntry(int(row[0]), int(row[1]), AlarmReport.from_json(row[2]), int(row[3]))
 
     def earliest_deferred(self) -> float | None:
-        row = self._db.execute("SELECT MIN(not_before) FROM arc_outbox").fetchone()
+        row = self._db.execute(
+            "SELECT MIN(not_before) FROM arc_outbox WHERE delivered_at IS NULL").fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def remove(self, row_id: int) -> None:
-        self._db.execute("DELETE FROM arc_outbox WHERE id=?", (row_id,))
+    def mark_delivered(self, row_id: int, receiver: str, at: float) -> None:
+        """The report is at the centre: remembered as such (one durable commit)."""
+        self._db.execute("UPDATE arc_outbox SET delivered_at=?, delivered_to=? WHERE id=?",
+                         (at, receiver, row_id))
+
+    def prune_delivered(self, before: float) -> int:
+        """Forget reports delivered before ``before`` (epoch seconds); returns how many."""
+        return self._db.execute("DELETE FROM arc_outbox WHERE delivered_at < ?",
+                                (before,)).rowcount
 
     def record_failure(self, row_id: int, error: str, not_before: float = 0.0) -> None:
         self._db.execute(
@@ -153,4 +188,6 @@ class ArcOutbox:
                              (_OUTAGE + receiver, started_ms))
 
     def pending(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM arc_outbox").fetchone()[0])
+        """Reports not yet delivered."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM arc_outbox WHERE delivered_at IS NULL").fetchone()[0])

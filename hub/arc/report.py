@@ -14,33 +14,17 @@ import string
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..alarm_kinds import KINDS as ALL_KINDS
+from ..alarm_kinds import LINK, PRIORITY_HIGHEST, PRIORITY_LOWEST, RULE_KINDS
+
 EVENTS = ("raised", "resolved", "test")
 
-# Alarm kinds the hub's rules produce (the contract with the hub). Their codes, meanings and
-# urgencies for the centre are in codes.py.
-KINDS = (
-    "fire",
-    "possible_fall",
-    "device_fall",
-    "assistance",
-    "inactivity",
-    "not_up",
-    "missed_dose",
-    "dispenser_problem",
-    "device_silent",
-    "low_battery",
-    "tamper",
-    "smoke_fault",
-    "rejected_frames",
-    "sensors_unreachable",
-    "test",
-)
+# Alarm kinds the hub's rules produce, and the technician's test (the contract with the hub);
+# all declared in trygg.hub.alarm_kinds, with their priorities and operator texts.
+KINDS = (*RULE_KINDS, "test")
 
 # Kinds the forwarder itself raises (a receiver stopped answering, and came back).
-FORWARDER_KINDS = ("receiver_unreachable",)
-
-PRIORITY_HIGHEST = 1  # fire
-PRIORITY_LOWEST = 5  # technical notices
+FORWARDER_KINDS = tuple(k.name for k in ALL_KINDS.values() if k.klass == LINK)
 
 # Zone 0 is the hub itself (Contact ID convention: zone 000 = the control panel); devices
 # use 1..999, the three-digit zone field of Contact ID and of the SIA address.
@@ -129,3 +113,39 @@ class AlarmReport:
     def from_json(cls, text: str) -> AlarmReport:
         data: dict[str, Any] = json.loads(text)
         return cls(**data)
+
+
+# The mark at the end of a shortened text, in ASCII: every centre protocol carries it.
+CUT_MARK = "..."
+_CUT_AFTER = " ,;:-("  # nothing of these is left dangling before the mark
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters for a centre protocol's free-text field.
+
+    A text that fits is returned whole. A longer one is cut at the last space that leaves room
+    for ``CUT_MARK`` and marked with it, so the operator never reads a cut word or number as
+    a whole one ("no motion for 0." for "0.25 min"). Nor does it end on a number, which without
+    its unit and before the mark reads as cut too. Only a single word longer than the field is
+    cut inside itself.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    room = limit - len(CUT_MARK)
+    if room <= 0:
+        return text[:limit]
+    cut = text.rfind(" ", 0, limit + 1)
+    while cut > 0 and len(text[:cut].rstrip(_CUT_AFTER)) > room:
+        cut = text.rfind(" ", 0, cut)
+    words = text[:cut].split(" ") if cut > 0 else []
+    while len(words) > 1 and any(ch.isdigit() for ch in words[-1]):
+        words.pop()
+    head = " ".join(words).rstrip(_CUT_AFTER)
+    return (head or text[:room]) + CUT_MARK
+
+
+def restore_description(description: str, reason: str) -> str:
+    """The description of a resolved alarm: why it ended first, so that a field that must
+    shorten the text keeps that, then what the alarm was."""
+    return f"{reason} - {description}"

@@ -15,7 +15,8 @@ from .model import ASSISTANCE, DEVICE_FALL, DeviceInfo, Event
 
 def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
     if ev.name == "button":
-        kind, subject, text = ASSISTANCE, device.resident_id, "Assistance button pressed"
+        kind, subject = ASSISTANCE, device.resident_id
+        text = device.call_text or "Assistance button pressed"
     else:
         kind, subject, text = DEVICE_FALL, device.device_id, "Fall detected by device"
     if device.room:

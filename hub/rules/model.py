@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..alarm_kinds import PRIORITY as _KIND_PRIORITY
 from ..config import Resident
 
-# Alarm kinds (the ARC contract's list) and their priorities: 1 = fire ... 5 = technical.
+# Alarm kinds the rules raise, by name (declared in trygg.hub.alarm_kinds).
 FIRE = "fire"
 POSSIBLE_FALL = "possible_fall"
 DEVICE_FALL = "device_fall"
@@ -28,14 +29,9 @@ SMOKE_FAULT = "smoke_fault"
 REJECTED_FRAMES = "rejected_frames"
 SENSORS_UNREACHABLE = "sensors_unreachable"  # the hub lost its broker: it hears no device
 
-PRIORITY = {
-    FIRE: 1,
-    POSSIBLE_FALL: 2, DEVICE_FALL: 2, ASSISTANCE: 2,
-    INACTIVITY: 3, NOT_UP: 3,
-    MISSED_DOSE: 4,
-    DISPENSER_PROBLEM: 5, DEVICE_SILENT: 5, LOW_BATTERY: 5, TAMPER: 5, SMOKE_FAULT: 5,
-    REJECTED_FRAMES: 5, SENSORS_UNREACHABLE: 5,
-}
+# Priorities come from the one list of alarm kinds (trygg.hub.alarm_kinds), where a new kind
+# is declared with its texts; its name gets a constant above.
+PRIORITY = _KIND_PRIORITY
 
 # Hub-made events (type "hub") that the rules understand.
 HUB_AWAY_ON = "away_on"  # resident away, set by command (hospital stay, holiday)
@@ -72,12 +68,13 @@ class Tick:
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     device_id: str
-    role: str  # motion | bed | smoke | dispenser
+    role: str  # one of protocol.messages.ROLES (described in trygg.hub.roles)
     room: str | None
     resident_id: str
     zone: int
     heartbeat_s: float | None = None  # None: the resident's thresholds.heartbeat_s
     paired_at: float = 0.0
+    call_text: str | None = None  # what the centre reads for its `button` (None: the default)
     # What powers it, as its last hello said (kept in the devices table, which outlives the
     # events' retention): "mains", "battery", or None (not said: treated as a battery).
     power: str | None = None

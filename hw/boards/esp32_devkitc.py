@@ -34,6 +34,14 @@ dispenser -- carousel, slot, index and tray sensors, buzzer, LED
     lined up over the chute), slot sensor GPIO19 (0 = a dose in the next
     compartment), tray switch GPIO23 to GND with pull-up (tray in = 0,
     removed = 1), buzzer GPIO21 (PWM), LED GPIO22.
+call_point -- assistance call point: a pull cord or a wall button
+    BOM: ceiling pull-cord switch or push button with a normally open
+    contact (as sold for nurse-call and accessible-toilet alarms), 10k
+    resistor, 100 nF capacitor.
+    Wiring: contact GPIO13 to GND (pulled or pressed = 0), 10k pull-up to
+    3.3 V and 100 nF to GND at the board: the cable to a ceiling switch is
+    metres long, and the internal ~45k pull-up alone lets it pick up
+    interference.
 """
 
 BATTERY_ADC = 35
@@ -53,4 +61,5 @@ PINS = {
     "bed": {"bed": 34},
     "smoke": {"smoke_alarm": 25, "smoke_test": 33, "smoke_line": 32},
     "dispenser": {"servo": 18, "index": 4, "slot": 19, "tray": 23, "buzzer": 21, "led": 22},
+    "call_point": {"call": 13},
 }

@@ -14,6 +14,7 @@ smoke       rig 13 -> smoke_alarm (DUT 25)  rig 4 -> smoke_test (DUT 33)
             rig 26 (DAC2) -> smoke_line (DUT 32, ADC; the supervision level)
 dispenser   rig 16 -> tray (DUT 23)         rig 17 -> slot (DUT 19)
             rig 18 -> index (DUT 4)         DUT servo (18) -> rig 19 (input)
+call_point  rig 23 -> call (DUT 13)
 
 The DACs give 0..3.3 V in 256 steps, which the DUT's 11 dB-attenuated ADC reads
 across its range. The dispenser needs no carousel: the rig watches the DUT's
@@ -32,6 +33,7 @@ DIGITAL = {
     "tray": const(16),
     "slot": const(17),
     "index": const(18),
+    "call": const(23),
 }
 ANALOG = {  # signal -> rig DAC GPIO
     "bed": const(25),

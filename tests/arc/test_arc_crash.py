@@ -68,8 +68,12 @@ async def test_kill_9_mid_send_then_restart_delivers_every_alarm_once_identified
             assert await silent.wait_until(bool, WAIT), "the forwarder sent nothing"
         finally:
             await _kill(proc)
+        on_the_wire = list(silent.received)
     assert proc.returncode == -signal.SIGKILL
-    in_flight = silent.received[0]
+    # Mid-send: one message out, its ACK awaited (ack_timeout is longer than this test), the
+    # other three still queued behind it.
+    assert len(on_the_wire) == 1, on_the_wire
+    in_flight = on_the_wire[0]
 
     async with ArcConsole(port, [(RESIDENT, None), (HUB, None)]) as arc:
         proc = await _start_forwarder(table, db, [])

@@ -129,7 +129,7 @@ def test_config_errors_name_the_bad_key(table: dict[str, Any], message: str) -> 
 
 def test_config_defaults() -> None:
     cfg = load_arc_config(_arc())
-    assert cfg.receivers[0].protocol == "tcp"
+    assert (cfg.receivers[0].protocol, cfg.receivers[0].transport) == ("dc09", "tcp")
     assert cfg.receivers[0].format == "SIA-DCS"
     assert cfg.ack_timeout == 10.0
     assert cfg.supervision_interval == 60.0
@@ -150,5 +150,5 @@ def test_operator_table_covers_every_kind_and_is_in_the_readme() -> None:
     assert set(report_module.KINDS) | set(report_module.FORWARDER_KINDS) == set(CODES)
     readme = (mpy.REPO_ROOT / "hub" / "arc" / "README.md").read_text()
     assert operator_table_markdown() in readme, (
-        "README operator table is out of date: paste trygg.hub.arc.codes."
+        "hub/arc/README.md operator table is out of date: paste trygg.hub.arc.codes."
         "operator_table_markdown() into the 'Alarm receiving centre' section")

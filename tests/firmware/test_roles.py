@@ -79,13 +79,23 @@ def test_bed_in_and_out_with_hysteresis_and_hold_times(
 
 def test_bed_calibration_sets_thresholds_between_references(
         make_board: MakeBoard, hub: HubSide) -> None:
-    board = make_board("bed", heartbeat_s=1, bed_enter_s=0)
-    for level, reference in ((1000, "empty"), (41000, "occupied")):
+    # Defaults 24000 (enter) / 16000 (exit). References 20000 (empty) and 60000 (occupied)
+    # move them to 44000 / 36000 (60 % and 40 % of the way): the levels below are on the
+    # other side of a calibrated threshold than of a default one.
+    board = make_board("bed", heartbeat_s=1, bed_enter_s=0, bed_exit_s=0)
+    for level, reference in ((20000, "empty"), (60000, "occupied")):
         board.control(f"adc bed {level}")
         assert command(hub, board, "calibrate", reference=reference).msg["status"] == "ok"
     calibrated = [r.msg["value"] for r in hub.received if r.msg.get("event") == "calibrated"]
-    assert calibrated == [1000, 41000]
-    # Thresholds now 25000 (enter) / 17000 (exit): 41000 is in bed.
-    hub.wait_for(event("bed_in"), timeout=15)
-    beat = hub.wait_for(lambda r: r.msg["type"] == "heartbeat" and r.msg["level"] == 41000)
-    assert beat.msg["level"] == 41000
+    assert calibrated == [20000, 60000]
+    bed_in = hub.wait_for(event("bed_in"))  # 60000 is in bed either way
+    board.control("adc bed 30000")  # above the default exit, below the calibrated one
+    hub.wait_for(event("bed_out"), after=hub.received.index(bed_in))
+    mark = len(hub.received)
+    board.control("adc bed 40000")  # above the default enter, below the calibrated one
+    beat = hub.wait_for(lambda r: r.msg["type"] == "heartbeat" and r.msg["level"] == 40000,
+                        after=mark)
+    # The role reads the level and decides in the same step, before any heartbeat reports
+    # that level, and events go out ahead of heartbeats: a bed_in would be here by now.
+    assert [r.msg["event"] for r in hub.received if r.msg["type"] == "event"
+            and r.msg["event"].startswith("bed_")] == ["bed_in", "bed_out"], beat

@@ -16,7 +16,7 @@ import pytest
 from trygg.hub import broker
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
-from trygg.tools.cli.main import main as cli
+from trygg.tools.cli import main as cli
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.mosquitto import free_port
 

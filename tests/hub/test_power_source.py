@@ -36,7 +36,7 @@ def low_battery_alarms(bodies: list[dict[str, Any]], kept_power: str | None = No
     ``kept_power``: what the devices table says powers it (from a hello since pruned)."""
     resident = Resident(id="r1", arc_account="1234")
     engine = RulesEngine(RulesConfig({"r1": resident}, {DEVICE: DeviceInfo(
-        DEVICE, "motion", "hall", "r1", 1, 300.0, T0, kept_power)}))
+        DEVICE, "motion", "hall", "r1", 1, 300.0, T0, power=kept_power)}))
     state = State()
     raised = []
     for i, body in enumerate(bodies):

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.micropython
 
 # A recording stand-in for the ESP32's machine module, installed before hw.rig.firmware is imported.
 FAKE_MACHINE = """
-import sys
+import sys, time
 class _Machine:
     levels = {}
+    writes = []  # (gpio, level, ticks_ms) for every pin write, in order
     handlers = {}
     timers = []
 
@@ -31,11 +32,11 @@ class _Machine:
         def __init__(self, gpio, mode=1, value=None):
             self.gpio = gpio
             if value is not None:
-                _Machine.levels[gpio] = value
+                _Machine.set(gpio, value)
         def value(self, v=None):
             if v is None:
                 return _Machine.levels.get(self.gpio, 0)
-            _Machine.levels[self.gpio] = v
+            _Machine.set(self.gpio, v)
         def irq(self, handler, trigger):
             _Machine.handlers[self.gpio] = handler
 
@@ -51,6 +52,11 @@ class _Machine:
             pass
         def init(self, mode, period, callback):
             _Machine.timers.append(callback)
+
+    @staticmethod
+    def set(gpio, level):
+        _Machine.levels[gpio] = level
+        _Machine.writes.append((gpio, level, time.ticks_ms()))
 
     @staticmethod
     def fire():
@@ -78,12 +84,20 @@ L = _Machine.levels
 replies = [hw.rig.firmware.command("pin smoke_alarm 1"), hw.rig.firmware.command("pulse pir 5"),
            hw.rig.firmware.command("adc bed 40000"), hw.rig.firmware.command("adc bed 70000"),
            hw.rig.firmware.command("pin toaster 1"), hw.rig.firmware.command("spin pir")]
+pir = hil_rig.DIGITAL["pir"]
 print(json.dumps({"replies": replies, "alarm": L[hil_rig.DIGITAL["smoke_alarm"]],
-                  "pir": L[hil_rig.DIGITAL["pir"]], "bed": L[hil_rig.ANALOG["bed"]]}))
+                  "pir": [(v, t) for g, v, t in _Machine.writes if g == pir],
+                  "bed": L[hil_rig.ANALOG["bed"]]}))
 """)
     assert out["replies"][:3] == ["ok", "ok", "ok"]
     assert all(r.startswith("error: ") for r in out["replies"][3:])  # type: ignore[index]
-    assert (out["alarm"], out["pir"], out["bed"]) == (1, 0, 40000 >> 8)
+    assert (out["alarm"], out["bed"]) == (1, 40000 >> 8)
+    # `pulse pir 5`: the line starts low (set up as an output at 0), goes high, and back low
+    # no sooner than 5 ms later.
+    pir = out["pir"]
+    assert [level for level, _ms in pir] == [0, 1, 0], pir
+    _, high_at, low_at = (ms for _level, ms in pir)
+    assert low_at - high_at >= 5, pir
 
 
 def test_rig_carousel_answers_the_dispensers_servo_like_the_simulated_one(

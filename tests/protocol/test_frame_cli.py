@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from support.protocol import KEY, KID, MAC_KEY, all_samples
-from trygg.protocol import cose, frame
+from support.protocol import KEY, KID, MAC_KEY, all_samples, seal_raw
+from trygg.protocol import cbor, cose, frame, messages
 from trygg.tools.cli import main as cli
 
 KEY_HEX = KEY.hex()
@@ -110,6 +110,55 @@ def test_decode_reads_the_frame_from_stdin(capsys: pytest.CaptureFixture[str],
     monkeypatch.setattr(sys, "stdin", io.StringIO(EVENT_FRAME.hex() + "\n"))
     code, report, _err = decode(capsys, "-", "--key", KEY_HEX)
     assert (code, report["message"]) == (0, EVENT)
+
+
+# Frames whose MAC verifies in one direction but whose payload that direction refuses: the
+# report must name the payload's fault, not the other direction's failed MAC.
+AUTHENTIC_BUT_REFUSED = [
+    pytest.param(seal_raw(cbor.encode({0: 2, 1: 5, 3: 99}), cose.UP), "up", "schema",
+                 id="up: unknown event code"),
+    pytest.param(seal_raw(bytes.fromhex("a3000201180503 01".replace(" ", "")), cose.UP), "up",
+                 "non_canonical", id="up: overlong integer"),
+    pytest.param(seal_raw(messages.encode({"type": "command", "command_id": 1,
+                                           "command": "reboot"}), cose.UP), "up",
+                 "wrong_direction", id="up: a command sent upstream"),
+    pytest.param(seal_raw(cbor.encode({0: 17, 1: 1, 2: 99}), cose.DOWN), "down", "schema",
+                 id="down: unknown command kind"),
+    pytest.param(seal_raw(messages.encode(EVENT), cose.DOWN), "down", "wrong_direction",
+                 id="down: an event sent downstream"),
+]
+
+
+@pytest.mark.parametrize(("data", "direction", "reason"), AUTHENTIC_BUT_REFUSED)
+def test_decode_of_an_authentic_frame_names_the_payload_fault_not_bad_mac(
+        capsys: pytest.CaptureFixture[str], data: bytes, direction: str, reason: str) -> None:
+    for options in ((), ("--direction", direction)):
+        code, report, _err = decode(capsys, data, "--key", KEY_HEX, *options)
+        assert (code, report["verified"], report["reason"]) == (1, False, reason), options
+        assert (report["direction"], report["mac_verified"]) == (direction, True)
+        assert "message" not in report
+        assert f"MAC verifies ({direction})" in report["detail"]
+
+
+def test_decode_with_the_wrong_key_says_the_mac_verifies_in_neither_direction(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, report, _err = decode(capsys, seal_raw(cbor.encode({0: 2, 1: 5, 3: 99}), cose.UP),
+                                "--key", OTHER_KEY_HEX)
+    assert (code, report["reason"], report["mac_verified"]) == (1, "bad_mac", False)
+    assert "neither direction" in report["detail"]
+    assert "direction" not in report
+
+
+@pytest.mark.parametrize(("data", "direction", "reason"), AUTHENTIC_BUT_REFUSED)
+def test_decode_without_a_key_names_the_payload_fault_of_the_direction_its_type_travels(
+        capsys: pytest.CaptureFixture[str], data: bytes, direction: str, reason: str) -> None:
+    code, report, _err = decode(capsys, data)
+    if reason == "wrong_direction":  # unverified, the type's own direction is the one to show
+        assert (code, report["reason"]) == (1, "no_key")
+        assert report["direction"] != direction
+        return
+    assert (code, report["verified"], report["reason"]) == (1, False, reason)
+    assert "mac_verified" not in report
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,14 @@
 """The checked-in test vectors hold on CPython and, byte for byte, inside MicroPython."""
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
+import cbor2
 import pytest
 
-from trygg.protocol import cose, frame
+from trygg.protocol import cbor, cose, frame
 from trygg.protocol.errors import ProtocolError
 from trygg.tools.protocol import vectors
 
@@ -51,6 +54,60 @@ def test_invalid_vector_is_rejected_with_its_reason_on_cpython(vec: dict) -> Non
     with pytest.raises(ProtocolError) as err:
         frame.open_message(bytes.fromhex(vec["frame"]), DIRECTIONS[vec["direction"]], keys.get)
     assert err.value.reason == vec["reason"], err.value.detail
+
+
+def read_envelope(data: bytes) -> tuple[bytes, Any, bytes, bytes] | None:
+    """``(protected, unprotected, payload, tag)`` of the first CBOR item of ``data`` if it is a
+    COSE_Mac0-shaped array of four (tagged or not, any tag), else None. Read with cbor2, not
+    with the code under test."""
+    try:
+        item = cbor2.CBORDecoder(io.BytesIO(data)).decode()
+    except (cbor2.CBORDecodeError, EOFError):
+        return None
+    if isinstance(item, cbor2.CBORTag):
+        item = item.value
+    if (not isinstance(item, list) or len(item) != 4
+            or not all(isinstance(item[i], bytes) for i in (0, 2, 3))):
+        return None
+    return item[0], item[1], item[2], item[3]
+
+
+def right_tag(protected: bytes, payload: bytes, direction: str, length: int) -> bytes:
+    key = cose.MacKey(bytes.fromhex(load()["key"]))
+    return key.mac(cose.mac_structure(protected, DIRECTIONS[direction], payload))[:length]
+
+
+# Defects in the envelope itself, before any MAC can be read.
+NO_ENVELOPE = {"empty", "truncated_by_one", "truncated_after_head", "garbage", "array_of_3"}
+
+
+def test_the_vectors_without_an_envelope_are_the_known_ones() -> None:
+    unreadable = {vec["name"] for vec in load()["invalid"]
+                  if read_envelope(bytes.fromhex(vec["frame"])) is None}
+    assert unreadable == NO_ENVELOPE
+
+
+@pytest.mark.parametrize("vec", [v for v in load()["invalid"] if v["name"] not in NO_ENVELOPE],
+                         ids=lambda v: v["name"])
+def test_invalid_vector_has_exactly_one_defect_and_a_right_mac_unless_that_is_it(
+        vec: dict) -> None:
+    # The decoder stops at the first fault, so a second one (say a MAC left stale by an edit
+    # of the protected header) would go unseen by test_invalid_vector_is_rejected_with_its_
+    # reason_on_cpython: a receiver that checks in another order would give another reason.
+    envelope = read_envelope(bytes.fromhex(vec["frame"]))
+    assert envelope is not None
+    protected, unprotected, payload, tag = envelope
+    right = right_tag(protected, payload, vec["direction"], len(tag))
+    if vec["reason"] != "bad_mac":
+        assert tag == right, "the MAC is stale: a second defect"
+        return
+    # The MAC is the defect: with the right one the frame opens.
+    assert tag != right
+    kid = unprotected[4]
+    repaired = b"\xd1" + cbor.encode([protected, {4: kid}, payload, right])
+    v = load()
+    keys = {bytes.fromhex(v["kid"]): cose.MacKey(bytes.fromhex(v["key"]))}
+    frame.open_message(repaired, DIRECTIONS[vec["direction"]], keys.get)
 
 
 MPY_VECTOR_CHECK = r"""

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
+from trygg.hub.roles import foreign_settings
 from trygg.tools.sim.board import HubSide, Received, SimBoard, board_config
 from trygg.tools.sim.mosquitto import Mosquitto
 
 # Short link timings so outages heal in about a second; long heartbeats unless a test needs
-# them; no motion hold-off; fast sampling; reminder steps of a second.
+# them; no motion hold-off; fast sampling; reminder steps of a second (each role's board gets
+# those that are its settings).
 FAST = {"reconnect_min_ms": 50, "reconnect_max_s": 1, "heartbeat_s": 3600, "resend_s": 1,
         "resend_max_s": 2, "motion_holdoff_s": 0, "sample_ms": 20, "reminder_step_s": 1}
 
@@ -40,7 +42,8 @@ def make_board(micropython_bin: Any, mosquitto: Mosquitto, hub: HubSide) -> Iter
 
     def make(role: str = "motion", start: bool = True, romfs: bool = True,
              **overrides: Any) -> SimBoard:
-        cfg = board_config(role, mosquitto.port, **{**FAST, **overrides})
+        fast = {k: v for k, v in FAST.items() if k not in foreign_settings(role)}
+        cfg = board_config(role, mosquitto.port, **{**fast, **overrides})
         hub.add_device(cfg["device_id"], cfg["key"])
         board = SimBoard(cfg, micropython=micropython_bin, romfs=romfs)
         boards.append(board)

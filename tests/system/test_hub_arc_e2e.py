@@ -151,6 +151,8 @@ async def test_alarm_stored_while_the_centre_is_silent_survives_kill_9_and_arriv
                 os.kill(hub.pid, signal.SIGKILL)
             stop_hub(hub)
     assert hub.returncode == -signal.SIGKILL
+    # Killed mid-send: the alarm stored and handed to the forwarder, never acknowledged.
+    assert _the_alarm(config, "forwarded"), alarms(hub_config.load(config))
     (in_flight_seq,) = {f.seq for f in _for(RESIDENT, silent.received)}  # retries: one number
 
     async with ArcConsole(port, CENTRE_ACCOUNTS) as centre:

@@ -20,8 +20,8 @@ from trygg.hub import broker
 from trygg.hub import config as hub_config
 from trygg.hub.arc import load_arc_config, run_test_alarm
 from trygg.hub.instance_lock import running_pid
+from trygg.hub.roles import roles
 from trygg.tools.cli.doctor import diagnose
-from trygg.tools.device import walktest
 from trygg.tools.sim.device import SimulatedDevice
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.mosquitto import free_port
@@ -143,7 +143,5 @@ def test_a_centre_name_that_does_not_resolve_is_unresolved_not_refused(
 
 
 def test_the_bed_walk_hint_names_the_firmwares_time_in_bed() -> None:
-    firmware_config = (Path(walktest.__file__).parents[2] / "firmware" / "config.py").read_text()
-    match = re.search(r'"bed_enter_s": (\d+)', firmware_config)
-    assert match is not None
-    assert f"for {match.group(1)} s" in walktest.HINT["bed"]
+    bed = roles()["bed"]
+    assert f"for {bed.device().settings['bed_enter_s']} s" in bed.walk_hint

@@ -1,12 +1,18 @@
 """`trygg flash` refuses clearly before erasing anything.
 
-No ESP32 can be attached in CI, so the write itself is not exercised here (the
-hardware-in-the-loop run does that); every refusal is tested against real
-pseudo-terminals, a real lock and real files.
+Every refusal is tested, through the command, against real pseudo-terminals, a real lock and
+real files. The two that need a chip to answer (a board that is no ESP32, an image for
+another ESP32 model) answer through a stand-in for the chip's ROM bootloader on the other end
+of a pty (RomBootloader below: no chip can be attached here), so esptool's own chip detection
+runs. The erase and the write themselves (esptool's stub, erase_flash, write_flash) are not
+exercised by any test, here or in a hardware-in-the-loop run; `trygg flash` on a real board is
+how they are tried.
 """
 
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +21,75 @@ import pytest
 import serial
 
 from trygg.tools.device import flash
+
+# ROM bootloader serial protocol (esptool, "Serial Protocol"): SLIP-framed packets, a request
+# (direction 0, command, size, checksum, data) answered by a response (direction 1, the same
+# command, size, a 32-bit value, data ending in status bytes).
+SLIP_END, SLIP_ESC = 0xC0, 0xDB
+SYNC, READ_REG = 0x08, 0x0A
+CHIP_DETECT_MAGIC_REG = 0x40001000
+# The value of that register per chip (esptool's targets: ESP8266ROM / ESP32ROM.MAGIC_VALUE).
+ESP8266_MAGIC, ESP32_MAGIC = 0xFFF0C101, 0x00F01D83
+# Commands that would change the flash or run code: none may arrive before a refusal.
+CHANGING = {0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x09, 0x10, 0x11, 0x12, 0xD0, 0xD1}
+
+
+class RomBootloader:
+    """A stand-in for a chip's ROM bootloader on a pty: answers SYNC and the chip-detect
+    register read as the chip whose magic value it is given, and every other command with
+    "failed: invalid message" (as the ESP8266/ESP32 ROM answers GET_SECURITY_INFO). Records
+    the commands it received."""
+
+    def __init__(self, port: Path, magic: int) -> None:
+        self.magic = magic
+        self.commands: list[int] = []
+        self._tty = serial.Serial(str(port), timeout=0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> "RomBootloader":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._tty.close()
+
+    def _send(self, command: int, value: int, data: bytes) -> None:
+        body = struct.pack("<BBHI", 1, command, len(data), value) + data
+        body = body.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc")
+        self._tty.write(b"\xc0" + body + b"\xc0")
+
+    def _answer(self, packet: bytes) -> None:
+        if len(packet) < 8 or packet[0] != 0:
+            return
+        command = packet[1]
+        self.commands.append(command)
+        ok = b"\x00\x00\x00\x00"  # status bytes: success (ESP32 ROMs send four)
+        if command == SYNC:
+            for _ in range(8):  # the ROM answers a SYNC eight times
+                self._send(SYNC, 0x20120707, ok)
+        elif command == READ_REG and packet[8:12] == struct.pack("<I", CHIP_DETECT_MAGIC_REG):
+            self._send(READ_REG, self.magic, ok)
+        else:
+            self._send(command, 0, b"\x01\x05\x00\x00")  # failed: invalid message
+
+    def _serve(self) -> None:
+        packet, escaped, inside = bytearray(), False, False
+        while not self._stop.is_set():
+            for byte in self._tty.read(256):
+                if byte == SLIP_END:
+                    if inside and packet:
+                        self._answer(bytes(packet))
+                    packet, inside = bytearray(), True
+                elif inside and escaped:
+                    packet.append(SLIP_END if byte == 0xDC else SLIP_ESC)
+                    escaped = False
+                elif inside and byte == SLIP_ESC:
+                    escaped = True
+                elif inside:
+                    packet.append(byte)
 
 
 @pytest.fixture
@@ -79,3 +154,29 @@ def test_port_where_no_esp32_answers_is_refused(pty_pair: Path, image: Path) -> 
     assert proc.returncode == 2
     assert "no ESP32 bootloader answered" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_board_that_is_not_an_esp32_is_refused_before_anything_is_written(
+        pty_pair: Path, image: Path) -> None:
+    with RomBootloader(pty_pair.with_name("other"), ESP8266_MAGIC) as rom:
+        proc = run_cli("--port", str(pty_pair), "--firmware", str(image))
+    assert proc.returncode == 2, proc.stderr
+    assert "the board is a ESP8266, not an ESP32" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert READ_REG in rom.commands  # the chip was asked what it is
+    assert not CHANGING & set(rom.commands), rom.commands
+
+
+def test_image_for_another_esp32_model_is_refused_before_anything_is_written(
+        pty_pair: Path, tmp_path: Path) -> None:
+    c3_image = tmp_path / "ESP32_GENERIC_C3.bin"
+    header = bytearray([flash.ESP_IMAGE_MAGIC]) + bytes(4095)
+    header[12:14] = flash.IMAGE_CHIP_ID["ESP32-C3"].to_bytes(2, "little")
+    c3_image.write_bytes(header)
+    with RomBootloader(pty_pair.with_name("other"), ESP32_MAGIC) as rom:
+        proc = run_cli("--port", str(pty_pair), "--firmware", str(c3_image))
+    assert proc.returncode == 2, proc.stderr
+    assert "image is built for another chip (chip id 5), the board is a ESP32" in proc.stderr
+    assert "download the MicroPython image for ESP32" in proc.stderr
+    assert READ_REG in rom.commands
+    assert not CHANGING & set(rom.commands), rom.commands

@@ -127,6 +127,7 @@ def test_fresh_board_is_provisioned_over_its_serial_port_and_reports_to_the_hub(
     assert new_key not in again.stdout + again.stderr
 
 
+@pytest.mark.micropython  # a simulated board, without the board fixture
 def test_board_with_the_production_image_gets_its_configuration_and_no_code(
         tmp_path: Path) -> None:
     """A board flashed with Trygg's production image (packages in ROMFS; simulated, with
@@ -156,6 +157,7 @@ def test_board_with_the_production_image_gets_its_configuration_and_no_code(
         board.close()
 
 
+@pytest.mark.micropython  # a simulated board, without the board fixture
 def test_a_production_image_of_another_version_is_refused_before_anything_changes(
         tmp_path: Path) -> None:
     """The board's image carries another firmware version than the tool installs: provisioning
@@ -219,3 +221,18 @@ def test_provisioning_refuses_a_missing_port_and_a_bad_hub_address(tmp_path: Pat
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert bad.returncode == 2
     assert "port must be a number" in bad.stderr
+
+
+def test_provisioning_refuses_another_roles_setting_before_touching_the_board(
+        tmp_path: Path) -> None:
+    # The port does not exist: the setting must be refused first, naming the role's own.
+    config = write_hub_config(tmp_path / "hub", mqtt_port=free_port())
+    proc = subprocess.run(
+        [sys.executable, "-m", "trygg.tools.cli.main", "provision", "--port", "/dev/ttyUSB-none",
+         "--role", "smoke", "--room", "hall", "--config", str(config), "--hub", "127.0.0.1",
+         "--set", "sample_ms=50", "--set", "motion_holdoff_s=5"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert ("--set motion_holdoff_s: not a setting of smoke devices (their own: sample_ms)"
+            in proc.stderr)
+    assert "no such port" not in proc.stderr

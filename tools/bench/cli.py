@@ -7,6 +7,7 @@ one run rather than absolute figures from different runs.
 """
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,36 @@ def register(sub: Any) -> None:
                      help="alarms timed one by one, plain and AES each (default 300)")
     arc.add_argument("--burst", type=count(1, 1_000_000), default=1000,
                      help="alarms queued during the outage (default 1000)")
+    arc.add_argument("--protocol", action="append", default=[],
+                     help="measure only this one (dc09-plain, dc09-aes128, sos-access, "
+                     "scaip-udp, scaip-tcp); repeat for more (default: all)")
     arc.set_defaults(func=_arc)
+    care = bsub.add_parser("care", help="false care alarms per resident-month on recordings of "
+                           "daily life, share and delay of injected falls alarmed")
+    care.add_argument("--quick", action="store_true",
+                      help="a tiny run for CI: 2 synthetic profiles x 2 days, 1 fall per "
+                      "moment, 2 days of each public recording")
+    care.add_argument("--profiles", type=count(0, 1000), default=None,
+                      help="synthetic residents (default 5: every profile once)")
+    care.add_argument("--days", type=count(1, 365), default=None,
+                      help="days per synthetic resident (default 30)")
+    care.add_argument("--seed", type=count(0, 2**31 - 1), default=0,
+                      help="seed of the synthetic residents (default 0)")
+    care.add_argument("--falls", type=count(0, 1000), default=None, dest="falls",
+                      help="falls injected per moment category and home (default 6)")
+    care.add_argument("--datasets", metavar="DIR",
+                      help="the public recordings (default ../shared/datasets beside the "
+                      "repository)")
+    care.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                      dest="settings", help="override every home's configuration, as "
+                      "trygg hub replay --set (repeatable)")
+    care.add_argument("--workers", type=count(1, 64), default=None,
+                      help="processes (default: up to 2, one home each)")
+    care.add_argument("--save", metavar="DIR", help="also write each home's recording into DIR "
+                      "(to look at one with trygg hub replay; keep derived public recordings "
+                      "out of the repository)")
+    care.add_argument("--json", action="store_true", help="print only the JSON line")
+    care.set_defaults(func=_care)
 
 
 def _hub(args: argparse.Namespace) -> int:
@@ -75,7 +105,27 @@ def _firmware(args: argparse.Namespace) -> int:
     from trygg.tools.bench import firmware as bench_firmware
 
     return bench_firmware.run(events=args.events)
+def _care(args: argparse.Namespace) -> int:
+    from . import care as bench_care
+
+    quick = args.quick
+    return bench_care.run(
+        profiles=args.profiles if args.profiles is not None else (2 if quick else 5),
+        days=args.days if args.days is not None else (2 if quick else 30),
+        seed=args.seed,
+        falls_per_category=args.falls if args.falls is not None else (
+            1 if quick else bench_care.DEFAULT_FALLS_PER_CATEGORY),
+        datasets=args.datasets, settings=args.settings, as_json=args.json,
+        workers=args.workers, placelab_days=2 if quick else None, save_dir=args.save)
+
+
 def _arc(args: argparse.Namespace) -> int:
     from trygg.tools.bench import arc as bench_arc
 
-    return bench_arc.run(count=args.count, burst=args.burst)
+    known = tuple(c.name for c in bench_arc.CENTRES)
+    unknown = [p for p in args.protocol if p not in known]
+    if unknown:
+        print(f"trygg bench arc: --protocol {unknown[0]!r} (one of {', '.join(known)})",
+              file=sys.stderr)
+        return 2
+    return bench_arc.run(count=args.count, burst=args.burst, protocols=tuple(args.protocol))

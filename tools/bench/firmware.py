@@ -1,6 +1,7 @@
 """Firmware benchmark: per role, heap in use after boot, stimulus-to-frame latency, frame sizes.
 
-Each role runs as a simulated board (tools/sim/board.py: the MicroPython unix port, sim HAL)
+Each role (trygg.hub.roles: the roles, their stimuli and the settings under which each is
+reported at once) runs as a simulated board (tools/sim/board.py: the MicroPython unix port, sim HAL)
 against a private mosquitto; a stimulus goes in over the board's control channel and the
 latency is measured to the signed frame's arrival at a subscriber on the broker (the hub
 side). Targets: heap after boot <= 40 KB; p99 latency <= 50 ms on loopback.
@@ -23,18 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trygg.hub.roles import roles as described_roles
 from trygg.tools.device.tree import find_micropython
 from trygg.tools.sim.board import HubSide, Received, SimBoard, board_config, stage_board
 from trygg.tools.sim.launch import micropython_command, stage_romfs
 from trygg.tools.sim.mosquitto import Mosquitto
 
-ROLES = ("motion", "bed", "smoke", "dispenser")
 HEAP_TARGET = 40 * 1024
 P99_TARGET_MS = 50.0
 
-# Fast settings so every stimulus makes a frame: no hold-off, no hold times, 10 ms sampling.
-_FAST: dict[str, Any] = {"motion_holdoff_s": 0, "bed_enter_s": 0, "bed_exit_s": 0,
-                         "sample_ms": 10, "heartbeat_s": 3600}
+# Heartbeats out of the way of the timed frames; each role adds its quick settings.
+_QUIET = {"heartbeat_s": 3600}
 # The dispenser's stimulus is the tray taken out after a dose: each one needs a dose to fall
 # due (the hub's set_time moves the clock onto it), so it gets fewer, slower rounds.
 _DISPENSER_EVENTS = 20
@@ -42,20 +42,20 @@ _DOSE_DAY = 20_700  # local days since 1970
 _DOSE_MINUTE = 8 * 60
 _DOSES_PER_DAY = 8  # protocol.messages.MAX_DOSES
 
-# (stimulus command, event name) pairs a role alternates through.
-_STIMULI: dict[str, tuple[tuple[str, str], ...]] = {
-    "motion": (("pulse pir 1", "motion"),),
-    "bed": (("adc bed 40000", "bed_in"), ("adc bed 1000", "bed_out")),
-    "smoke": (("pin smoke_alarm 1", "smoke_alarm"), ("pin smoke_alarm 0", "smoke_clear")),
-}
 
-# Modules in import order (dependencies first), for the per-module heap figures.
-_MODULES = ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "protocol.messages",
+
+def _modules() -> tuple[str, ...]:
+    """Device modules in import order (dependencies first), for the per-module heap figures."""
+    return ("asyncio", "protocol.errors", "protocol.cbor", "protocol.cose", "protocol.messages",
             "protocol.frame", "protocol.replay", "protocol.sequence", "hw.hal", "hw.storage",
-            "hw.boards", "hw.sim.hal", "firmware.config", "firmware.clock", "firmware.outbox",
-            "firmware.link", "firmware.mqtt", "firmware.device", "firmware.roles.base",
-            "firmware.roles.motion", "firmware.roles.bed", "firmware.roles.smoke",
-            "firmware.roles.dispenser", "hw.sim.carousel")
+            "hw.boards", "hw.sim.hal", "firmware.roles", "firmware.roles.base",
+            *(f"firmware.roles.{role}" for role in described_roles()), "firmware.config",
+            "firmware.clock", "firmware.outbox", "firmware.link", "firmware.mqtt",
+            "firmware.device", "hw.sim.carousel")
+
+
+def _settings(role: str) -> dict[str, Any]:
+    return {**_QUIET, **described_roles()[role].quick_settings}
 
 _MODULE_SCRIPT = """
 import gc, micropython
@@ -89,7 +89,7 @@ def module_heap() -> tuple[dict[str, dict[str, int]], int, int]:
     with tempfile.TemporaryDirectory(prefix="trygg-bench-fw-") as tmp:
         fs = stage_board(Path(tmp) / "fs", packages=False)
         image_size = stage_romfs(Path(tmp) / "rom")
-        (fs / "modules.py").write_text(_MODULE_SCRIPT % (_MODULES,))
+        (fs / "modules.py").write_text(_MODULE_SCRIPT % (_modules(),))
         args, env = micropython_command(exe, "400k", "modules.py", fs, Path(tmp) / "rom")
         proc = subprocess.run(args, capture_output=True, text=True, cwd=fs, env=env,
                               timeout=60, check=True)
@@ -161,27 +161,29 @@ def _booted(hub: HubSide, cfg: dict[str, Any], board: SimBoard) -> int:
 def files_mode_heap(role: str, broker: Mosquitto) -> int:
     # The dispenser may not fit the ESP32's heap in files mode; this is a measurement, so it
     # gets room to boot (the heap in use does not depend on the heap's size).
-    cfg = board_config(role, broker.port, **_FAST)
+    cfg = board_config(role, broker.port, **_settings(role))
     with HubSide(broker.host, broker.port) as hub, \
             SimBoard(cfg, romfs=False, heapsize="160k") as board:
         return _booted(hub, cfg, board)
 
 
 def bench_role(role: str, broker: Mosquitto, events: int) -> dict[str, Any]:
-    cfg = board_config(role, broker.port, **_FAST)
+    cfg = board_config(role, broker.port, **_settings(role))
     with HubSide(broker.host, broker.port) as hub, SimBoard(cfg) as board:
         heap = _booted(hub, cfg, board)
         latencies: list[float] = []
         if role == "dispenser":
             events = min(events, _DISPENSER_EVENTS)
             latencies = _dispenser_latencies(board, hub, cfg["device_id"], events)
-        stimuli = _STIMULI.get(role, ())
+        stimuli = described_roles()[role].bench_stimuli
         for i in range(events if stimuli else 0):
-            command, name = stimuli[i % len(stimuli)]
+            stimulus = stimuli[i % len(stimuli)]
             mark = len(hub.received)
             t0 = time.monotonic()
-            board.control(command)
-            got = hub.wait_for(_is_new_event(name), after=mark)
+            board.control(stimulus.command)
+            if stimulus.event is None:  # a release between timed stimuli
+                continue
+            got = hub.wait_for(_is_new_event(stimulus.event), after=mark)
             latencies.append((got.at - t0) * 1000)
         sizes: dict[str, int] = {}
         for r in hub.received:
@@ -203,11 +205,11 @@ def _kind(r: Received) -> str:
     return kind + (":" + str(r.msg["event"]) if kind == "event" else "")
 
 
-def run(events: int = 100, roles: tuple[str, ...] = ROLES) -> int:
+def run(events: int = 100, roles: tuple[str, ...] | None = None) -> int:
     results: dict[str, Any] = {}
     # The hub's broker sends small frames at once too (mosquitto.conf(5) set_tcp_nodelay).
     with Mosquitto(extra_config=("set_tcp_nodelay true",)) as broker:
-        for role in roles:
+        for role in roles or tuple(described_roles()):
             results[role] = bench_role(role, broker, events)
     modules, qstr_pools, image_size = module_heap()
     print(f"{'role':<10}{'heap after boot':>16}{'files mode':>12}{'p50 ms':>9}{'p99 ms':>9}"
@@ -222,7 +224,7 @@ def run(events: int = 100, roles: tuple[str, ...] = ROLES) -> int:
           "latencies too); files mode: .mpy files on the filesystem")
     print("heap per module (import from ROMFS, 64-bit unix port; qstrs = names it interns, in "
           "pools below):")
-    for name in _MODULES:
+    for name in _modules():
         m = modules[name]
         print(f"  {name:<26}{m['heap']:>7} B{m['qstrs']:>5} qstrs")
     print(f"  {'qstr pools (all modules)':<26}{qstr_pools:>7} B")

@@ -1,28 +1,33 @@
 """``trygg arc listen`` and ``trygg arc test-alarm``: check an alarm-centre link by hand.
 
-``listen`` is a small SIA DC-09 receiver (pysiaalarm, an independent implementation) that
-prints each event as an operator reads it. ``test-alarm`` sends one test report to every
-receiver of a hub configuration (``--config``: exactly ``trygg hub test-alarm``) or to one
-receiver given on the command line (before a hub is configured), and prints the
-acknowledgement and round-trip time.
+``listen`` is a small alarm-centre console for one protocol (``--protocol``, default dc09:
+a SIA DC-09 receiver on pysiaalarm, an independent implementation) that prints each event as
+an operator reads it; each protocol names its console module (``CentreProtocol.console``).
+``test-alarm`` sends one test report to every receiver of a hub configuration
+(``--config``: exactly ``trygg hub test-alarm``) or to one receiver given on the command line
+(before a hub is configured), and prints the answer and round-trip time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
+import importlib
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from trygg.hub import config as hub_config
-from trygg.hub.arc import ArcConfig, ArcConfigError, ArcTestResult, load_arc_config, run_test_alarm
-from trygg.tools.protocol.frame_cli import parse_hex
-from trygg.tools.sim.arc_console import ArcConsole, ReceivedEvent
+from trygg.hub.arc import (
+    ArcConfig,
+    ArcConfigError,
+    ArcTestResult,
+    load_arc_config,
+    protocols,
+    run_test_alarm,
+)
 
 
 def register(sub: Any) -> None:
@@ -30,19 +35,22 @@ def register(sub: Any) -> None:
                        "send a test alarm")
     asub = p.add_subparsers(dest="arc_command", metavar="ACTION", required=True)
 
-    listen = asub.add_parser("listen", help="run a SIA DC-09 receiver and print each event "
-                             "in words")
+    listen = asub.add_parser("listen", help="run an alarm-centre console for one protocol "
+                             "and print each event in words")
+    listen.add_argument("--protocol", choices=protocols.names(), default=protocols.DEFAULT,
+                        help=f"the centre protocol (default {protocols.DEFAULT})")
     listen.add_argument("--port", type=int, required=True, help="port to listen on")
-    listen.add_argument("--account", action="append", required=True,
-                        help="account to accept (3-16 hex digits); repeat for more")
-    listen.add_argument("--key", help="AES key as 32, 48 or 64 hex digits (encrypted link)")
     listen.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    listen.add_argument("--udp", action="store_true", help="listen on UDP instead of TCP")
     listen.add_argument("--count", type=int, default=0,
                         help="exit after this many events (default 0: run until Ctrl-C)")
     listen.add_argument("--hide-link-tests", action="store_true",
-                        help="do not print NULL link tests")
+                        help="do not print link tests and heartbeats")
+    for name in protocols.names():
+        console = _console(name)
+        if console is not None:
+            group = listen.add_argument_group(f"--protocol {name}")
+            console.add_listen_arguments(group)
     listen.set_defaults(func=_listen)
 
     test = asub.add_parser("test-alarm", help="send a test report to each ARC receiver and "
@@ -62,70 +70,38 @@ def register(sub: Any) -> None:
     test.add_argument("--json", action="store_true", help="one JSON document")
     test.set_defaults(func=_test_alarm)
 
+    rotate = asub.add_parser("rotate-authentication", help="SOS Access: ask the receiver for a "
+                             "new transmitter password and store it (never printed)")
+    rotate.add_argument("--config", type=Path, required=True,
+                        help="the hub's TOML configuration")
+    rotate.add_argument("--receiver", required=True,
+                        help="the name of an SOS Access receiver in its [arc]")
+    rotate.set_defaults(func=_rotate)
+
 
 def _error(message: str) -> int:
     print(f"trygg arc: {message}", file=sys.stderr)
     return 2
 
 
-def _key(text: str | None) -> bytes | None:
-    if text is None:
-        return None
-    key = parse_hex(text, "--key")
-    if len(key) not in (16, 24, 32):
-        raise ValueError(f"--key: {len(key)} bytes; an AES key is 16, 24 or 32 bytes "
-                         "(32, 48 or 64 hex digits)")
-    return key
+def _console(protocol: str) -> Any:
+    """The console module a protocol names (``CentreProtocol.console``), or None."""
+    module = protocols.get(protocol).console
+    return None if module is None else importlib.import_module(module)
 
 
 def _listen(args: argparse.Namespace) -> int:
-    try:
-        key = _key(args.key)
-        accounts = []
-        for account in args.account:
-            if not 3 <= len(account) <= 16 or any(c not in "0123456789abcdefABCDEF"
-                                                  for c in account):
-                raise ValueError(f"--account: {account!r} is not 3-16 hex digits")
-            accounts.append((account.upper(), key))
-    except ValueError as exc:
-        return _error(str(exc))
     if not 1 <= args.port <= 65535:
         return _error(f"--port: {args.port} (1..65535)")
-    return asyncio.run(_listen_async(args, accounts))
-
-
-async def _listen_async(args: argparse.Namespace,
-                        accounts: list[tuple[str, bytes | None]]) -> int:
-    done = asyncio.Event()
-    seen = 0
-
-    def show(event: ReceivedEvent) -> None:
-        nonlocal seen
-        if event.is_link_test and args.hide_link_tests:
-            return
-        print(event.operator_line(), flush=True)
-        seen += 1
-        if args.count and seen >= args.count:
-            done.set()
-
-    console = ArcConsole(args.port, accounts, host=args.host,
-                         protocol="udp" if args.udp else "tcp", on_event=show)
+    if args.count < 0:
+        return _error(f"--count: {args.count} (0 = run until Ctrl-C)")
+    console = _console(args.protocol)
+    if console is None:
+        return _error(f"--protocol {args.protocol}: no console for this protocol")
     try:
-        await console.start()
-    except OSError as exc:
-        return _error(f"cannot listen on {args.host}:{args.port}: {exc}")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, done.set)
-    print(f"listening on {'udp' if args.udp else 'tcp'}://{args.host}:{args.port} for "
-          f"account(s) {', '.join(a for a, _ in accounts)}"
-          f"{' (AES)' if accounts[0][1] else ''}; Ctrl-C to stop", flush=True)
-    try:
-        await done.wait()
-    finally:
-        await console.stop()
-    return 0
+        return int(asyncio.run(console.listen(args)))
+    except ValueError as exc:  # a bad option the console found
+        return _error(str(exc))
 
 
 def _receiver_from_args(args: argparse.Namespace) -> ArcConfig:
@@ -164,7 +140,7 @@ def print_test_results(results: list[ArcTestResult], *, as_json: bool) -> int:
     else:
         for r in results:
             rtt = f"{r.round_trip_ms:.1f} ms" if r.round_trip_ms is not None else "-"
-            print(f"{r.receiver:<12} {r.address:<32} sequence {r.sequence:04d}  "
+            print(f"{r.receiver:<12} {r.protocol:<10} {r.address:<32} {r.wire_id:<16} "
                   f"{'OK ' if r.ok else 'FAIL'} {r.detail}  round trip {rtt}")
     return 0 if all(r.ok for r in results) else 1
 
@@ -178,3 +154,40 @@ def _test_alarm(args: argparse.Namespace) -> int:
         return _error(str(exc))
     results = asyncio.run(run_test_alarm(config, None, account=args.account))
     return print_test_results(results, as_json=args.json)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    """``requestnewauthentication``: the new password replaces the old in the receiver's
+    authentication_file (0600); the old is kept as <file>.previous. Neither is printed."""
+    from trygg.hub.arc.forwarder import open_link
+    from trygg.hub.arc.protocols.sos_access import SosAccessError, SosAccessLink
+
+    try:
+        cfg = hub_config.load(args.config)
+    except hub_config.ConfigError as exc:
+        return _error(str(exc))
+    if cfg.arc is None:
+        return _error(f"{cfg.source}: no [arc] section")
+    names = [r.name for r in cfg.arc.receivers]
+    if args.receiver not in names:
+        return _error(f"--receiver: {args.receiver!r} is not in {cfg.source} [arc] (receivers: "
+                      f"{', '.join(names)})")
+    link = open_link(cfg.arc, names.index(args.receiver))
+    if not isinstance(link, SosAccessLink):
+        return _error(f"--receiver: {args.receiver!r} speaks {link.config.protocol}; only SOS "
+                      "Access rotates its password this way")
+
+    async def rotate() -> str:
+        try:
+            return await link.request_new_authentication()
+        finally:
+            await link.close()
+
+    try:
+        result = asyncio.run(rotate())
+    except (OSError, SosAccessError) as exc:
+        return _error(f"{args.receiver}: the password was not changed: {exc}")
+    print(f"{args.receiver}: {result}; the new password is in "
+          f"{getattr(link.config, 'authentication_file', '?')} (the old one beside it, "
+          ".previous)")
+    return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trygg.hub import config as hub_config
+from trygg.hub.roles import command_problem, roles
 
 if TYPE_CHECKING:
     from trygg.hub.store import Store
@@ -47,7 +48,9 @@ def register(sub: Any) -> None:
 
     a = add("pair", "register a device and give it a broker login (in effect at once)")
     a.add_argument("device_id", help="the device id: 12 hex digits")
-    a.add_argument("--role", required=True, help="motion, bed, smoke or dispenser")
+    a.add_argument("--role", required=True, choices=tuple(roles()),
+                   help="what the device is: " + "; ".join(
+                       f"{name}: {role.title}" for name, role in roles().items()))
     a.add_argument("--room", help="room name, e.g. bathroom (1-16 bytes)")
     a.add_argument("--resident", help="resident id (needed when several are configured)")
     a.add_argument("--zone", type=int, help="ARC zone 1..998 (default: next free)")
@@ -111,6 +114,10 @@ def register(sub: Any) -> None:
                    help="wait this long for the device's answer (default 30; 0: only queue "
                         "it; the hub keeps retrying a device that is offline)")
     a.set_defaults(func=_command)
+
+    from . import replay
+
+    replay.add_parsers(hsub, add)
 
 
 COMMAND_HELP = """\
@@ -431,8 +438,12 @@ def _command(args: argparse.Namespace) -> int:
         return _fail(f"command: {exc}")
     cfg = _load(args)
     with _open_store(cfg) as store:
-        if store.device(args.device_id) is None:
+        device = store.device(args.device_id)
+        if device is None:
             return _fail(f"device {args.device_id} is not paired")
+        problem = command_problem(device.role, body)
+        if problem is not None:
+            return _fail(f"command for {args.device_id}: {problem}")
         command_id = store.add_command(args.device_id, body, time.time())
     print(f"command {command_id} queued for {args.device_id}; the running hub sends it")
     if args.wait <= 0:

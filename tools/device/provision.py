@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from trygg.firmware import VERSION as FIRMWARE_VERSION
+from trygg.hub.roles import command_problem, roles
 from trygg.protocol import cose, frame
 from trygg.protocol.errors import ProtocolError
 from trygg.tools.device.serial_device import DeviceError, SerialDevice, port_lock
@@ -84,7 +85,9 @@ class ProvisionError(Exception):
 def register(sub: Any) -> None:
     p = sub.add_parser("provision", help="install, configure, pair and self-test a board")
     p.add_argument("--port", required=True, help="serial port (USB, or a simulated board's pty)")
-    p.add_argument("--role", required=True, choices=("motion", "bed", "smoke", "dispenser"))
+    p.add_argument("--role", required=True, choices=tuple(roles()),
+                   help="what the device is: " + "; ".join(
+                       f"{name}: {role.title}" for name, role in roles().items()))
     p.add_argument("--room", required=True, help="room name the device reports (1-16 bytes)")
     p.add_argument("--config", required=True, type=Path, help="the hub's TOML configuration")
     p.add_argument("--hub", default="auto",
@@ -492,6 +495,9 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
                              "simulated board prints its port: trygg sim board)")
     wifi_given = wifi_settings(args)
     extra = tunables(args.set)
+    problem = command_problem(args.role, {"command": "set_config", "config": extra})
+    if problem is not None:  # before anything on the board changes
+        raise ProvisionError(f"--set {problem}")
     try:
         check_pairing(hub_cfg, "000000000000", args.role, args.room, args.resident, args.zone)
     except PairingError as exc:

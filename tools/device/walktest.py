@@ -1,18 +1,21 @@
 """``trygg walktest``: the technician triggers every sensor; each device passes or fails.
 
 Runs on the hub while ``trygg hub run`` is running. Shows every paired device of
-the home with what it must show to pass, then follows the hub's store (what the
-hub verified and stored, nothing less) and marks a device passed as soon as it
-reports its role's test event:
+the home with what to do to it, then follows the hub's store (what the hub
+verified and stored, nothing less) and marks a device passed as soon as it
+reports one of its role's pass events. Both, the hint and the pass events, are
+the role's description (trygg.hub.roles, hub/roles/<role>.py).
 
-    motion     a motion (walk past it; door open/close also counts for the entrance)
-    bed        in bed or out of bed (sit on the mat, get up)
-    smoke      smoke_test (press the alarm's test button) or a real alarm/clear
-    dispenser  any dispenser event (lift and replace the tray, or a dose event)
+Only an event stored after the walk test asked for it counts: the starting point
+is the newest event in the store at the moment the technician is told to trigger
+the devices ("trigger each device now"), so a device triggered before the walk
+(a motion ten minutes ago, a resend from its outbox already stored) stays
+waiting until it is triggered again.
 
 When all have passed, or ``--timeout`` runs out, it sends a test alarm to every
 configured alarm centre and shows the acknowledgement and round trip. Exit 0
-only if every device passed and every centre acknowledged.
+only if every device passed and every centre acknowledged. With ``--json`` the
+live lines go to stderr and stdout carries only the JSON result.
 """
 
 import argparse
@@ -20,21 +23,11 @@ import asyncio
 import json
 import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-PASS_EVENTS = {
-    "motion": ("motion", "door_open", "door_close"),
-    "bed": ("bed_in", "bed_out", "calibrated"),
-    "smoke": ("smoke_test", "smoke_alarm", "smoke_clear"),
-    "dispenser": ("dose_due", "dose_taken", "dose_missed", "dispenser_jam", "dispenser_empty",
-                  "stock_low", "tamper", "button"),
-}
-HINT = {"motion": "walk past it",
-        # firmware/config.py bed_enter_s (10 s): a shorter sit passes nothing
-        "bed": "sit on the mat for 10 s (bed_enter_s), then get up",
-        "smoke": "press the smoke alarm's test button", "dispenser": "lift and replace the tray"}
+from trygg.hub.roles import roles
+
 POLL_S = 0.3
 
 
@@ -57,18 +50,23 @@ def walk(config_path: Path, timeout: float, say: Any) -> list[dict[str, Any]]:
     store = Store(cfg.database)
     try:
         devices = store.devices()
-        start_id = max((e.id for e in store.events(since=time.time() - 1)), default=0)
+        rows: dict[str, dict[str, Any]] = {
+            d.device_id: {"device_id": d.device_id, "role": d.role, "room": d.room,
+                          "zone": d.zone, "passed": False, "seen": None, "after_s": None}
+            for d in devices}
+        if not rows:
+            return []
+        described = roles()
+        for r in rows.values():
+            role = described.get(r["role"])
+            say(f"  zone {r['zone']:3}  {r['role']:10} {r['room'] or '-':10} waiting: "
+                f"{role.walk_hint if role else 'trigger it'}")
+        # The starting point: everything stored until the technician is asked (the next line)
+        # is from before the walk and passes nothing.
+        start_id = store.last_event_id()
     finally:
         store.close()
-    rows: dict[str, dict[str, Any]] = {
-        d.device_id: {"device_id": d.device_id, "role": d.role, "room": d.room, "zone": d.zone,
-                      "passed": False, "seen": None, "after_s": None}
-        for d in devices}
-    if not rows:
-        return []
-    for r in rows.values():
-        say(f"  zone {r['zone']:3}  {r['role']:9} {r['room'] or '-':10} waiting: "
-            f"{HINT.get(r['role'], 'trigger it')}")
+    say("Trigger each device now (Ctrl-C to stop)")
     started = time.monotonic()
     last_id = start_id
     while time.monotonic() - started < timeout and not all(r["passed"] for r in rows.values()):
@@ -80,30 +78,29 @@ def walk(config_path: Path, timeout: float, say: Any) -> list[dict[str, Any]]:
                 row = rows.get(e.device_id or "")
                 if row is None or e.type != "event" or row["passed"]:
                     continue
-                if e.name in PASS_EVENTS.get(row["role"], ()):
+                role = described.get(row["role"])
+                if role is not None and e.name in role.pass_events:
                     row.update(passed=True, seen=e.name,
                                after_s=round(time.monotonic() - started, 1))
-                    say(f"  zone {row['zone']:3}  {row['role']:9} {row['room'] or '-':10} "
+                    say(f"  zone {row['zone']:3}  {row['role']:10} {row['room'] or '-':10} "
                         f"PASSED: {e.name} after {row['after_s']} s")
         finally:
             store.close()
     for r in rows.values():
         if not r["passed"]:
-            say(f"  zone {r['zone']:3}  {r['role']:9} {r['room'] or '-':10} FAILED: nothing "
+            say(f"  zone {r['zone']:3}  {r['role']:10} {r['room'] or '-':10} FAILED: nothing "
                 f"seen in {timeout:g} s (is it online? `trygg hub devices`)")
     return list(rows.values())
 
 
 def test_alarm(config_path: Path) -> list[dict[str, Any]]:
     from trygg.hub import config as hub_config
-    from trygg.hub.arc import load_arc_config, run_test_alarm
+    from trygg.hub.arc import run_test_alarm
 
     cfg = hub_config.load(config_path)
-    if not cfg.arc:
+    if cfg.arc is None:
         return []
-    arc = load_arc_config(cfg.arc, where=f"{cfg.source}: [arc]")
-    outbox = Path(cfg.database).with_name("arc-outbox.sqlite")
-    results = asyncio.run(run_test_alarm(arc, outbox))
+    results = asyncio.run(run_test_alarm(cfg.arc, cfg.arc_outbox_path))
     return [{"receiver": r.receiver, "address": r.address, "acknowledged": r.ok,
              "detail": r.detail, "round_trip_ms": r.round_trip_ms} for r in results]
 
@@ -111,11 +108,15 @@ def test_alarm(config_path: Path) -> list[dict[str, Any]]:
 def _command(args: argparse.Namespace) -> int:
     from trygg.hub import config as hub_config
 
-    # Each line at once: the technician (or a script reading the output) triggers a device
-    # when its "waiting" line is there.
-    say: Any = (lambda *_a: None) if args.json else partial(print, flush=True)
+    # Live lines as they happen (flushed: a technician, or a script, acts on them); with --json
+    # on stderr, so that stdout is the JSON result alone.
+    live = sys.stderr if args.json else sys.stdout
+
+    def say(text: str) -> None:
+        print(text, file=live, flush=True)
+
     try:
-        say("Walk test: trigger each device now (Ctrl-C to stop)")
+        say("Walk test: the paired devices and how to trigger each")
         devices = walk(args.config, args.timeout, say)
         centres = [] if args.no_arc else test_alarm(args.config)
     except hub_config.ConfigError as exc:

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from trygg.protocol import cose, messages
-from trygg.protocol.errors import ProtocolError
+from trygg.protocol.errors import BAD_MAC, WRONG_DIRECTION, ProtocolError
 
 _DIRECTIONS = {"up": cose.UP, "down": cose.DOWN}
 
@@ -68,7 +68,13 @@ def _usage_error(msg: str) -> int:
 
 
 def decode_report(data: bytes, key: cose.MacKey | None, direction: str) -> dict[str, Any]:
-    """Everything a person can learn from ``data``; never raises for bad frames."""
+    """Everything a person can learn from ``data``; never raises for bad frames.
+
+    With a key, the MAC decides the direction: the external AAD binds it (RFC 9052 §4.3), so
+    an authentic frame verifies in exactly one. Only that direction's verdict on the payload
+    means anything; the other direction's failed MAC is no news. ``mac_verified`` says whether
+    the MAC verified at all, ``verified`` whether the frame would be accepted.
+    """
     report: dict[str, Any] = {"bytes": len(data), "verified": False}
     try:
         _protected, alg, seq, kid, payload, tag = cose.parse(data)
@@ -77,14 +83,22 @@ def decode_report(data: bytes, key: cose.MacKey | None, direction: str) -> dict[
         return report
     report.update(kid=kid.hex(), seq=seq, alg=alg, tag_bytes=len(tag))
     tried = ("up", "down") if direction == "auto" else (direction,)
-    last: ProtocolError | None = None
+    if key is not None:
+        authentic = [name for name in tried if _mac_verifies(data, name, key)]
+        report["mac_verified"] = bool(authentic)
+        if not authentic:
+            where = ("in neither direction (up nor down)" if len(tried) > 1
+                     else f"for direction {tried[0]}")
+            report.update(reason=BAD_MAC, detail=f"the MAC does not verify {where} with this "
+                          "key: a wrong key, or a forged or damaged frame")
+            return report
+        tried = (authentic[0],)
+    errors: list[tuple[str, ProtocolError]] = []
     for name in tried:
         try:
-            if key is not None:
-                cose.open_frame(data, _DIRECTIONS[name], lambda _kid: key)
             msg = messages.decode(payload, _DIRECTIONS[name])
         except ProtocolError as exc:
-            last = exc
+            errors.append((name, exc))
             continue
         report.update(direction=name, message=msg)
         if key is None:
@@ -92,9 +106,23 @@ def decode_report(data: bytes, key: cose.MacKey | None, direction: str) -> dict[
         else:
             report.update(verified=True, reason=None)
         return report
-    assert last is not None
-    report.update(reason=last.reason, detail=last.detail)
+    # Unverified and refused both ways: the error of the direction the type travels (the one
+    # that is not WRONG_DIRECTION) says what is wrong with the payload.
+    name, error = next(((n, e) for n, e in errors if e.reason != WRONG_DIRECTION), errors[0])
+    report.update(reason=error.reason, detail=error.detail)
+    if key is not None:
+        report.update(direction=name,
+                      detail=f"the MAC verifies ({name}), but the payload is refused: "
+                      f"{error.detail}")
     return report
+
+
+def _mac_verifies(data: bytes, direction: str, key: cose.MacKey) -> bool:
+    try:
+        cose.open_frame(data, _DIRECTIONS[direction], lambda _kid: key)
+    except ProtocolError:
+        return False
+    return True
 
 
 def _decode(args: argparse.Namespace) -> int:

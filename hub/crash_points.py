@@ -1,0 +1,39 @@
+"""Named instants at which a durability test may have the hub killed (SIGKILL, as kill -9).
+
+A store-and-forward path is only proven by killing it at every step, and some steps (an
+answer read but not yet recorded) last microseconds: no outside observer can hit them. So the
+steps of alarm delivery are named here, and a test starts the hub with ``TRYGG_CRASH_AT`` set
+to one name (or several, comma-separated); when the hub reaches that point it kills itself
+with SIGKILL, leaving disk and peers exactly as a power cut or kill -9 would. Without the
+variable (always, in a home) ``crash_point`` is a set lookup and nothing else.
+
+The points of one alarm's delivery, in order:
+
+- ``alarm.stored``: the alarm row is committed (raised), not yet in the ARC outbox;
+- ``alarm.queued``: the report is committed in the outbox, the alarm not yet marked forwarded;
+- ``alarm.forwarded``: the alarm is marked forwarded;
+- ``arc.sending``: the forwarder is about to transmit the report;
+- ``arc.answered``: the receiver's answer says delivered, the outbox does not know yet;
+- ``arc.delivered``: the outbox has recorded the delivery, the alarm is not yet acknowledged.
+
+And of its resolution: ``alarm.resolve_queued``: the "resolved" report is in the outbox, the
+alarm not yet recorded resolved.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "TRYGG_CRASH_AT"
+POINTS = ("alarm.stored", "alarm.queued", "alarm.forwarded", "arc.sending", "arc.answered",
+          "arc.delivered")
+RESOLVE_POINTS = ("alarm.resolve_queued",)
+
+_ARMED = frozenset(p.strip() for p in os.environ.get(ENV, "").split(",") if p.strip())
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL if ``TRYGG_CRASH_AT`` names ``name``."""
+    if name in _ARMED:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,92 @@
+"""``trygg bench care --quick`` end to end at a tiny size (no timing asserted), its JSON line,
+and the one list that says which alarm kinds are care alarms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trygg.hub import alarm_kinds
+from trygg.hub.rules.model import PRIORITY
+from trygg.tools.bench import care as bench_care
+from trygg.tools.cli import main as cli
+
+
+def test_every_alarm_kind_is_either_a_care_alarm_or_not() -> None:
+    care, other = set(bench_care.CARE_KINDS), set(bench_care.NOT_CARE_KINDS)
+    assert not care & other
+    # A new kind of alarm must be placed in one of the two lists (tools/bench/care.py).
+    assert care | other == set(alarm_kinds.KINDS)
+    assert set(PRIORITY) <= care | other
+
+
+def test_bench_care_quick_runs_end_to_end_and_prints_a_json_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["bench", "care", "--quick", "--profiles", "1", "--falls", "1",
+                     "--datasets", str(tmp_path / "no-datasets"), "--workers", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    doc = json.loads(lines[-1])
+    assert doc["bench"] == "care"
+    assert doc["version"] == 1
+    assert doc["placelab"].startswith("absent")  # said so, not an error
+    assert "Public recordings: absent" in out
+    assert doc["care_kinds"] == list(bench_care.CARE_KINDS)
+    synthetic = doc["false_alarms"]["synthetic"]
+    assert synthetic["homes"] == 1
+    assert synthetic["resident_days"] == 2.0
+    assert set(synthetic["by_kind"]) == set(bench_care.CARE_KINDS)
+    falls = doc["falls"]["all"]
+    assert falls["n"] == doc["homes"][0]["falls"] >= 5  # one per moment category present
+    assert set(doc["falls"]["by_category"]) >= {"bathroom", "morning_rise",
+                                                "daytime_living_room"}
+    for key in ("within_30min", "within_24h", "p50_min", "p90_min", "max_min", "never",
+                "first_alarm"):
+        assert key in falls
+    assert falls["never"] + sum(n for k, n in falls["first_alarm"].items() if k != "none") \
+        == falls["n"]
+    assert set(doc["goal"]) == {"false_per_resident_30d_le_1", "falls_within_24h_100pct",
+                                "falls_within_30min_ge_95pct", "p90_le_30min"}
+
+
+def test_bench_care_refuses_a_bad_setting_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["bench", "care", "--quick", "--profiles", "1", "--datasets",
+                     str(tmp_path), "--set", "thresholds.inactivity_hours=0"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "thresholds.inactivity_hours: 0.0 out of range" in err
+
+
+def test_percentiles_count_a_fall_never_alarmed_as_the_longest() -> None:
+    outcomes = [bench_care.FallOutcome(0.0, "c", None, "inactivity", 600.0 * i)
+                for i in range(1, 10)]
+    outcomes.append(bench_care.FallOutcome(0.0, "c", None, None, None))
+    f = bench_care._fall_figures(outcomes)
+    assert (f["n"], f["never"], f["within_24h"]) == (10, 1, 0.9)
+    assert f["within_30min"] == 0.3  # 10, 20 and 30 min
+    assert f["p50_min"] == 50.0
+    assert f["p90_min"] == 90.0
+    assert f["max_min"] is None
+
+
+def test_bench_care_quick_as_ci_runs_it() -> None:
+    """``trygg bench care --quick`` as it is: with the public recordings if they are beside
+    the repository (a few days of each), else without, and says which."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "bench", "care",
+                           "--quick"],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["synthetic_profiles"] == 2
+    assert doc["false_alarms"]["synthetic"]["homes"] == 2
+    present = not doc["placelab"].startswith("absent")
+    assert ("placelab" in doc["false_alarms"]) == present
+    if present:
+        assert "derived:" in proc.stdout  # figures from derived signals say so

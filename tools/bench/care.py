@@ -1,0 +1,394 @@
+"""``trygg bench care``: false care alarms on normal life, and how soon injected falls are alarmed.
+
+Homes come from two sources: the public recordings in ``../shared/datasets`` (PlaceLab, MIT
+House_n; room motion, bed and door derived from object-use sensors, see
+``tools/bench/placelab.py``), read in place and never copied, and synthetic residents
+(``tools/sim/resident.py``), seeded. Each home is replayed through the hub's own path
+(``trygg.hub.replay``: the store, the alarm desk and the rules of ``trygg hub run``, ticks every
+``tick_s``) with the home's default configuration:
+
+* **False care alarms**: every care alarm raised on the recording as it is (nothing happened to
+  these residents), per resident-30-days, by kind, per source and pooled.
+* **Falls**: at systematic moments (``trygg.hub.replay.falls``) the recording is cut -- the
+  resident falls and lies still, devices keep heartbeating -- and the hub goes on alone for up
+  to 24 h. Recorded: the first care alarm that reaches the centre and its delay. Rather than
+  replaying the cut recording from its start, the hub as it stood at the moment of the fall is
+  copied (``Replayer.fork``); that this equals a full replay of the cut recording is a test.
+* **Local checks**: rule actions that are not alarms and whose type names a check (asking the
+  resident before calling the centre) are counted per resident-30-days, apart from alarms.
+
+Prints tables, then one JSON line (``{"bench": "care", ...}``). Its keys are stable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trygg.hub import alarm_kinds
+from trygg.hub.config import ConfigError
+from trygg.hub.replay import falls, runner
+from trygg.hub.replay.recording import Recording, RecordingError
+from trygg.hub.rules import model as rules_model
+
+# The care alarms measured here: raised by inference about the resident, the ones whose false
+# alarms cost an alarm centre's trust and whose delay is the time someone lies on the floor.
+# The other kinds of the care class (trygg.hub.alarm_kinds) are direct calls (the button, a
+# device's own fall detection), fire and medication; technical, test and link kinds are not
+# about the resident at all. A new care-class kind must be placed in one of the two lists
+# (tests/tools/test_bench_care.py fails until it is).
+CARE_KINDS = (rules_model.POSSIBLE_FALL, rules_model.INACTIVITY, rules_model.NOT_UP)
+DIRECT_KINDS = (rules_model.FIRE, rules_model.DEVICE_FALL, rules_model.ASSISTANCE,
+                rules_model.MISSED_DOSE)
+NOT_CARE_KINDS = DIRECT_KINDS + tuple(k.name for k in alarm_kinds.KINDS.values()
+                                      if k.klass != alarm_kinds.CARE)
+
+WITHIN_S = 1800.0  # the goal: a fall alarmed within 30 minutes
+DEFAULT_FALLS_PER_CATEGORY = 6
+JSON_VERSION = 1
+
+log = logging.getLogger("trygg.bench.care")
+
+
+def is_local_check(action_type: str) -> bool:
+    """A rule action that asks the resident first (counted apart from alarms)."""
+    return "check" in action_type.lower()
+
+
+@dataclass
+class HomeJob:
+    source: str  # placelab | synthetic
+    name: str
+    kind: str  # how to make the recording: "synthetic" or "placelab"
+    arg: str  # profile name or subject directory
+    seed: int = 0
+    days: int = 30
+    falls_per_category: int = DEFAULT_FALLS_PER_CATEGORY
+    settings: tuple[str, ...] = ()
+    save_dir: str | None = None  # write the home's recording here (for trygg hub replay)
+
+
+@dataclass
+class FallOutcome:
+    t: float
+    category: str
+    room: str | None
+    kind: str | None  # the first care alarm after the fall, None: none within the horizon
+    delay_s: float | None
+
+
+@dataclass
+class HomeResult:
+    source: str
+    name: str
+    resident_days: float
+    false_alarms: dict[str, int]
+    local_checks: int
+    other_actions: dict[str, int]
+    falls: list[FallOutcome] = field(default_factory=list)
+    frames: int = 0
+    seconds: float = 0.0
+    derived: str = ""
+    motion_events: int = 0  # motion events the motion units sent (the hold-off's product)
+    motion_device_hours: float = 0.0
+
+
+def _recording(job: HomeJob) -> Recording:
+    if job.kind == "synthetic":
+        from ..sim import resident
+
+        return resident.generate(job.arg, job.seed, job.days)
+    from . import placelab
+
+    return placelab.load_subject(Path(job.arg), days=job.days)
+
+
+def run_home(job: HomeJob) -> HomeResult:
+    logging.getLogger("trygg.hub.alarms").setLevel(logging.ERROR)
+    began = time.perf_counter()
+    rec = _recording(job)
+    if job.save_dir is not None:
+        from trygg.hub.replay import recording
+
+        recording.save(rec, Path(job.save_dir) / f"{job.name}.jsonl")
+    return asyncio.run(_home(job, rec, began))
+
+
+async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
+    config = rec.config(job.settings)
+    base = runner.Replayer(config, rec.devices, rec.start)
+    await base.start()
+    items = runner.timeline(rec)
+    motion_units = {d.device_id for d in rec.devices if d.role == "motion"}
+    motion_events = sum(1 for x in items if isinstance(x, runner.Delivery)
+                        and x.device_id in motion_units and x.msg.get("event") == "motion")
+    chosen = falls.select(falls.moments(rec), job.falls_per_category)
+    outcomes: list[FallOutcome] = []
+    i = 0
+    for m in chosen:
+        j = i
+        while j < len(items) and items[j].t <= m.t:
+            j += 1
+        await base.feed(items[i:j], m.t)
+        i = j
+        outcomes.append(await _fall(base, rec, m))
+    await base.feed(items[i:], rec.end)
+    result = base.result(rec.start, rec.end)
+    residents = len(config.residents)
+    false_alarms = Counter(a.kind for a in result.alarms if a.kind in CARE_KINDS)
+    others = Counter(a.type for a in result.other_actions)
+    checks = sum(n for t, n in others.items() if is_local_check(t))
+    return HomeResult(job.source, job.name, residents * (rec.end - rec.start) / 86400.0,
+                      dict(false_alarms), checks, dict(others), outcomes, result.frames,
+                      time.perf_counter() - began, rec.derived, motion_events,
+                      len(motion_units) * (rec.end - rec.start) / 3600.0)
+
+
+async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallOutcome:
+    twin = base.fork()
+    injected = falls.cut(rec, m.t)
+    after = runner.timeline(injected, after=m.t)
+    first: list[tuple[str, float]] = []
+
+    def care_alarm(report: Any) -> bool:
+        if report.kind in CARE_KINDS and report.raised_at >= m.t:
+            first.append((report.kind, report.raised_at))
+            return True
+        return False
+
+    await twin.feed(after, injected.end, stop=care_alarm)
+    twin.store.close()
+    if not first:
+        return FallOutcome(m.t, m.category, m.room, None, None)
+    kind, at = first[0]
+    return FallOutcome(m.t, m.category, m.room, kind, at - m.t)
+
+
+# --- the homes ---------------------------------------------------------------------------------
+
+
+def datasets_dir(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    repo = Path(__file__).resolve().parent.parent.parent
+    return repo.parent / "shared" / "datasets"
+
+
+def jobs(profiles: int, days: int, seed: int, falls_per_category: int, datasets: Path,
+         settings: Sequence[str], placelab_days: int | None,
+         save_dir: str | None = None) -> tuple[list[HomeJob], str]:
+    """The homes to measure, and a note on the public recordings (present or why not)."""
+    from ..sim import resident
+    from . import placelab
+
+    out: list[HomeJob] = []
+    subjects, note = placelab.subjects(datasets / "placelab")
+    for path in subjects:
+        out.append(HomeJob("placelab", f"placelab-{path.name}", "placelab", str(path), 0,
+                           placelab_days or 0, falls_per_category, tuple(settings), save_dir))
+    names = list(resident.PROFILES)
+    for k in range(profiles):
+        name = names[k % len(names)]
+        s = seed + k // len(names)
+        out.append(HomeJob("synthetic", f"{name}-s{s}", "synthetic", name, s, days,
+                           falls_per_category, tuple(settings), save_dir))
+    return out, note
+
+
+def measure(home_jobs: list[HomeJob], workers: int) -> list[HomeResult]:
+    if workers <= 1 or len(home_jobs) <= 1:
+        return [run_home(j) for j in home_jobs]
+    # Largest first, so the two cores finish together.
+    order = sorted(range(len(home_jobs)), key=lambda i: -home_jobs[i].days or 0)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        done = dict(zip(order, pool.map(run_home, [home_jobs[i] for i in order]),
+                        strict=True))
+    return [done[i] for i in range(len(home_jobs))]
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+
+def _per_30(n: float, days: float) -> float:
+    return n * 30.0 / days if days > 0 else 0.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; ``math.inf`` stands for a fall never alarmed."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    k = max(0, math.ceil(q / 100.0 * len(s)) - 1)
+    return s[k]
+
+
+def _minutes(v: float) -> float | None:
+    if math.isnan(v):
+        return None
+    return None if math.isinf(v) else round(v / 60.0, 1)
+
+
+def _fall_figures(outcomes: list[FallOutcome]) -> dict[str, Any]:
+    delays = [o.delay_s if o.delay_s is not None else math.inf for o in outcomes]
+    n = len(outcomes)
+    return {
+        "n": n,
+        "within_30min": round(sum(d <= WITHIN_S for d in delays) / n, 4) if n else None,
+        "within_24h": round(sum(not math.isinf(d) for d in delays) / n, 4) if n else None,
+        "p50_min": _minutes(_percentile(delays, 50)),
+        "p90_min": _minutes(_percentile(delays, 90)),
+        "max_min": _minutes(max(delays)) if n else None,
+        "never": sum(math.isinf(d) for d in delays),
+        "first_alarm": dict(Counter(o.kind or "none" for o in outcomes)),
+    }
+
+
+def summarise(results: list[HomeResult]) -> dict[str, Any]:
+    by_source: dict[str, list[HomeResult]] = defaultdict(list)
+    for r in results:
+        by_source[r.source].append(r)
+    groups = dict(by_source)
+    groups["pooled"] = results
+
+    def false_figures(rs: list[HomeResult]) -> dict[str, Any]:
+        days = sum(r.resident_days for r in rs)
+        total = Counter[str]()
+        for r in rs:
+            total.update(r.false_alarms)
+        unit_hours = sum(r.motion_device_hours for r in rs)
+        return {"homes": len(rs), "resident_days": round(days, 1),
+                "motion_events_per_unit_hour": round(
+                    sum(r.motion_events for r in rs) / unit_hours, 2) if unit_hours else None,
+                "per_resident_30d": round(_per_30(sum(total.values()), days), 2),
+                "by_kind": {k: round(_per_30(total.get(k, 0), days), 2) for k in CARE_KINDS},
+                "count": sum(total.values()),
+                "local_checks_per_resident_30d": round(
+                    _per_30(sum(r.local_checks for r in rs), days), 2)}
+
+    all_falls = [o for r in results for o in r.falls]
+    categories = sorted({o.category for o in all_falls})
+    return {
+        "false_alarms": {name: false_figures(rs) for name, rs in groups.items()},
+        "falls": {
+            "all": _fall_figures(all_falls),
+            "by_source": {name: _fall_figures([o for r in rs for o in r.falls])
+                          for name, rs in by_source.items()},
+            "by_category": {c: _fall_figures([o for o in all_falls if o.category == c])
+                            for c in categories},
+        },
+    }
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "never" if unit == "min" else "-"
+    if isinstance(v, float) and unit == "%":
+        return f"{100 * v:.1f} %"
+    return f"{v}{' ' + unit if unit and unit != '%' else ''}"
+
+
+def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> None:
+    print("Care quality: care alarms on normal life, and injected falls "
+          "(trygg.hub.replay, the rules of trygg hub run)")
+    print(f"Public recordings: {note}")
+    derived = {r.derived for r in results if r.source == "placelab" and r.derived}
+    for d in sorted(derived):
+        print(f"  derived: {d}")
+    print()
+    print("False care alarms per resident-30-days (nothing happened to these residents)")
+    header = f"  {'source':<10} {'homes':>5} {'res-days':>8} {'total':>6} " + " ".join(
+        f"{k:>13}" for k in CARE_KINDS) + f" {'local checks':>12}"
+    print(header)
+    for name, f in summary["false_alarms"].items():
+        print(f"  {name:<10} {f['homes']:>5} {f['resident_days']:>8} "
+              f"{f['per_resident_30d']:>6} "
+              + " ".join(f"{f['by_kind'][k]:>13}" for k in CARE_KINDS)
+              + f" {f['local_checks_per_resident_30d']:>12}")
+    print("  motion events a motion unit sends per hour (the firmware's hold-off at work): "
+          + ", ".join(f"{name} {f['motion_events_per_unit_hour']}"
+                      for name, f in summary["false_alarms"].items()))
+    print()
+    print("Per home: false care alarms (count) and run time")
+    for r in results:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(r.false_alarms.items())) or "none"
+        print(f"  {r.name:<28} {r.resident_days:5.1f} days  {kinds:<40} "
+              f"{len(r.falls):3d} falls  {r.seconds:5.1f} s")
+    print()
+    fa = summary["falls"]
+    print("Injected falls: the first care alarm at the centre, delay from the fall")
+    print(f"  {'moment':<22} {'n':>4} {'<=30 min':>9} {'<=24 h':>8} {'p50 min':>8} "
+          f"{'p90 min':>8} {'max min':>8}  first alarm")
+    rows = [*fa["by_category"].items(), *[(f"[{k}]", v) for k, v in fa["by_source"].items()],
+            ("ALL", fa["all"])]
+    for name, f in rows:
+        if not f["n"]:
+            continue
+        first = ", ".join(f"{k} {n}" for k, n in sorted(f["first_alarm"].items()))
+        print(f"  {name:<22} {f['n']:>4} {_fmt(f['within_30min'], '%'):>9} "
+              f"{_fmt(f['within_24h'], '%'):>8} {_fmt(f['p50_min'], 'min'):>8} "
+              f"{_fmt(f['p90_min'], 'min'):>8} {_fmt(f['max_min'], 'min'):>8}  {first}")
+    print()
+
+
+def run(profiles: int = 5, days: int = 30, seed: int = 0,
+        falls_per_category: int = DEFAULT_FALLS_PER_CATEGORY, datasets: str | None = None,
+        settings: Sequence[str] = (), as_json: bool = False, workers: int | None = None,
+        placelab_days: int | None = None, save_dir: str | None = None) -> int:
+    began = time.perf_counter()
+    directory = datasets_dir(datasets)
+    try:
+        if save_dir is not None:
+            Path(save_dir).mkdir(parents=True, exist_ok=True)
+        home_jobs, note = jobs(profiles, days, seed, falls_per_category, directory, settings,
+                               placelab_days, save_dir)
+        if home_jobs:
+            _recording(home_jobs[0]).config(settings)  # a bad --set fails before the work
+    except (ConfigError, RecordingError, OSError) as exc:
+        print(f"trygg bench care: {exc}", file=sys.stderr)
+        return 2
+    if not home_jobs:
+        print("trygg bench care: nothing to measure (no profiles, no public recordings)",
+              file=sys.stderr)
+        return 2
+    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    try:
+        results = measure(home_jobs, n_workers)
+    except (ConfigError, RecordingError) as exc:
+        print(f"trygg bench care: {exc}", file=sys.stderr)
+        return 2
+    summary = summarise(results)
+    pooled = summary["false_alarms"]["pooled"]
+    all_falls = summary["falls"]["all"]
+    goal = {
+        "false_per_resident_30d_le_1": pooled["per_resident_30d"] <= 1.0,
+        "falls_within_24h_100pct": all_falls["n"] > 0 and all_falls["within_24h"] == 1.0,
+        "falls_within_30min_ge_95pct": all_falls["n"] > 0 and all_falls["within_30min"] >= 0.95,
+        "p90_le_30min": all_falls["p90_min"] is not None and all_falls["p90_min"] <= 30.0,
+    }
+    line = {"bench": "care", "version": JSON_VERSION, "care_kinds": list(CARE_KINDS),
+            "placelab": note, "settings": list(settings), "seed": seed,
+            "synthetic_profiles": profiles, "synthetic_days": days,
+            "falls_per_category": falls_per_category, **summary,
+            "homes": [{"name": r.name, "source": r.source,
+                       "resident_days": round(r.resident_days, 2),
+                       "false_alarms": r.false_alarms, "falls": len(r.falls),
+                       "other_actions": r.other_actions} for r in results],
+            "goal": goal, "seconds": round(time.perf_counter() - began, 1)}
+    if not as_json:
+        report(summary, results, note)
+        print("Goal (pooled, defaults): " + ", ".join(
+            f"{k} {'yes' if v else 'NO'}" for k, v in goal.items()))
+        print(f"({line['seconds']} s, {n_workers} worker(s))")
+    print(json.dumps(line, separators=(",", ":")))
+    return 0
