@@ -67,7 +67,7 @@ def test_pair_cli_writes_key_and_broker_files_owner_only_and_prints_no_secret(
     cfg = hub_config.load(config)
     with start_broker(folder, cfg.mqtt.port):
         key_file = tmp_path / "bath.key"
-        assert cli(["hub", "pair", "--config", str(config), DEV_A, "--role", "motion",
+        assert cli.main(["hub", "pair", "--config", str(config), DEV_A, "--role", "motion",
                          "--room", "bathroom", "--new-key-file", str(key_file)]) == 0
         key = key_file.read_text().strip()
         out = capsys.readouterr()
@@ -76,17 +76,17 @@ def test_pair_cli_writes_key_and_broker_files_owner_only_and_prints_no_secret(
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
         for path in (Path(cfg.broker.conf_file), Path(cfg.broker.dynsec_file)):
             assert stat.S_IMODE(os.stat(path).st_mode) in (0o600, 0o640, 0o660), path
-        assert cli(["hub", "devices", "--config", str(config), "--json"]) == 0
+        assert cli.main(["hub", "devices", "--config", str(config), "--json"]) == 0
         listing = capsys.readouterr().out
         assert DEV_A in listing
         assert key not in listing
         assert '"key"' not in listing
         # hostile CLI input: a clear error, no traceback
-        assert cli(["hub", "pair", "--config", str(config), "nothex", "--role", "motion",
+        assert cli.main(["hub", "pair", "--config", str(config), "nothex", "--role", "motion",
                          "--new-key-file", str(tmp_path / "x.key")]) == 2
         assert "12 hex digits" in capsys.readouterr().err
     # The broker is down: pairing changes nothing and says what to do.
-    assert cli(["hub", "pair", "--config", str(config), DEV_B, "--role", "bed",
+    assert cli.main(["hub", "pair", "--config", str(config), DEV_B, "--role", "bed",
                      "--new-key-file", str(tmp_path / "b.key")]) == 2
     err = capsys.readouterr().err
     for words in ("not reachable", "start mosquitto", "nothing was changed"):
