@@ -490,9 +490,6 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     except OSError as exc:
         raise ProvisionError(f"--config {args.config}: {exc.strerror}") from None
     # Everything that can be checked before the board or the hub changes.
-    if not os.path.exists(args.port):
-        raise ProvisionError(f"{args.port}: no such port; is the board plugged in? (a "
-                             "simulated board prints its port: trygg sim board)")
     wifi_given = wifi_settings(args)
     extra = tunables(args.set)
     problem = command_problem(args.role, {"command": "set_config", "config": extra})
@@ -502,6 +499,9 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         check_pairing(hub_cfg, "000000000000", args.role, args.room, args.resident, args.zone)
     except PairingError as exc:
         raise ProvisionError(f"{exc}; nothing was changed") from None
+    if not os.path.exists(args.port):
+        raise ProvisionError(f"{args.port}: no such port; is the board plugged in? (a "
+                             "simulated board prints its port: trygg sim board)")
     hub = hub_address(args.hub, hub_cfg.mqtt.port)
     probe_broker(*hub)
     if args.wait_online > 0:
