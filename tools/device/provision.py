@@ -578,12 +578,18 @@ def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int
         if old is not None and (old.role, old.room) != (args.role, args.room):
             say(f"zone {device.zone} was {old.role} in {old.room or '-'} and is now "
                 f"{args.role} in {args.room}: tell the alarm centre")
-        # The new key is in force at the hub: what the board holds under the old one goes.
-        dropped = clear_outbox(dev)
-        if dropped:
-            say("dropped from the board's outbox, sealed with the old key: " + ", ".join(
-                f"{n} {name}" for name, n in sorted(dropped.items())))
-        dev.remove(REPLAY_RECORD)  # new key, new hub->device sequence space
+        try:
+            # The new key is in force at the hub: what the board holds under the old one goes.
+            dropped = clear_outbox(dev)
+            if dropped:
+                say("dropped from the board's outbox, sealed with the old key: " + ", ".join(
+                    f"{n} {name}" for name, n in sorted(dropped.items())))
+            dev.remove(REPLAY_RECORD)  # new key, new hub->device sequence space
+        except DeviceError as exc:
+            raise ProvisionError(
+                f"{exc}\ndevice {device_id} is paired with the hub (zone {device.zone}) and the "
+                "board has its new configuration, but frames under the old key may be left in "
+                "its outbox: run the same command again") from None
         reset_at = time.time()
         _reset(dev, simulated)
     return {"device_id": device_id, "role": args.role, "room": args.room,
