@@ -48,6 +48,10 @@ class MqttConfig:
     keepalive_s: int = 30
     # Seconds between reconnection attempts after the broker went away.
     reconnect_s: float = 2.0
+    # Seconds without the broker before the centre gets a "sensors not heard" notice: the hub
+    # hears no device then. Two minutes ride out a broker restart or upgrade (seconds) and
+    # still tell the centre long before the first device would count as silent (15 min).
+    broker_lost_alarm_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
         password_file=mqtt.text("password_file", ""),
         keepalive_s=mqtt.integer("keepalive_s", 30, 5, 3600),
         reconnect_s=mqtt.number("reconnect_s", 2.0, 0.1, 300.0),
+        broker_lost_alarm_s=mqtt.number("broker_lost_alarm_s", 120.0, 1.0, 86400.0),
     )
     mqtt.finish()
     broker = _dataclass_section(root.sub("broker"), BrokerConfig, {

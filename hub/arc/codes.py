@@ -65,6 +65,7 @@ DC09_CODES: dict[str, tuple[str, str, int, str]] = {
     "tamper": ("TA", "TR", 144, "Sensor tamper"),
     "smoke_fault": ("FT", "FJ", 373, "Fire trouble"),
     "rejected_frames": ("XQ", "XH", 344, "RF receiver jam"),
+    "sensors_unreachable": ("YS", "YK", 380, "Sensor trouble"),
     "test": ("RX", "RX", 601, "Manual trigger test"),
     "receiver_unreachable": ("YC", "YK", 350, "Communication trouble"),
 }

@@ -149,6 +149,14 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
         "The hub has stopped receiving messages it must reject.",
     ),
     AlarmKind(
+        "sensors_unreachable", 5, TECHNICAL, "SENSORS NOT HEARD",
+        "The hub in the home cannot reach its message broker, so it hears none of the "
+        "sensors (the hub itself still reports).",
+        "No sensor alarm can arrive from this home until it is restored. Arrange a technical "
+        "check today; call the resident if in doubt.",
+        "The hub hears its sensors again.",
+    ),
+    AlarmKind(
         "test", 5, TEST, "TEST",
         "A technician or the hub sent a test report.",
         "Nothing is wrong with the resident.",

@@ -33,6 +33,8 @@ from .model import (
     HUB_ALARM_ACKNOWLEDGED,
     HUB_AWAY_OFF,
     HUB_AWAY_ON,
+    HUB_BROKER_BACK,
+    HUB_BROKER_LOST,
     HUB_REJECTED_FRAMES,
     HUB_REJECTED_FRAMES_CLEAR,
     HUB_RESOLVE_ALARM,
@@ -194,6 +196,8 @@ def _hub_event(ctx: Context, ev: Event) -> None:
         device = ctx.config.devices.get(str(ev.body.get("device")))
         if device is not None:
             device_supervision.on_hub_event(ctx, device, ev)
+    elif name in (HUB_BROKER_LOST, HUB_BROKER_BACK):
+        device_supervision.on_broker(ctx, ev, lost=name == HUB_BROKER_LOST)
 
 
 def replay(engine: RulesEngine, state: State, events: Iterable[Event],

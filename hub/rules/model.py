@@ -28,6 +28,7 @@ LOW_BATTERY = "low_battery"
 TAMPER = "tamper"
 SMOKE_FAULT = "smoke_fault"
 REJECTED_FRAMES = "rejected_frames"
+SENSORS_UNREACHABLE = "sensors_unreachable"  # the hub lost its broker: it hears no device
 
 # Priorities come from the one list of alarm kinds (trygg.hub.rules.alarm_kinds), where a new kind
 # is declared with its texts; its name gets a constant above.
@@ -40,6 +41,8 @@ HUB_RESOLVE_ALARM = "resolve_alarm"  # a person closed an alarm; body has "alarm
 HUB_ALARM_ACKNOWLEDGED = "alarm_acknowledged"  # the centre acknowledged; body has "alarm_id"
 HUB_REJECTED_FRAMES = "rejected_frames"  # ingest: repeated rejected frames from a device
 HUB_REJECTED_FRAMES_CLEAR = "rejected_frames_clear"
+HUB_BROKER_LOST = "broker_lost"  # the service: no broker connection for broker_lost_alarm_s
+HUB_BROKER_BACK = "broker_back"  # ... and connected again
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,9 @@ class DeviceInfo:
     heartbeat_s: float | None = None  # None: the resident's thresholds.heartbeat_s
     paired_at: float = 0.0
     call_text: str | None = None  # what the centre reads for its `button` (None: the default)
+    # What powers it, as its last hello said (kept in the devices table, which outlives the
+    # events' retention): "mains", "battery", or None (not said: treated as a battery).
+    power: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +181,7 @@ class DeviceState:
     last_frame_at: float | None = None
     last_frame_event: int = 0
     battery_low: bool = False
+    power: str | None = None  # from the device's hello events, in their order
     dispenser_problem: str | None = None  # jam | empty | stock_low
     # State channel -> sequence number of the newest event applied on it (device_order.py).
     channel_seq: dict[str, int] = field(default_factory=dict)

@@ -47,9 +47,7 @@ DEMO_THRESHOLDS = {"bed_exit_return_min": FALL_THRESHOLD_MIN,
                    "bathroom_no_motion_min": FALL_THRESHOLD_MIN,
                    # what the demo's minutes teach the routine must not lengthen the limits
                    "still_floor_min": FALL_THRESHOLD_MIN, "learn_margin_min": 0,
-                   "dose_window_min": 1.5,
-                   # the simulated boards run on a 3.3 V supply, not a battery
-                   "battery_low_mv": 3000, "battery_ok_mv": 3100}
+                   "dose_window_min": 1.5}
 # Each board gets those of its role (and the common ones).
 DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
                    "dose_window_min": 1, "reminder_step_s": 10,
