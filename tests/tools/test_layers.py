@@ -41,6 +41,15 @@ def test_the_hub_never_imports_the_tools() -> None:
         assert target.split(".")[0] in ("hub", "protocol"), (source, target, modules)
 
 
+def test_the_hub_names_no_tools_module_even_as_a_string() -> None:
+    # An import by name (importlib) is an edge the picture cannot see: which console serves
+    # which centre protocol is the CLI's to say (tools/cli/arc.py CONSOLES), not the hub's.
+    named = [f"{path.relative_to(REPO_ROOT)}:{n}" for path in (REPO_ROOT / "hub").rglob("*.py")
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"trygg\.tools\b|[\"']tools\.(sim|cli|bench)", line)]
+    assert named == []
+
+
 def test_the_simulators_are_used_by_tools_and_tests_only() -> None:
     for (source, target), modules in layers.edges().items():
         if target == "tools.sim":

@@ -586,6 +586,5 @@ PROTOCOL = CentreProtocol(
     codes=EVENT_CODES,
     code_table_markdown=code_table_markdown,
     transports=("tcp",),
-    console="trygg.tools.sim.sos_access_console",
     check=check,
 )
