@@ -49,9 +49,13 @@ if TYPE_CHECKING:
         root: str
         # Persistent records (hw.storage.Storage), set by each implementation.
         storage: "Any"
+        # What powers the board ("mains" | "battery"), the board file's POWER, set by
+        # use_board (kept as a string: boot drops the board files afterwards).
+        power: str
 
         def use_board(self, board: str, role: str) -> None:
-            """Load the board file's wiring for ``role``; ValueError if there is none."""
+            """Load the board file's wiring for ``role`` and its ``power``; ValueError if
+            there is none."""
             raise NotImplementedError
 
         async def start(self) -> None:

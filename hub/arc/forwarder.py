@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from ..alarm_kinds import KINDS
 from ..crash_points import crash_point
+from ..rules.alarm_kinds import KINDS
 from . import protocols
 from .config import ArcConfig
 from .outbox import ArcOutbox, OutboxEntry

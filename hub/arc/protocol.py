@@ -141,7 +141,7 @@ class CentreProtocol:
     # read already); raise through ``reader.error`` naming the key.
     parse_receiver: Callable[[TableReader, ReceiverConfig], ReceiverConfig]
     open_link: Callable[[ReceiverConfig, ArcConfig, Clock], CentreLink]
-    # kind -> the code an operator sees on the wire, for every kind of trygg.hub.alarm_kinds
+    # kind -> the code an operator sees on the wire, for every kind of trygg.hub.rules.alarm_kinds
     # (tests/arc/test_alarm_kinds.py holds every protocol to that).
     codes: Mapping[str, str]
     code_table_markdown: Callable[[], str]  # its README table, generated

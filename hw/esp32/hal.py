@@ -36,6 +36,7 @@ class Esp32Hal:
         self.signals: dict[str, int] = {}
         self._battery: Any = None
         self._divider = 2
+        self.power = "battery"  # until use_board reads the board file
         self._wdt: Any = None
         self._wlan = network.WLAN(network.STA_IF)
 
@@ -47,6 +48,7 @@ class Esp32Hal:
 
         self.signals = boards.pins_for(board, role)
         module = boards.load(board)
+        self.power = module.POWER
         self._battery = machine.ADC(machine.Pin(module.BATTERY_ADC))
         self._battery.atten(machine.ADC.ATTN_11DB)
         self._divider = module.BATTERY_DIVIDER

@@ -16,6 +16,7 @@ battery. Commands, one per line, each answered ``ok [value]`` or
     heap                      "<bytes in use> <bytes free>" after a garbage collection,
                               as the device would report them (see below)
     hang <seconds>            block the event loop (a stuck task; the watchdog must fire)
+    help                      this list on one line, with the signals the role has
 
 A board wired for the dispenser also simulates its mechanics (hw/sim/carousel.py),
 with the commands ``carousel`` and ``jam`` described there.
@@ -61,6 +62,10 @@ _RESET_RECORD = const("reset_cause")
 _RTC_RECORD = const("rtc")  # the simulated RTC: offset from the host clock, kept across resets
 _MAX_LINE = const(100)
 _CAUSES = (POWER_ON, HARD, WATCHDOG, SOFT)
+# The reply to ``help``: one line, as every reply (a client reads one line per command).
+_HELP = const("pin <signal> <0|1>; pulse <signal> [ms]; adc <signal> <0..65535>; "
+              "battery <mV> (supply voltage); rssi <dBm>; wifi <0|1>; get <signal>; heap; "
+              "hang <s>; help")
 
 
 class SimSignal:
@@ -129,6 +134,7 @@ class SimHal:
         self.signals: dict[str, int] = {}
         self.sim: dict[str, SimSignal] = {}
         self.battery = 3300
+        self.power = "battery"  # until use_board reads the board file
         self.signal_dbm = -55
         self.ap_up = True
         self.model: Any = None  # simulated mechanics of the role's hardware, if any
@@ -155,6 +161,7 @@ class SimHal:
 
         # The board file's pin map decides which signal names exist, as on the real board.
         self.signals = boards.pins_for(board, role)
+        self.power = boards.load(board).POWER
         idle = boards.load(board).IDLE_LEVELS
         for name in idle:
             if name in self.signals:
@@ -301,11 +308,16 @@ class SimHal:
 
             gc.collect()
             return "ok %d %d" % (gc.mem_alloc() - self._flash_heap, gc.mem_free())
+        elif cmd == "help":
+            extra = "".join("; %s ..." % c for c in self.model.COMMANDS) if self.model else ""
+            return "ok signals: %s | commands: %s%s" % (" ".join(sorted(self.signals)), _HELP,
+                                                        extra)
         elif cmd == "hang" and n == 2:
             # Deliberately blocking: the stuck task the watchdog exists for.
             time.sleep(float(arg))  # noqa: ASYNC251
         elif self.model is not None and cmd in self.model.COMMANDS:
             return self.model.control(words)
         else:
-            raise ValueError("unknown command or wrong arguments: " + " ".join(words))
+            raise ValueError("unknown command or wrong arguments: %s (try: help)"
+                             % " ".join(words))
         return "ok"

@@ -1,7 +1,7 @@
 """The seam between forwarder and protocols: a fourth protocol is one module (here
-``tests/support/toy_protocol.py``) plus its registration, and the forwarder acts on its
-verdicts alone: failover to a second path in another protocol (DC-09, pysiaalarm), resend of
-the same message, holding one report back without blocking the queue."""
+``tests/support/toy_protocol.py``) plus its registration, and the forwarder acts on its verdicts
+alone: failover to a second path in another protocol (DC-09, pysiaalarm), resend of the same
+message, holding one report back without blocking the queue."""
 
 from __future__ import annotations
 

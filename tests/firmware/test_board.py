@@ -34,6 +34,7 @@ def test_hello_on_boot_names_firmware_role_board_and_power_on_reset(
     assert hello.msg["role"] == "motion"
     assert hello.msg["board"] == "esp32-devkitc"
     assert hello.msg["reset"] == "power_on"
+    assert hello.msg["power"] == "mains"  # the board file's POWER: no battery to run down
     assert hello.msg["firmware"]
     assert hello.seq == 0
 

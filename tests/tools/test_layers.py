@@ -71,3 +71,9 @@ def test_the_readme_picture_is_the_one_the_imports_draw() -> None:
     assert drawn is not None, "tools/README.md has no mermaid picture of the layers"
     assert drawn.group(0) == layers.mermaid(), (
         "the layers changed: paste `python tests/support/layers.py` into tools/README.md")
+
+
+def test_the_rules_core_stands_on_nothing_of_the_hub() -> None:
+    # Rules below configuration: the core is replayable on any machine (trygg hub replay,
+    # trygg bench care) only while it reaches no config, store, link or clock.
+    assert _edges_from("hub.rules") == {}

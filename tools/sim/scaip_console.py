@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc import scaip, scaip_sip
+from trygg.hub.rules.alarm_kinds import KINDS
 
 ANSWERS = ("ok", "hold", "not-treated", "busy", "error", "silent")
 # Status codes that end an event: restoral, cancel, IP link re-established.

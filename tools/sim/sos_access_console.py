@@ -27,9 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc.protocols import sos_access as sos
 from trygg.hub.private_files import read_secret
+from trygg.hub.rules.alarm_kinds import KINDS
 
 # A client gets this long to send its whole request: a slow or stalled sender cannot hold a
 # connection (and its memory) for longer.
