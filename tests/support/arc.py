@@ -164,5 +164,8 @@ async def start_forwarder(table: dict[str, object], db: Path,
 async def kill_9(proc: asyncio.subprocess.Process) -> None:
     """SIGKILL, as a power cut or the OOM killer ends the hub, and wait for the end."""
     if proc.returncode is None:
-        os.kill(proc.pid, signal.SIGKILL)
+        # Killed already (and reaped by asyncio's child watcher, its return code not yet
+        # set): nothing left to kill.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
     await asyncio.wait_for(proc.wait(), FORWARDER_WAIT_S)
