@@ -258,7 +258,8 @@ class Device:
         self.role.setup()
         self.send({"type": "hello", "firmware": VERSION, "role": self.cfg["role"],
                    "board": self.cfg["board"], "reset": self.hal.reset_cause(),
-                   "heartbeat_s": self.cfg["heartbeat_s"]}, REPORT)
+                   "heartbeat_s": self.cfg["heartbeat_s"],
+                   "power": self.hal.power}, REPORT)
         self._tasks = [asyncio.create_task(c) for c in (
             self.link.run(), self._sender(), self.role.run())]
         await self._feeder()

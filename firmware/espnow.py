@@ -19,6 +19,7 @@ import time
 
 from micropython import const
 
+from hw import low_power
 from protocol.bridge import mac_for
 
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
@@ -48,8 +49,8 @@ class EspNowLink:
     def _start(self) -> "Any":
         if self.radio is None:
             self.radio_on_ms = time.ticks_ms()
-            self.radio = self.hal.radio(mac_for(binascii.unhexlify(self.cfg["device_id"])),
-                                        self.cfg["espnow_channel"])
+            own = mac_for(binascii.unhexlify(self.cfg["device_id"]))
+            self.radio = low_power.of(self.hal).radio(own, self.cfg["espnow_channel"])
             self._rx = asyncio.create_task(self._receive())
         return self.radio
 

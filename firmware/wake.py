@@ -24,6 +24,8 @@ import time
 
 from micropython import const
 
+from hw import low_power
+
 from . import VERSION
 from .outbox import REPORT
 
@@ -32,10 +34,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _rtc_state(hal: "Any") -> "dict[str, Any]":
+def _rtc_state(lp: "Any") -> "dict[str, Any]":
     import json
 
-    raw = hal.rtc_memory()
+    raw = lp.rtc_memory()
     try:
         state = json.loads(raw) if raw else {}
     except ValueError:  # RTC memory lost its content (brownout): start afresh
@@ -59,16 +61,17 @@ async def wake(device: "Any") -> None:
     link: Any = device.link
     awake_from = time.ticks_ms()
     hal.watchdog_start(cfg["watchdog_ms"])  # a hung wake must not drain the battery
+    lp = low_power.of(hal)  # before the role's setup: its inputs' levels while asleep
     await hal.start()
-    state = _rtc_state(hal)
+    state = _rtc_state(lp)
     device.role.setup()
-    device.role.resume(state.get("role"), hal.wake_cause())
-    if hal.wake_cause() is None:  # a power-up or a reset, not a wake from deep sleep
+    device.role.resume(state.get("role"), lp.wake_cause())
+    if lp.wake_cause() is None:  # a power-up or a reset, not a wake from deep sleep
         device.send({"type": "hello", "firmware": VERSION, "role": cfg["role"],
                    "board": cfg["board"], "reset": hal.reset_cause(),
                    "heartbeat_s": cfg["heartbeat_s"]}, REPORT)
     beat_ms = cfg["heartbeat_s"] * 1000
-    now = hal.sleep_clock_ms()
+    now = lp.sleep_clock_ms()
     due = state.get("beat")
     # Due, never set, or further away than one interval (the RTC was set since).
     if not isinstance(due, int) or now >= due or due - now > beat_ms:
@@ -83,7 +86,7 @@ async def wake(device: "Any") -> None:
     if hasattr(role, "finish"):
         role.finish()
     sleep_ms, signal, level = device.role.sleep_plan()
-    left = due - hal.sleep_clock_ms()
+    left = due - lp.sleep_clock_ms()
     if left < 1:
         left = 1
     if sleep_ms <= 0 or sleep_ms > left:
@@ -95,7 +98,7 @@ async def wake(device: "Any") -> None:
         retry_ms = cfg["espnow_retry_s"] * 1000 << min(tries - 1, 16)
         if retry_ms < sleep_ms:
             sleep_ms = retry_ms
-    hal.rtc_memory(_dumps({"beat": due, "retry": tries, "role": device.role.rtc_state()}))
+    lp.rtc_memory(_dumps({"beat": due, "retry": tries, "role": device.role.rtc_state()}))
     radio_ms = time.ticks_diff(time.ticks_ms(), link.radio_on_ms) if link.radio else 0
     # What the wake cost, for trygg bench energy (tools/bench/energy.py reads this line).
     print("wake: awake %d ms radio %d ms tx %d frames %d bytes failed %d outbox %d" % (
@@ -103,7 +106,7 @@ async def wake(device: "Any") -> None:
         link.sent_bytes, link.failed, len(device.outbox)))
     if link.radio is not None:
         link.radio.close()  # the radio is off in deep sleep anyway; say so on the air
-    hal.deep_sleep(sleep_ms, signal, level)
+    lp.deep_sleep(sleep_ms, signal, level)
 
 
 async def _exchange(device: "Any", link: "Any", poll: bool) -> None:

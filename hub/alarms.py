@@ -54,7 +54,8 @@ def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
     return RulesConfig(
         residents={r.id: r for r in config.residents},
         devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
-                                         d.heartbeat_s, d.paired_at, call_text(d.role))
+                                         d.heartbeat_s, d.paired_at, call_text(d.role),
+                                         d.power)
                  for d in devices})
 
 

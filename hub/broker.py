@@ -284,7 +284,9 @@ retain_available false
 # A Trygg frame is at most 256 bytes; refuse anything far larger before it costs memory.
 max_packet_size {MAX_PACKET_SIZE}
 # QoS 1 frames for the hub while it restarts (devices keep their own outbox as well); a
-# persistent session nobody resumes is removed after {days}.
+# persistent session nobody resumes is removed after {days}. Where mosquitto keeps them
+# (mosquitto.db) is its main file's persistence_location, /var/lib/mosquitto/ on Debian:
+# mosquitto started with this file alone would write it into its current folder.
 persistence true
 max_queued_messages {s.max_queued_messages}
 persistent_client_expiration {days}

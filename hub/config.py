@@ -24,75 +24,17 @@ from typing import Any
 
 from .arc.config import ArcConfig, load_arc_config
 from .config_reader import ConfigError, TableReader
+from .rules.resident import Resident, Thresholds
 
-__all__ = ["EXAMPLE_PATH", "ConfigError", "HubConfig", "Resident", "Thresholds", "load", "parse"]
+# The resident model belongs to the rules core (which never imports this module); this module
+# builds it from TOML. Re-exported for callers that configure a hub.
+__all__ = ["EXAMPLE_PATH", "NORDIC_ZONES", "ConfigError", "HubConfig", "Resident", "Thresholds",
+           "load", "parse"]
 
 # The Nordic time zones the hub is tested with (any IANA zone is accepted).
 NORDIC_ZONES = ("Europe/Oslo", "Europe/Stockholm", "Europe/Copenhagen", "Europe/Helsinki")
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Per-resident rule thresholds. Defaults with their reasons; README "Rules" repeats them."""
-
-    # Night fall: a normal night-time toilet visit takes 5-15 minutes; 20 leaves margin for a
-    # slow walker without leaving someone on the floor for long.
-    bed_exit_return_min: float = 20.0
-    # ... and no motion anywhere for this long since the last motion: a person walking about
-    # triggers a PIR every minute or two; 15 quiet minutes away from bed is not normal at night.
-    night_no_motion_min: float = 15.0
-    # Bathroom fall: after motion in a bathroom, no motion anywhere for this long. A PIR sees
-    # someone washing or on the toilet at least every few minutes; 40 covers a long bath.
-    bathroom_no_motion_min: float = 40.0
-    # Inactivity: no activity at home for this long inside the active hours. Four hours is the
-    # common setting of Nordic safety-alarm services; shorter raises alarms for a nap.
-    inactivity_hours: float = 4.0
-    # Away inference: after the entrance door opened and closed, this long without motion inside
-    # before the home counts as empty (a PIR sees someone who stayed within a minute or two).
-    away_confirm_min: float = 10.0
-    # Motion this soon after the door closed is the resident leaving the PIR's view, not staying.
-    away_grace_s: float = 30.0
-    # Medication: minutes after "dose due" before a dose not taken is reported missed; the
-    # dispenser's own reminder window is 60 by default (device config dose_window_min) and the
-    # hub waits a little longer so the device's own "dose_missed" normally comes first.
-    dose_window_min: float = 75.0
-    # Device supervision: a device is silent after this many heartbeat intervals without any
-    # frame; three allows for two lost heartbeats (Wi-Fi roaming, a broker restart).
-    silent_heartbeats: float = 3.0
-    # Heartbeat interval assumed for a device whose interval the hub has not set (seconds);
-    # matches the firmware default.
-    heartbeat_s: float = 300.0
-    # Low battery below this (mV), cleared above battery_ok_mv: the hysteresis keeps a battery
-    # that sags under radio load from raising and clearing the notice every heartbeat.
-    battery_low_mv: int = 3400
-    battery_ok_mv: int = 3600
-    # Dispenser stock at or below this many doses is a technical notice (a refill visit takes a
-    # day to plan).
-    stock_low_doses: int = 4
-
-
-@dataclass(frozen=True)
-class Resident:
-    id: str
-    arc_account: str
-    timezone: str = "Europe/Oslo"
-    # Night: from night_start to night_end (local time, may wrap midnight). The night fall rule
-    # runs only then.
-    night_start: dt.time = dt.time(22, 0)
-    night_end: dt.time = dt.time(7, 0)
-    # Active hours for the inactivity rule (local time).
-    active_start: dt.time = dt.time(7, 0)
-    active_end: dt.time = dt.time(22, 0)
-    # Not up: still in bed at this local time (without having left it since night_end).
-    latest_rise: dt.time = dt.time(10, 0)
-    bathroom_rooms: tuple[str, ...] = ("bathroom",)
-    thresholds: Thresholds = field(default_factory=Thresholds)
-
-    @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -106,6 +48,10 @@ class MqttConfig:
     keepalive_s: int = 30
     # Seconds between reconnection attempts after the broker went away.
     reconnect_s: float = 2.0
+    # Seconds without the broker before the centre gets a "sensors not heard" notice: the hub
+    # hears no device then. Two minutes ride out a broker restart or upgrade (seconds) and
+    # still tell the centre long before the first device would count as silent (15 min).
+    broker_lost_alarm_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -267,18 +213,42 @@ def _dataclass_section(reader: TableReader, cls: type,
 
 
 _THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
-    "bed_exit_return_min": (1, 240), "night_no_motion_min": (1, 240),
-    "bathroom_no_motion_min": (5, 480), "inactivity_hours": (0.5, 24),
-    "away_confirm_min": (1, 120), "away_grace_s": (0, 600), "dose_window_min": (5, 720),
-    "silent_heartbeats": (2, 100), "heartbeat_s": (10, 86400),
+    "learn_days": (7, 90), "learn_min_days": (1, 60), "learn_margin": (1, 5),
+    "learn_margin_min": (0, 120),
+    "still_floor_min": (1, 240), "still_ceiling_min": (10, 1440), "still_default_min": (5, 1440),
+    "bathroom_no_motion_min": (5, 480), "night_no_motion_min": (1, 240),
+    "bed_exit_return_min": (1, 240), "bed_exit_confirm_s": (10, 3600),
+    "away_confirm_min": (1, 120), "motion_holdoff_s": (0, 3600),
+    "outing_default_h": (0.5, 48), "outing_ceiling_h": (1, 72), "outing_floor_h": (0.25, 48),
+    "rise_margin_min": (0, 240), "nap_default_h": (0.5, 24), "nap_ceiling_h": (1, 24),
+    "nap_floor_h": (0.25, 24), "not_in_bed_still_min": (5, 240),
+    "dose_window_min": (5, 720), "silent_heartbeats": (2, 100), "heartbeat_s": (10, 86400),
     "battery_low_mv": (2000, 5000), "battery_ok_mv": (2000, 5000), "stock_low_doses": (0, 255),
 }
 # [hub] demo_profile = true: the time thresholds may be as short as a few seconds, so the
 # simulated-home demo (trygg demo) and its CI run show a night fall in seconds. Never for a
 # real home: the hub logs a warning at every start.
 _DEMO_THRESHOLD_RANGES = dict(_THRESHOLD_RANGES, **{
-    name: (0.05, hi) for name, (_lo, hi) in _THRESHOLD_RANGES.items()
+    name: (min(lo, 0.05), hi) for name, (lo, hi) in _THRESHOLD_RANGES.items()
     if name.endswith(("_min", "_hours"))})
+# Keys of earlier versions, and what replaced them: a configuration that still sets one is
+# stopped with this advice rather than a bare "unknown key".
+_RETIRED = {
+    "inactivity_hours": "replaced by stillness learned per room and hour; the upper bound is "
+                        "thresholds.still_ceiling_min (default 240): remove the key",
+    "away_grace_s": "motion right after the door closed now counts as someone inside; "
+                    "remove the key",
+    "active_start": "stillness is watched at every hour now, learned per room and hour; "
+                    "remove the key",
+    "active_end": "stillness is watched at every hour now, learned per room and hour; "
+                  "remove the key",
+}
+
+
+def _reject_retired(reader: TableReader) -> None:
+    for key, why in _RETIRED.items():
+        if key in reader.table:
+            raise reader.error(key, f"no longer used: {why}")
 
 
 def _resident(reader: TableReader, demo_profile: bool = False) -> Resident:
@@ -296,25 +266,48 @@ def _resident(reader: TableReader, demo_profile: bool = False) -> Resident:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise reader.error("timezone", f"unknown time zone {tz!r} (use an IANA name such as "
                            "Europe/Oslo)") from None
-    thresholds = _dataclass_section(reader.sub("thresholds"), Thresholds,
+    _reject_retired(reader)
+    section = reader.sub("thresholds")
+    _reject_retired(section)
+    thresholds = _dataclass_section(section, Thresholds,
                                     _DEMO_THRESHOLD_RANGES if demo_profile else _THRESHOLD_RANGES)
     if thresholds.battery_ok_mv <= thresholds.battery_low_mv:
         raise reader.error("thresholds.battery_ok_mv", "must be above battery_low_mv "
                            "(hysteresis)")
+    for low, high in (("still_floor_min", "still_ceiling_min"),
+                      ("outing_floor_h", "outing_ceiling_h"), ("nap_floor_h", "nap_ceiling_h")):
+        if getattr(thresholds, low) > getattr(thresholds, high):
+            raise reader.error(f"thresholds.{high}", f"{getattr(thresholds, high):g} is below "
+                               f"{low} ({getattr(thresholds, low):g}): raise it or lower {low}")
+    defaults = Resident(id=rid, arc_account=account)
     resident = Resident(
         id=rid, arc_account=account, timezone=tz,
-        night_start=reader.clock("night_start", dt.time(22, 0)),
-        night_end=reader.clock("night_end", dt.time(7, 0)),
-        active_start=reader.clock("active_start", dt.time(7, 0)),
-        active_end=reader.clock("active_end", dt.time(22, 0)),
-        latest_rise=reader.clock("latest_rise", dt.time(10, 0)),
-        bathroom_rooms=reader.strings("bathroom_rooms", ("bathroom",)),
+        night_start=reader.clock("night_start", defaults.night_start),
+        night_end=reader.clock("night_end", defaults.night_end),
+        latest_rise=reader.clock("latest_rise", defaults.latest_rise),
+        latest_rise_max=reader.clock("latest_rise_max", defaults.latest_rise_max),
+        latest_bedtime=reader.clock("latest_bedtime", defaults.latest_bedtime),
+        latest_bedtime_max=reader.clock("latest_bedtime_max", defaults.latest_bedtime_max),
+        bathroom_rooms=reader.strings("bathroom_rooms", defaults.bathroom_rooms),
         thresholds=thresholds,
     )
-    if resident.active_start >= resident.active_end:
-        raise reader.error("active_end", "must be after active_start (same day)")
+    if resident.night_start == resident.night_end:
+        raise reader.error("night_end", "equals night_start: the night would be empty (it may "
+                           "wrap midnight, e.g. 22:00 to 07:00)")
+    if resident.latest_rise > resident.latest_rise_max:
+        raise reader.error("latest_rise_max", f"{resident.latest_rise_max:%H:%M} is before "
+                           f"latest_rise ({resident.latest_rise:%H:%M}): set it later")
+    if _after_noon(resident.latest_bedtime) > _after_noon(resident.latest_bedtime_max):
+        raise reader.error("latest_bedtime_max", f"{resident.latest_bedtime_max:%H:%M} is "
+                           f"before latest_bedtime ({resident.latest_bedtime:%H:%M}); both "
+                           "count from noon, so 01:00 is later than 23:00")
     reader.finish()
     return resident
+
+
+def _after_noon(clock: dt.time) -> int:
+    """Minutes after noon, for evening clock times that may pass midnight."""
+    return (clock.hour * 60 + clock.minute - 12 * 60) % (24 * 60)
 
 
 def parse(data: Mapping[str, Any], source: str = "<config>",
@@ -340,6 +333,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
         password_file=mqtt.text("password_file", ""),
         keepalive_s=mqtt.integer("keepalive_s", 30, 5, 3600),
         reconnect_s=mqtt.number("reconnect_s", 2.0, 0.1, 300.0),
+        broker_lost_alarm_s=mqtt.number("broker_lost_alarm_s", 120.0, 1.0, 86400.0),
     )
     mqtt.finish()
     broker = _dataclass_section(root.sub("broker"), BrokerConfig, {
@@ -370,6 +364,12 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
         if r.id in seen:
             raise ConfigError(f"{source}: residents[{i}].id: {r.id!r} appears twice")
         seen.add(r.id)
+        if r.thresholds.learn_days > retention.events_days:
+            # The routine is relearned from the store after a restart: it must still hold
+            # the days learned from.
+            raise ConfigError(f"{source}: residents[{i}].thresholds.learn_days: "
+                              f"{r.thresholds.learn_days:g} is more than retention.events_days "
+                              f"({retention.events_days:g}): keep events at least as long")
     arc: ArcConfig | None = None
     if root.has("arc"):
         arc_table = root.get("arc", dict, {})

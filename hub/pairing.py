@@ -28,14 +28,25 @@ class PairingError(ValueError):
     pass
 
 
-def hub_password(config: HubConfig) -> str:
-    """The hub's own broker password: read from ``mqtt.password_file``, created if missing."""
+def hub_password(config: HubConfig, *, create: bool = False) -> str:
+    """The hub's own broker password, read from ``mqtt.password_file``. Only the first
+    ``trygg hub broker`` (``create``) writes it: anything else finding it missing would make up
+    a password the broker has never heard of, and a mistyped path would look like that."""
     if not config.mqtt.password_file:
         raise PairingError(f"{config.source}: mqtt.password_file: not set; the hub needs a "
                            "file for its broker password")
     path = Path(config.mqtt.password_file)
-    if path.exists():
+    try:
         return broker.read_secret(path)
+    except FileNotFoundError:
+        if not create:
+            raise PairingError(
+                f"{config.source}: [mqtt] password_file: {path} does not exist. Check the "
+                "path for a typo; on a new hub, run `trygg hub broker --config "
+                f"{config.source}` first (it writes the file)") from None
+    except OSError as exc:
+        raise PairingError(f"{config.source}: [mqtt] password_file: cannot read {path}: "
+                           f"{exc.strerror}; run as the hub's user") from None
     secret = broker.new_password()
     broker.write_secret(path, secret)
     return secret
@@ -73,12 +84,10 @@ def _notify_hub(config: HubConfig) -> None:
         admin.notify_devices_changed()
 
 
-def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room: str | None,
-                key: bytes | None = None, resident_id: str | None = None,
-                zone: int | None = None) -> tuple[Device, bytes]:
-    """Register a device: the broker first (it can log in at once), then the hub's database,
-    then the running hub. Returns (device, key). PairingError names what is wrong."""
-    device_id = device_id.lower()
+def check_pairing(config: HubConfig, device_id: str, role: str, room: str | None,
+                  resident_id: str | None, zone: int | None) -> str:
+    """What :func:`pair_device` checks before it changes anything; returns the resident id.
+    Provisioning calls it before it touches the board."""
     if not broker.DEVICE_ID_RE.match(device_id):
         raise PairingError(f"device id {device_id!r}: must be 12 hex digits (the device's "
                            "6-byte id, e.g. a1b2c3d4e5f6)")
@@ -96,18 +105,46 @@ def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room
                            + ", ".join(r.id for r in config.residents) + ")")
     if zone is not None and not 1 <= zone <= 998:
         raise PairingError(f"zone {zone}: 1..998 (999 is the hub's own zone)")
+    return resident_id
+
+
+def pair_device(config: HubConfig, store: Store, device_id: str, role: str, room: str | None,
+                key: bytes | None = None, resident_id: str | None = None,
+                zone: int | None = None, *, replace: bool = False) -> tuple[Device, bytes]:
+    """Register a device: the broker first (it can log in at once), then the hub's database,
+    then the running hub. Returns (device, key). PairingError names what is wrong.
+
+    ``replace``: the device may be paired already (provisioning it again): it gets the new key
+    and what it is now, keeping its zone and resident unless given and its history (last seen,
+    health) -- in the broker first, which disconnects the old key, then in the database. If the
+    broker is down, nothing changes anywhere."""
+    device_id = device_id.lower()
+    old = store.device(device_id)
+    if old is not None and not replace:
+        raise PairingError(f"device {device_id} is already paired (unpair it first)")
+    if old is not None:
+        zone = zone or old.zone
+        resident_id = resident_id or old.resident_id
+    resident_id = check_pairing(config, device_id, role, room, resident_id, zone)
     if key is None:
         key = secrets.token_bytes(32)
     elif len(key) != 32:
         raise PairingError(f"key: {len(key)} bytes, a device key is 32 bytes")
-    if store.device(device_id) is not None:
-        raise PairingError(f"device {device_id} is already paired (unpair it first)")
-    _tell_broker(config, [*_device_keys(store), (device_id, key)], {device_id},
-                 f"pairing {device_id}")
+    taken = {d.zone: d.device_id for d in store.devices()}
+    if zone is not None and taken.get(zone, device_id) != device_id:
+        raise PairingError(f"zone {zone} is device {taken[zone]}'s; choose another or leave "
+                           "--zone out for the next free one")
+    others = [d for d in _device_keys(store) if d[0] != device_id]
+    _tell_broker(config, [*others, (device_id, key)], {device_id},
+                 f"{'re-keying' if old else 'pairing'} {device_id}")
     try:
-        device = store.add_device(device_id, key, role, room, resident_id, zone)
+        if old is None:
+            device = store.add_device(device_id, key, role, room, resident_id, zone)
+        else:
+            assert zone is not None
+            device = store.rekey_device(device_id, key, role, room, resident_id, zone)
     except Exception:
-        # The broker knows a device the hub does not: take its login away again.
+        # The broker knows a key the hub does not: give it back the hub's view.
         with contextlib.suppress(PairingError):
             _tell_broker(config, _device_keys(store), {device_id}, f"undoing {device_id}")
         raise
@@ -143,6 +180,16 @@ def setup_broker(config: HubConfig, store: Store) -> tuple[str, broker.SyncRepor
     devices (verified), or seed the plugin's file for the broker's next start.
 
     Returns (what was done and what to do next, the sync report if the broker took it)."""
+    # The hub's password is made only at the first setup, before the broker has ever been
+    # given a hub user: later, a missing file is a mistyped path or a lost secret, and a new
+    # password would lock the hub out of a broker that keeps the old one.
+    dynsec = Path(config.broker.dynsec_file)
+    try:
+        hub_password(config, create=not dynsec.exists())
+    except PairingError as exc:
+        raise PairingError(f"{exc}. The broker already has Trygg's logins ({dynsec}); if the "
+                           "hub's password is lost, remove that file and restart mosquitto, "
+                           "then run `trygg hub broker` again") from None
     conf = write_broker_config(config)
     devices = _device_keys(store)
     try:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiomqtt
 
+from . import instance_lock
 from .alarms import AlarmDesk, AlarmSink
 from .bridge import BridgeLink
 from .broker import BROKER_DROPPED_TOPIC, DEVICES_CHANGED_TOPIC
@@ -25,6 +26,7 @@ from .config import HubConfig
 from .discovery import Advertiser
 from .ingest import Ingest
 from .pairing import hub_password
+from .rules.model import HUB_BROKER_BACK, HUB_BROKER_LOST
 from .store import Store, StoredEvent
 
 log = logging.getLogger("trygg.hub")
@@ -38,6 +40,26 @@ UPLINKS = "trygg/+/up"
 ACKS_IN_FLIGHT = 1000
 # aiomqtt warns when more publishes than this wait for their PUBACK (its default: 10).
 PENDING_PUBLISH_WARNING = ACKS_IN_FLIGHT
+# While the broker stays away the same way, the log says so again this often (not at every
+# reconnection attempt: at 2 s that is 43,000 lines a day on the SD card).
+BROKER_REMINDER_S = 300.0
+
+
+def broker_problem(exc: BaseException, host: str, port: int, config_source: str) -> str:
+    """What a failed or lost broker connection means, and what to do about it."""
+    text = str(exc)
+    low = text.lower()
+    if "authori" in low or "user name or password" in low:
+        return (f"the broker at {host}:{port} refuses the hub's login ({text}): [mqtt] "
+                "password_file is not the password the broker has. Run `trygg hub broker "
+                f"--config {config_source}` and, if it says so, restart mosquitto")
+    if "refused" in low:
+        return (f"nothing answers at {host}:{port} ({text}): is mosquitto running? "
+                "(sudo systemctl status mosquitto; start it with sudo systemctl start "
+                f"mosquitto; `trygg hub doctor --config {config_source}` checks the rest)")
+    if "name or service" in low or "temporary failure in name resolution" in low:
+        return f"[mqtt] host {host!r} does not resolve ({text}): correct it"
+    return f"no connection to the broker at {host}:{port} ({text})"
 
 
 def deliver_to(on_message: Callable[[str, bytes], None]
@@ -106,6 +128,8 @@ class HubService:
         # The ESP-NOW bridge on a USB port ([bridge] port), if the home has battery devices.
         self.bridge = BridgeLink(config.bridge, self.ingest, clock) if config.bridge.port \
             else None
+        # device id -> key, to log what pairing changed; None until the first load
+        self._paired: dict[str, bytes] | None = None
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """Every message the hub's subscriptions bring; uplinks go straight to ingest."""
@@ -153,19 +177,48 @@ class HubService:
         await client.publish(topic, payload, qos=1)
 
     async def _on_stored(self, events: list[StoredEvent]) -> None:
+        for ev in events:
+            if ev.type == "hello":  # a device (re)started: rare, and what a technician looks for
+                body = ev.body
+                log.info("hello from %s: %s firmware %s on %s, %s-powered, reset %s, "
+                         "heartbeat %s s", ev.device_id, body.get("role"), body.get("firmware"),
+                         body.get("board"), body.get("power", "?"), body.get("reset"),
+                         body.get("heartbeat_s", "?"))
         await self.desk.on_events(events)
         await self.commands.on_events(events)
 
     async def reload_devices(self) -> None:
         devices = await self.db.run(lambda s: s.devices())
         stamp = tuple((d.device_id, d.key, d.resident_id, d.room, d.role, d.zone,
-                       d.heartbeat_s) for d in devices)
-        if stamp != self._device_stamp:
+                       d.heartbeat_s, d.power) for d in devices)
+        if stamp != self._device_stamp or self._paired is None:
             self._device_stamp = stamp
             self.ingest.load_devices(devices)
             self.desk.set_devices(devices)
+            self._log_pairing({d.device_id: d for d in devices})
+
+    def _log_pairing(self, devices: dict[str, Any]) -> None:
+        before = self._paired
+        self._paired = {device_id: d.key for device_id, d in devices.items()}
+        if before is None:
+            log.info("%d paired device(s)", len(devices))
+            return
+        for device_id, d in devices.items():
+            old = before.get(device_id)
+            if old is None:
+                log.info("paired %s: %s in %s, zone %d; its frames are accepted now", device_id,
+                         d.role, d.room or "-", d.zone)
+            elif old != d.key:
+                log.info("re-keyed %s (%s in %s, zone %d): frames under the old key are "
+                         "rejected from now on", device_id, d.role, d.room or "-", d.zone)
+        for device_id in set(before) - set(devices):
+            log.info("unpaired %s: its frames are rejected from now on", device_id)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
+        with instance_lock.hold(self.config.database):
+            await self._run(ready)
+
+    async def _run(self, ready: asyncio.Event | None) -> None:
         await self.db.open()
         if self.config.demo_profile:
             log.warning("%s: demo_profile is on: alarm thresholds may be seconds long; this "
@@ -210,6 +263,9 @@ class HubService:
 
     async def _mqtt(self, password: str | None, ready: asyncio.Event | None) -> None:
         mqtt = self.config.mqtt
+        lost_since = time.monotonic()  # not connected yet: as good as lost
+        told_centre = False  # HUB_BROKER_LOST stored for this outage
+        last_problem, said_at = "", 0.0
         while True:
             try:
                 client = aiomqtt.Client(
@@ -225,6 +281,12 @@ class HubService:
                 # after CONNACK, and their acks must find the client.
                 self._client = client
                 async with client:
+                    if last_problem:
+                        log.warning("connected to the broker at %s:%d again after %.0f s",
+                                    mqtt.host, mqtt.port, time.monotonic() - lost_since)
+                    last_problem = ""
+                    if told_centre:
+                        told_centre = not await self._broker_event(HUB_BROKER_BACK, "")
                     # Devices paired while the hub was away from the broker log in now.
                     await self.reload_devices()
                     await client.subscribe(UPLINKS, qos=1)
@@ -242,12 +304,33 @@ class HubService:
                         on_message(message.topic.value,
                                    payload if isinstance(payload, bytes) else b"")
             except aiomqtt.MqttError as exc:
-                log.warning("broker connection lost (%s); reconnecting in %g s", exc,
-                            mqtt.reconnect_s)
+                now = time.monotonic()
+                if self.connected.is_set():
+                    lost_since = now
+                problem = broker_problem(exc, mqtt.host, mqtt.port, self.config.source)
+                if problem != last_problem or now - said_at >= BROKER_REMINDER_S:
+                    log.warning("%s%s; trying again every %g s", problem,
+                                f" (for {now - lost_since:.0f} s)" if problem == last_problem
+                                else "", mqtt.reconnect_s)
+                    last_problem, said_at = problem, now
+                if not told_centre and now - lost_since >= mqtt.broker_lost_alarm_s:
+                    told_centre = await self._broker_event(HUB_BROKER_LOST, problem)
             finally:
                 self._client = None
                 self.connected.clear()
             await asyncio.sleep(mqtt.reconnect_s)
+
+    async def _broker_event(self, name: str, why: str) -> bool:
+        """Store the hub event that tells the rules (and so the centre) that no sensor is
+        heard, or heard again; the next tick acts on it. False when it could not be stored."""
+        now = self.clock()
+        try:
+            await self.db.run(lambda s: s.add_hub_event(name, now, None,
+                                                        detail={"why": why} if why else None))
+        except Exception:
+            log.exception("storing %s failed (tried again at the next attempt)", name)
+            return False
+        return True
 
     async def _ticker(self) -> None:
         while True:

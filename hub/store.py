@@ -131,6 +131,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (device_id, slot)
     );
     """,
+    # 2: what powers a device (mains | battery), from its hello; NULL until one said so
+    """
+    ALTER TABLE devices ADD COLUMN power TEXT
+    """,
 )
 
 ALARM_STATES = ("raised", "forwarded", "acknowledged", "resolved")
@@ -167,6 +171,7 @@ class Device:
     replay_highest: int
     replay_bitmap: int
     pruned_seq: int
+    power: str | None = None  # mains | battery, as its hello said; None: not said yet
 
     def window(self) -> ReplayWindow:
         return ReplayWindow(self.replay_highest, self.replay_bitmap)
@@ -177,7 +182,7 @@ class Device:
                 "zone": self.zone, "resident_id": self.resident_id,
                 "heartbeat_s": self.heartbeat_s, "board": self.board, "firmware": self.firmware,
                 "paired_at": self.paired_at, "last_seen": self.last_seen,
-                "battery_mv": self.battery_mv, "rssi": self.rssi}
+                "battery_mv": self.battery_mv, "rssi": self.rssi, "power": self.power}
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,21 @@ class Store:
         assert device is not None
         return device
 
+    def rekey_device(self, device_id: str, key: bytes, role: str, room: str | None,
+                     resident_id: str, zone: int) -> Device:
+        """A device provisioned again: a new key (and what it is now), in one transaction. Its
+        last seen, health, heartbeat interval, replay window and events stay (the board keeps
+        its uplink counter); the hub's downlink counter starts again, as the board forgets its
+        downlink window with the old key."""
+        with self.transaction() as c:
+            c.execute("UPDATE devices SET key = ?, role = ?, room = ?, resident_id = ?, zone = ? "
+                      "WHERE device_id = ?", (key, role, room, resident_id, zone, device_id))
+            c.execute("DELETE FROM hub_sequence WHERE device_id = ?", (device_id,))
+        device = self.device(device_id)
+        if device is None:
+            raise StoreError(f"device {device_id} is not paired")
+        return device
+
     def remove_device(self, device_id: str) -> bool:
         with self.transaction() as c:
             cur = c.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
@@ -283,7 +303,7 @@ class Store:
 
     _DEVICE_COLUMNS = ("device_id, key, role, room, zone, resident_id, heartbeat_s, board, "
                        "firmware, paired_at, last_seen, battery_mv, rssi, replay_highest, "
-                       "replay_bitmap, pruned_seq")
+                       "replay_bitmap, pruned_seq, power")
 
     def _device_row(self, row: Sequence[Any]) -> Device:
         values = list(row)
@@ -375,6 +395,8 @@ class Store:
                 h = health.setdefault(f.device_id, {})
                 h["board"] = f.message["board"]
                 h["firmware"] = f.message["firmware"]
+                if "power" in f.message:
+                    h["power"] = f.message["power"]
         for device_id, (highest, bitmap) in windows.items():
             seen = latest.get(device_id)
             c.execute("UPDATE devices SET replay_highest = ?, replay_bitmap = ?, "

@@ -49,9 +49,13 @@ if TYPE_CHECKING:
         root: str
         # Persistent records (hw.storage.Storage), set by each implementation.
         storage: "Any"
+        # What powers the board ("mains" | "battery"), the board file's POWER, set by
+        # use_board (kept as a string: boot drops the board files afterwards).
+        power: str
 
         def use_board(self, board: str, role: str) -> None:
-            """Load the board file's wiring for ``role``; ValueError if there is none."""
+            """Load the board file's wiring for ``role`` and its ``power``; ValueError if
+            there is none."""
             raise NotImplementedError
 
         async def start(self) -> None:
@@ -116,7 +120,10 @@ if TYPE_CHECKING:
             """Associate with the access point; False if not connected within the timeout."""
             raise NotImplementedError
 
-        # -- battery devices and the bridge (ESP-NOW, deep sleep) --------------------------
+    class LowPower(Protocol):
+        """Battery devices and the bridge only: ESP-NOW and deep sleep, from
+        hw.low_power.of(hal) (hw/esp32/low_power.py, hw/sim/low_power.py); kept out of
+        Hal so that a Wi-Fi device holds none of it."""
 
         def radio(self, mac: bytes, channel: int, always_on: bool = False) -> "Any":
             """ESP-NOW with this MAC on this channel (hw/esp32/radio.py describes it)."""

@@ -59,6 +59,10 @@ STATUSES = ("ok", "rejected", "unsupported", "failed")
 
 CALIBRATE_REFERENCES = ("empty", "occupied")
 
+# What powers the device (its board file's POWER, hw/boards/): a mains adapter, whose supply
+# voltage is health telemetry, or a battery, whose voltage falling is a low-battery notice.
+POWER_SOURCES = ("mains", "battery")
+
 # Device configuration a hub may change with set_config. Wi-Fi, broker and key
 # are written only at provisioning over the serial line, never over the air.
 # name -> (wire key, kind, lo, hi)
@@ -119,6 +123,8 @@ FIELDS = {
         # The device's heartbeat interval, so the hub's device supervision follows it (1 s at
         # the least: provisioning may set test intervals below set_config's 10 s).
         ("heartbeat_s", 7, "uint", False, 1, 86400),
+        # What powers it (POWER_SOURCES): the hub raises low battery only for a battery.
+        ("power", 8, "enum", False, POWER_SOURCES, 0),
     ),
     EVENT: _COMMON_UP
     + (

@@ -17,6 +17,8 @@ hub supervise it like any device.
 import asyncio
 import time
 
+from hw import low_power
+
 from .base import Role
 
 TYPE_CHECKING = False
@@ -41,7 +43,7 @@ class BridgeRole(Role):
         link = self.link = self.device.link
         link.relay_down = self._down
         link.credit = self._room
-        self.radio = self.hal.radio(link.mac, self.cfg["espnow_channel"], True)
+        self.radio = low_power.of(self.hal).radio(link.mac, self.cfg["espnow_channel"], True)
         self.mailbox: list[Any] = []  # [mac, frame, expires ticks_ms]
         self._new: list[bytes] = []  # MACs with fresh mail, to try at once
         self._flag = asyncio.Event()

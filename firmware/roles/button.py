@@ -17,6 +17,8 @@ presses again; the hub's assistance rule makes it one alarm).
 
 import time
 
+from hw import low_power
+
 from .base import Role
 
 TYPE_CHECKING = False
@@ -76,7 +78,7 @@ class ButtonRole(Role):
         if self.button.value():
             self._called = True
             self.device.emit("button")
-            self.waiting_until = (self.hal.sleep_clock_ms()
+            self.waiting_until = (low_power.of(self.hal).sleep_clock_ms()
                                   + self.cfg["feedback_window_s"] * 1000)
         else:
             print("button: long press: cancel")
@@ -85,7 +87,7 @@ class ButtonRole(Role):
             self._blink(1)
 
     def wants_downlink(self) -> bool:
-        return self.waiting_until > self.hal.sleep_clock_ms()
+        return self.waiting_until > low_power.of(self.hal).sleep_clock_ms()
 
     def finish(self) -> None:
         if self._called:

@@ -1,10 +1,10 @@
-"""DC-09's code table: Trygg alarm kinds (``trygg.hub.alarm_kinds``) as SIA event codes and
+"""DC-09's code table: Trygg alarm kinds (``trygg.hub.rules.alarm_kinds``) as SIA event codes and
 Contact ID events.
 
 This is data, read by the encoder (what goes on the wire), by ``trygg arc listen`` (how an
 event is put into words) and by the README's DC-09 code table (``operator_table_markdown``;
 a test keeps the README in step with this table). Titles, priorities and texts come from
-``trygg.hub.alarm_kinds``; only the codes are DC-09's own.
+``trygg.hub.rules.alarm_kinds``; only the codes are DC-09's own.
 
 Choices, for the record:
 - SIA codes are two-letter codes of SIA DC-03 (the SIA-DCS payload of DC-09); Contact ID events
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..alarm_kinds import KINDS, URGENCY
+from ..rules.alarm_kinds import KINDS, URGENCY
 
 __all__ = ["CODES", "DC09_CODES", "URGENCY", "AlarmCode", "cid_qualifier", "from_cid",
            "from_sia", "operator_table_markdown", "sia_code"]
@@ -31,7 +31,7 @@ __all__ = ["CODES", "DC09_CODES", "URGENCY", "AlarmCode", "cid_qualifier", "from
 @dataclass(frozen=True)
 class AlarmCode:
     """One kind as a DC-09 centre sees it: its SIA and Contact ID codes, with the words of
-    ``trygg.hub.alarm_kinds`` (title, priority, urgency, meaning, situation) alongside."""
+    ``trygg.hub.rules.alarm_kinds`` (title, priority, urgency, meaning, situation) alongside."""
 
     kind: str
     title: str  # the words an operator reads first
@@ -50,7 +50,7 @@ CID_NEW_EVENT = 1
 CID_RESTORE = 3
 
 # kind -> (SIA raised, SIA resolved, Contact ID event, its name in SIA DC-05). Every kind of
-# trygg.hub.alarm_kinds needs a row (tests/arc/test_alarm_kinds.py holds them together).
+# trygg.hub.rules.alarm_kinds needs a row (tests/arc/test_alarm_kinds.py holds them together).
 DC09_CODES: dict[str, tuple[str, str, int, str]] = {
     "fire": ("FA", "FH", 110, "Fire"),
     "device_fall": ("MA", "MH", 100, "Medical"),
@@ -65,6 +65,7 @@ DC09_CODES: dict[str, tuple[str, str, int, str]] = {
     "tamper": ("TA", "TR", 144, "Sensor tamper"),
     "smoke_fault": ("FT", "FJ", 373, "Fire trouble"),
     "rejected_frames": ("XQ", "XH", 344, "RF receiver jam"),
+    "sensors_unreachable": ("YS", "YK", 380, "Sensor trouble"),
     "test": ("RX", "RX", 601, "Manual trigger test"),
     "receiver_unreachable": ("YC", "YK", 350, "Communication trouble"),
 }

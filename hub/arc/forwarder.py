@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from ..alarm_kinds import KINDS
 from ..crash_points import crash_point
+from ..rules.alarm_kinds import KINDS
 from . import protocols
 from .config import ArcConfig
 from .outbox import ArcOutbox, OutboxEntry
@@ -88,6 +88,7 @@ class ArcForwarder:
         self._outbox: ArcOutbox | None = None
         self._receivers: list[_Receiver] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._preparing: list[asyncio.Task[None]] = []
         self._work = asyncio.Event()
         self._drained = asyncio.Event()
         self._pruned_at = 0.0
@@ -109,6 +110,10 @@ class ArcForwarder:
             if started is not None:
                 # Reported lost before a restart: the restore goes out at its first answer.
                 r.outage_id = _outage_id(r.link.name, started)
+        # Each link gets ready in the background (SCAIP registers); these end, the rest run.
+        self._preparing = [asyncio.create_task(self._prepare(r.link),
+                                               name=f"arc-prepare-{r.index}")
+                           for r in self._receivers]
         self._tasks = [asyncio.create_task(self._delivery_loop(), name="arc-delivery")]
         self._tasks += [asyncio.create_task(self._supervise(r), name=f"arc-supervise-{r.index}")
                         for r in self._receivers]
@@ -120,7 +125,8 @@ class ArcForwarder:
         await self.close()
 
     async def close(self) -> None:
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = self._tasks + self._preparing, []
+        self._preparing = []
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -215,6 +221,13 @@ class ArcForwarder:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._work.wait()
+
+    @staticmethod
+    async def _prepare(link: CentreLink) -> None:
+        try:
+            await link.prepare()
+        except Exception as exc:  # the first attempt reports it in full
+            log.info("arc: %s not ready yet: %s", link.name, exc)
 
     async def _delivery_loop(self) -> None:
         while True:

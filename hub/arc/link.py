@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,7 +36,7 @@ REJECTION_LOG_INTERVAL_S = 300.0
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one attempt ended. ``kind``: ack, nak, duh, timeout, refused, closed."""
+    """How one attempt ended. ``kind``: ack, nak, duh, timeout, refused, unresolved, closed."""
 
     kind: str
     detail: str
@@ -104,6 +105,10 @@ class ReceiverLink:
                     outcome = await self._exchange_tcp(message, seq, started)
             except TimeoutError:
                 outcome = Outcome("timeout", "receiver did not take the message in time")
+            except socket.gaierror as exc:  # before OSError, of which it is one: no "refused"
+                outcome = Outcome("unresolved", f"the receiver's name {self.config.host!r} "
+                                  f"does not resolve ({exc.strerror}): check [arc] host and "
+                                  "the hub's DNS")
             except (OSError, EOFError) as exc:
                 outcome = Outcome("refused", f"{type(exc).__name__}: {exc}")
             if outcome.kind == "ack":
@@ -111,7 +116,7 @@ class ReceiverLink:
             else:
                 self.counters.failures[outcome.kind] = self.counters.failures.get(
                     outcome.kind, 0) + 1
-                if outcome.kind in ("timeout", "refused", "closed"):
+                if outcome.kind in ("timeout", "refused", "closed", "unresolved"):
                     await self.close()
             return outcome
 

@@ -122,6 +122,11 @@ class CentreLink(ABC):
     def counters(self) -> dict[str, object]:
         """Counts for a person or a test: attempts, bad answers, discarded bytes."""
 
+    async def prepare(self) -> None:  # noqa: B027 (a link with nothing to prepare need not)
+        """Get ready before the first report, so that it does not wait (SCAIP registers
+        here). Called once when the forwarder starts; best effort: a failure here is the
+        first attempt's to report."""
+
     async def close(self) -> None:  # noqa: B027 (a link with nothing to close need not say so)
         """Drop any connection; the next attempt opens a new one."""
 
@@ -136,15 +141,11 @@ class CentreProtocol:
     # read already); raise through ``reader.error`` naming the key.
     parse_receiver: Callable[[TableReader, ReceiverConfig], ReceiverConfig]
     open_link: Callable[[ReceiverConfig, ArcConfig, Clock], CentreLink]
-    # kind -> the code an operator sees on the wire, for every kind of trygg.hub.alarm_kinds
+    # kind -> the code an operator sees on the wire, for every kind of trygg.hub.rules.alarm_kinds
     # (tests/arc/test_alarm_kinds.py holds every protocol to that).
     codes: Mapping[str, str]
     code_table_markdown: Callable[[], str]  # its README table, generated
     transports: tuple[str, ...] = ("tcp",)
-    # The centre-side console of `trygg arc listen --protocol NAME` (a technician's and the
-    # tests' receiver): a module with ``add_listen_arguments(parser)`` and ``async
-    # listen(args) -> int``. Named, not imported: consoles are tools, not part of the hub.
-    console: str | None = None
     # A check that needs the whole [arc] (e.g. "needs a second receiver"): (key, why) naming
     # one of the receiver's keys, or None when all is well.
     check: Callable[[ArcConfig, int], tuple[str, str] | None] | None = None

@@ -14,13 +14,13 @@ import string
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..alarm_kinds import KINDS as ALL_KINDS
-from ..alarm_kinds import LINK, PRIORITY_HIGHEST, PRIORITY_LOWEST, RULE_KINDS
+from ..rules.alarm_kinds import KINDS as ALL_KINDS
+from ..rules.alarm_kinds import LINK, PRIORITY_HIGHEST, PRIORITY_LOWEST, RULE_KINDS
 
 EVENTS = ("raised", "resolved", "test")
 
 # Alarm kinds the hub's rules produce, and the technician's test (the contract with the hub);
-# all declared in trygg.hub.alarm_kinds, with their priorities and operator texts.
+# all declared in trygg.hub.rules.alarm_kinds, with their priorities and operator texts.
 KINDS = (*RULE_KINDS, "test")
 
 # Kinds the forwarder itself raises (a receiver stopped answering, and came back).

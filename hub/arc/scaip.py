@@ -141,6 +141,9 @@ SCAIP_CODES: dict[str, ScaipCode] = {c.kind: c for c in (
               "no fault code known to us: smoke detector, automatic alarm; stt names the fault"),
     ScaipCode("rejected_frames", DTY_LOCAL_UNIT, STC_ALARM_AUTOMATIC, False,
               "no jamming code known to us: local unit, automatic alarm; stt says what"),
+    ScaipCode("sensors_unreachable", DTY_LOCAL_UNIT, STC_ALARM_AUTOMATIC, False,
+              "no code known to us for a unit that hears none of its sensors: local unit, "
+              "automatic alarm; stt says what"),
     ScaipCode("test", DTY_LOCAL_UNIT, STC_TEST_PRIMARY, True,
               "test transmission: 0102 on the primary path, 0103 on a redundant one"),
     ScaipCode("receiver_unreachable", DTY_LOCAL_UNIT, 23, True,

@@ -33,6 +33,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import math
 import os
 import queue
 import re
@@ -41,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 log = logging.getLogger("trygg.sip")
 
@@ -136,11 +137,25 @@ def uri_user(uri: str) -> str | None:
 
 @dataclass(frozen=True)
 class IncomingMessage:
-    """A MESSAGE that arrived (PJSIP has answered it 200 OK already)."""
+    """A MESSAGE that arrived (PJSIP has answered it 200 OK already). ``source``: the
+    address ("host:port") it came from."""
 
     from_uri: str
     content_type: str
     body: str
+    source: str = ""
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """("host", port) of "host:port", "[v6]:port" or a bare host."""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, sep, port = address.rpartition(":")
+        if not sep:
+            host, port = address, ""
+    return host, int(port) if port.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -413,6 +428,9 @@ class SipAccount:
     is set while the registrar has us.
     """
 
+    # Accounts open in this process (their registrars are where MESSAGEs may come from).
+    _open: ClassVar[set[SipAccount]] = set()
+
     def __init__(self, config: AccountConfig,
                  on_message: Callable[[IncomingMessage], None] | None = None) -> None:
         if config.transport not in TRANSPORTS:
@@ -428,15 +446,67 @@ class SipAccount:
         self._account: Any = None  # the pjsua2 Account (SIP thread only)
         self._transport_id: int | None = None
         self._pending: dict[str, list[asyncio.Future[MessageStatus]]] = {}
-        self.counters = {"sent": 0, "received": 0, "registrations": 0}
+        # The registrar's addresses: a MESSAGE for us is taken only when it comes from there.
+        self._proxy_hosts: set[str] = set()
+        self._refreshed_at = -math.inf
+        self.counters = {"sent": 0, "received": 0, "registrations": 0, "refused": 0,
+                         "refreshes": 0}
 
     async def open(self) -> SipAccount:
         """Create the account and start registering (returns at once: await ``registered``
         to know the registrar took it). Raises SipUnavailable or SipError."""
         self._loop = asyncio.get_running_loop()
+        c = self.config
+        self._proxy_hosts = {c.registrar_host}
+        with contextlib.suppress(OSError):
+            found = await self._loop.getaddrinfo(c.registrar_host, c.registrar_port)
+            self._proxy_hosts |= {str(info[4][0]) for info in found}
         self._stack = SipStack.get()
         await self._stack.call(self._create)
+        SipAccount._open.add(self)
         return self
+
+    def _is_proxy(self, host: str, port: int | None) -> bool:
+        if host not in self._proxy_hosts:
+            return False
+        # Over UDP the proxy sends from its own port; over TCP and TLS it may open a
+        # connection from any port of its host.
+        return self.config.transport != "udp" or port == self.config.registrar_port
+
+    def from_proxy(self, source: str) -> bool:
+        """Whether ``source`` ("host:port") is a registrar and proxy this process sends
+        through.
+
+        Every request for us comes through one (it relays the centre's MESSAGE to our
+        registered contact); one sent straight to our SIP port is from someone else, who
+        could otherwise answer for the centre. Any of the process's registrars, not only
+        this account's: two accounts with the same address of record (one cid at two
+        centres) share PJSIP's transport, and PJSIP hands a MESSAGE to the first of them
+        whichever registrar relayed it."""
+        host, port = split_address(source)
+        return any(account._is_proxy(host, port) for account in list(SipAccount._open))
+
+    async def refresh_registration(self) -> bool:
+        """Register again now (at most once per ``register_retry_s``): the registrar may have
+        lost our binding (a restart that lost its table, a NAT that forgot us) while PJSIP
+        believes it good until the next refresh, minutes away. True when a REGISTER went."""
+        stack = self._stack
+        now = time.monotonic()
+        if stack is None or now - self._refreshed_at < self.config.register_retry_s:
+            return False
+        self._refreshed_at = now
+
+        def register() -> None:
+            if self._account is not None:
+                self._account.setRegistration(True)
+
+        try:
+            await stack.call(register)
+        except SipError as exc:
+            log.warning("SIP: registering %s again failed: %s", self.config.aor, exc)
+            return False
+        self.counters["refreshes"] += 1
+        return True
 
     async def wait_registered(self, within: float) -> bool:
         try:
@@ -485,6 +555,7 @@ class SipAccount:
 
     async def close(self) -> None:
         """Unregister and drop the account; pending sends end with 503."""
+        SipAccount._open.discard(self)
         stack, self._stack = self._stack, None
         if stack is not None and self._account is not None:
             def remove() -> None:
@@ -571,6 +642,15 @@ class SipAccount:
                 return
 
     def _incoming(self, message: IncomingMessage) -> None:
+        if not self.from_proxy(message.source):
+            self.counters["refused"] += 1
+            # Counted always, logged sparingly: a flood of these must not flood the log.
+            if self.counters["refused"] in (1, 10, 100) or self.counters["refused"] % 1000 == 0:
+                log.warning("SIP: %s: MESSAGE from %s, not through the registrar %s:%d: "
+                            "ignored (%d so far)", self.config.aor, message.source[:60],
+                            self.config.registrar_host, self.config.registrar_port,
+                            self.counters["refused"])
+            return
         self.counters["received"] += 1
         if self.on_message is not None:
             try:
@@ -603,8 +683,9 @@ def _make_account(pj: Any, owner: SipAccount) -> Any:
             if self.retired:
                 return
             try:
+                source = str(prm.rdata.srcAddress) if prm.rdata is not None else ""
                 message = IncomingMessage(str(prm.fromUri), str(prm.contentType),
-                                          str(prm.msgBody))
+                                          str(prm.msgBody), source)
             except Exception:
                 log.exception("SIP incoming message callback")
                 return

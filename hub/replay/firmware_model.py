@@ -2,9 +2,9 @@
 
 A recording may hold what the sensors saw (PIR trigger instants, door and bed-occupancy edges,
 button presses, the smoke alarm's relay) rather than what the devices sent. The hub only ever
-sees frames, and the firmware decides which frames: the motion unit holds further motion events
-back for ``motion_holdoff_s`` and counts the triggers it did not send (in the next event's value
-and in the heartbeat), the bed mat needs ``bed_enter_s`` / ``bed_exit_s`` of steady pressure
+sees frames, and the firmware decides which frames: the motion unit reports the first trigger at
+once and what it counted during its ``motion_holdoff_s`` at the end of it (and in the
+heartbeat), the bed mat needs ``bed_enter_s`` / ``bed_exit_s`` of steady pressure
 before it reports, the door contact is debounced. Each function below restates its role's
 ``run`` loop (``firmware/roles/<role>.py``) over observations instead of interrupts; change the
 function together with the role. The tunables' defaults are read from the firmware's own
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import roles
 from .recording import DeviceSpec, Observation
 
 # (received_at, message) in the device's sending order.
@@ -70,13 +71,15 @@ def _const(node: ast.expr) -> Any:
 
 
 @functools.cache
-def firmware_defaults() -> dict[str, Any]:
-    """The firmware's tunables as a fresh device has them: ``DEFAULTS`` and the defaults of
-    ``LOCAL_KEYS`` from ``firmware/config.py``, plus the door contact's debounce."""
+def firmware_defaults(role: str) -> dict[str, Any]:
+    """The tunables a fresh device of ``role`` has: the settings every device has (``DEFAULTS``
+    and ``LOCAL_KEYS`` of ``firmware/config.py``), the role's own (its ``CONFIG``, read by
+    trygg.hub.roles from its firmware module), plus the door contact's debounce."""
     config = _firmware_source("config.py")
     values: dict[str, Any] = dict(_const(_assigned(config, "DEFAULTS")))
     for key, spec in _const(_assigned(config, "LOCAL_KEYS")).items():
         values[key] = spec[0]
+    values.update(roles.device_facts(role).settings)
     motion = _firmware_source("roles/motion.py")
     values["door_debounce_ms"] = _const(_assigned(motion, "_DOOR_DEBOUNCE_MS"))
     return values
@@ -91,7 +94,7 @@ def firmware_version() -> str:
 def tunables(device: DeviceSpec) -> dict[str, Any]:
     """The device's settings: the firmware defaults, the recording's settings for the device,
     and the hub's heartbeat interval for it (which the hub sets on the device)."""
-    values = dict(firmware_defaults())
+    values = dict(firmware_defaults(device.role))
     values.update(device.firmware)
     if device.heartbeat_s is not None:
         values["heartbeat_s"] = device.heartbeat_s
@@ -167,35 +170,67 @@ def _merge(obs: list[Observation], beats: list[float]) -> Iterable[tuple[float, 
 
 def motion(device: DeviceSpec, obs: list[Observation], start: float, end: float,
            after: float = -math.inf) -> _Sender:
-    """``firmware/roles/motion.py``: a motion event at the first trigger, then triggers are only
-    counted until ``motion_holdoff_s`` has passed since the last event; the event's value is the
-    triggers it stands for (those held back before it included), heartbeats carry the triggers
-    since the previous heartbeat. The door contact reports a changed level after the debounce;
-    edges during the debounce make it look again."""
+    """``firmware/roles/motion.py``: the first trigger after a quiet spell is an event at once
+    (value 1) and opens a hold-off of ``motion_holdoff_s``; triggers inside it are counted; the
+    role's once-a-second tick (the device's feeder loop, in phase with boot, before the
+    heartbeat of the same second) ends the hold-off: with triggers counted it reports them
+    (value = the count) and opens the next, without it the unit is idle. A door read (after the
+    debounce; edges during it make it look again) first reports any count, then the door
+    event. Heartbeats carry the triggers since the previous heartbeat."""
     cfg = tunables(device)
     boot, beats = _heartbeats(device, cfg, start, end)
     out = _Sender(device, boot, after, start)
     holdoff = float(cfg["motion_holdoff_s"])
     triggers = pending = 0
-    last_event: float | None = None
-    doors: list[Observation] = []
-    for t, kind, o in _merge([o for o in obs if o.sensor != "door"], beats):
-        if kind == 1:
+    holdoff_end: float | None = None
+    doors: list[tuple[float, bool]] = []
+    door_obs = [o for o in obs if o.sensor == "door"]
+    if door_obs and cfg["door_contact"]:
+        doors = _debounced(door_obs, cfg["door_debounce_ms"] / 1000.0)
+
+    def closing_tick(at: float) -> float:
+        """The first tick (boot + whole seconds) at or after ``at``."""
+        return boot + math.ceil(at - boot - 1e-9)
+
+    def report(t: float) -> None:
+        nonlocal pending, holdoff_end
+        out.emit(t, "motion", pending)
+        pending = 0
+        holdoff_end = t + holdoff if holdoff else None  # 0: every trigger at once
+
+    # kind: 0 observation, 1 door read, 2 heartbeat (ticks come between: see below)
+    items: list[tuple[float, int, Any]] = [(o.t, 0, o) for o in obs if o.sensor != "door"]
+    items += [(t, 1, level) for t, level in doors]
+    items += [(t, 2, None) for t in beats]
+    items.sort(key=lambda x: (x[0], x[1]))
+    items.append((math.inf, 3, None))
+    for t, kind, item in items:
+        # Hold-offs that end before this instant (a tick at the same instant as a heartbeat
+        # comes first; an observation at a tick's instant is counted before it).
+        while holdoff_end is not None:
+            tick = closing_tick(holdoff_end)
+            if tick > t or (tick == t and kind == 0) or tick > end:
+                break
+            if pending:
+                report(tick)
+            else:
+                holdoff_end = None
+        if kind == 3:
+            break
+        if kind == 2:
             out.heartbeat(t, {"triggers": min(triggers, 65535)})
             triggers = 0
-        elif o.sensor == "pir":
+        elif kind == 1:
+            if pending:
+                report(t)
+            out.emit(t, "door_open" if item else "door_close")
+        elif item.sensor == "pir":
             triggers += 1
             pending += 1
-            if last_event is None or t - last_event >= holdoff:
-                last_event = t
-                out.emit(t, "motion", pending)
-                pending = 0
-        elif o.sensor == "button":
+            if holdoff_end is None:
+                report(t)
+        elif item.sensor == "button":
             out.emit(t, "button")
-    doors = [o for o in obs if o.sensor == "door"]
-    if doors and cfg["door_contact"]:
-        for t, is_open in _debounced(doors, cfg["door_debounce_ms"] / 1000.0):
-            out.emit(t, "door_open" if is_open else "door_close")
     return out
 
 

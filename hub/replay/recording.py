@@ -164,7 +164,7 @@ def apply_setting(data: dict[str, Any], setting: str) -> None:
     """Lay ``NAME=VALUE`` over a parsed hub TOML document, for ``--set``.
 
     ``NAME`` is a key of a ``[[residents]]`` table (``latest_rise``,
-    ``thresholds.inactivity_hours``), set for every resident; ``<resident-id>.<key>`` for one
+    ``thresholds.still_ceiling_min``), set for every resident; ``<resident-id>.<key>`` for one
     resident; ``hub.<key>`` for the ``[hub]`` table. ``VALUE`` is a TOML value (``2.5``,
     ``true``, ``"x"``, ``["bathroom", "wc"]``) or else taken as text (``07:30``). Validation is
     the configuration's own (``hub_config.parse``); raises ``ConfigError`` for a setting that
@@ -173,7 +173,7 @@ def apply_setting(data: dict[str, Any], setting: str) -> None:
     name = name.strip()
     if not sep or not name:
         raise hub_config.ConfigError(f"--set {setting!r}: use NAME=VALUE, e.g. "
-                                     "thresholds.inactivity_hours=3")
+                                     "thresholds.still_ceiling_min=180")
     try:
         value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -195,7 +195,7 @@ def apply_setting(data: dict[str, Any], setting: str) -> None:
                                                                                 list) else []
     if not targets or not parts:
         raise hub_config.ConfigError(f"--set {name}: names no setting (use a resident key such "
-                                     "as thresholds.inactivity_hours, <resident>.<key> or "
+                                     "as thresholds.still_ceiling_min, <resident>.<key> or "
                                      "hub.<key>)")
     for table in targets:
         for p in parts[:-1]:

@@ -10,7 +10,8 @@ _STIMULI = (
 ROLE = RoleDescription(
     name="bed",
     title="bed sensor (pressure mat)",
-    walk_hint="sit on the mat, then get up",
+    # bed_enter_s (firmware/roles/bed.py, 10 s by default): a shorter sit passes nothing.
+    walk_hint="sit on the mat for 10 s (bed_enter_s), then get up",
     pass_events=("bed_in", "bed_out", "calibrated"),
     stimuli=_STIMULI,
     bench_stimuli=_STIMULI,

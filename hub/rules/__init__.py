@@ -1,8 +1,15 @@
 """The rules: pure functions from stored events and time to alarm decisions.
 
-One module per rule family -- ``smoke``, ``possible_fall``, ``inactivity``, ``medication``,
-``device_supervision``, ``assistance`` -- plus ``presence`` (activity and away) that several
-use; ``engine`` dispatches; ``alarm_book`` keeps one open alarm per kind and resident or device.
+One module per rule family -- ``smoke``, ``possible_fall`` (stillness), ``inactivity`` (not up,
+not in bed, not back as usual), ``medication``, ``device_supervision``, ``assistance`` -- plus
+``presence`` (signs of life, the bed, away) and ``routine`` (what is learned of the resident
+from the stored history) that several use; ``device_order`` applies each device's state events
+in its own order; ``engine`` dispatches; ``alarm_book`` keeps the open alarms and one alarm per
+episode; ``texts`` words them for the centre. ``resident`` is the rules' own model of whom they
+watch (built from TOML by ``trygg.hub.config``).
+
+The core imports nothing else from the hub (no configuration files, store, network or clock):
+tests/hub/test_rules_purity.py keeps it so.
 """
 
 from .engine import RulesEngine, occurred_at, replay
@@ -17,6 +24,7 @@ from .model import (
     State,
     Tick,
 )
+from .resident import Resident, Thresholds
 
-__all__ = ["PRIORITY", "Action", "DeviceInfo", "Event", "RaiseAlarm", "ResolveAlarm",
-           "RulesConfig", "RulesEngine", "State", "Tick", "occurred_at", "replay"]
+__all__ = ["PRIORITY", "Action", "DeviceInfo", "Event", "RaiseAlarm", "Resident", "ResolveAlarm",
+           "RulesConfig", "RulesEngine", "State", "Thresholds", "Tick", "occurred_at", "replay"]

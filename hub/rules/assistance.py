@@ -21,8 +21,8 @@ def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
         kind, subject, text = DEVICE_FALL, device.device_id, "Fall detected by device"
     if device.room:
         text += f" ({device.room})"
-    alarm = ctx.state.open_alarms.get((kind, subject))
-    if alarm is not None and alarm.acknowledged:
-        alarm_book.resolve_alarm(ctx, kind, subject, "superseded by a new call")
+    for alarm in alarm_book.open_alarms(ctx, kind, subject):
+        if alarm.acknowledged:
+            alarm_book.resolve(ctx, alarm, "superseded by a new call")
     alarm_book.raise_alarm(ctx, kind, subject, device.resident_id, device.device_id, ev.id,
                            (ev.id,), text, device.room)

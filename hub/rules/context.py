@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Resident
 from .local_time import LocalDays
-from .model import Action, DeviceInfo, RulesConfig, State
+from .model import Action, DeviceInfo, Layout, RulesConfig, State
+from .resident import Resident
 
 
 @dataclass(slots=True)
@@ -16,7 +16,11 @@ class Context:
     now: float
     days: dict[str, LocalDays]
     generation: int = 0  # of the configuration (see State.silence_generation)
+    layouts: dict[str, Layout] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+
+    def layout(self, resident_id: str) -> Layout:
+        return self.layouts.get(resident_id) or _NO_DEVICES
 
     def local_days(self, resident: Resident) -> LocalDays:
         d = self.days.get(resident.timezone)
@@ -26,3 +30,6 @@ class Context:
 
     def device_info(self, device_id: str | None) -> DeviceInfo | None:
         return None if device_id is None else self.config.devices.get(device_id)
+
+
+_NO_DEVICES = Layout(has_motion=False, has_bed=False, bed_room=None)

@@ -2,26 +2,29 @@
 
 Silent: no frame of any kind for ``silent_heartbeats`` heartbeat intervals (EN 50136-1's idea of
 supervised transmission paths, applied to the home's own sensors); resolved by the next frame.
-Low battery below ``battery_low_mv``, cleared above ``battery_ok_mv`` (hysteresis). Tamper is
+Low battery below ``battery_low_mv``, cleared above ``battery_ok_mv`` (hysteresis), for a device
+powered by a battery: a mains-powered one (its hello says ``power: mains``, from its board file)
+reports its supply's voltage as health, which is no battery running down. Tamper is
 resolved when the device restarts (a technician has opened and closed it: "hello"). A smoke-line
 fault is resolved by "fault_clear". Repeated rejected frames come from the ingest as hub events.
 """
 
 from __future__ import annotations
 
-from ..config import Resident
-from . import alarm_book
+from . import alarm_book, device_order
 from .context import Context
 from .model import (
     DEVICE_SILENT,
     HUB_REJECTED_FRAMES,
     LOW_BATTERY,
     REJECTED_FRAMES,
+    SENSORS_UNREACHABLE,
     SMOKE_FAULT,
     TAMPER,
     DeviceInfo,
     Event,
 )
+from .resident import Resident
 
 
 def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
@@ -31,15 +34,23 @@ def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
     if ds.last_frame_at is None or at >= ds.last_frame_at:
         ds.last_frame_at = at
         ds.last_frame_event = ev.id
+    if ev.type == "hello" and "power" in ev.body:
+        ds.power = ev.body["power"]
+    # A restart ends a tamper; an older restart, resent late, does not end a newer tamper.
+    restarted = ev.type == "hello" and device_order.current(
+        ctx.state, device.device_id, device_order.TAMPER, ev.seq)
     if not ctx.state.open_alarms:
         return
     alarm_book.resolve_alarm(ctx, DEVICE_SILENT, device.device_id, "heard again")
-    if ev.type == "hello":
+    if restarted:
         alarm_book.resolve_alarm(ctx, TAMPER, device.device_id, "device restarted")
 
 
 def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
     d = device.device_id
+    channel = device_order.TAMPER if ev.name == "tamper" else device_order.SMOKE_LINE
+    if not device_order.current(ctx.state, d, channel, ev.seq):
+        return  # history: a restart or a later fault report has superseded it
     if ev.name == "tamper":
         alarm_book.raise_alarm(ctx, TAMPER, d, device.resident_id, d, ev.id, (ev.id,),
                                f"Device {d} opened or moved", device.room)
@@ -54,7 +65,13 @@ def on_heartbeat(ctx: Context, resident: Resident, device: DeviceInfo, ev: Event
     mv = ev.body.get("battery_mv")
     if not isinstance(mv, int) or mv == 0:  # 0: mains powered, no battery to measure
         return
+    if not device_order.current(ctx.state, device.device_id, device_order.BATTERY, ev.seq):
+        return  # an older heartbeat: the battery has been measured since
     ds = ctx.state.device(device.device_id)
+    # Its hello (this replay's, else the one the devices table kept past retention) says what
+    # powers it; a device that never said (older firmware) is held to the battery rule.
+    if (ds.power or device.power) == "mains":
+        return
     t = resident.thresholds
     if mv < t.battery_low_mv and not ds.battery_low:
         ds.battery_low = True
@@ -73,6 +90,19 @@ def on_hub_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
                                f"Repeated rejected frames from device {d}", device.room)
     else:
         alarm_book.resolve_alarm(ctx, REJECTED_FRAMES, d, "no rejections for a window")
+
+
+def on_broker(ctx: Context, ev: Event, lost: bool) -> None:
+    """The hub lost its MQTT broker (or has it back): no sensor of any resident is heard, so
+    every resident's centre learns it now rather than as one "device silent" per sensor much
+    later -- and not from link supervision, which says the hub itself is fine."""
+    for resident_id in ctx.config.residents:
+        if lost:
+            alarm_book.raise_alarm(ctx, SENSORS_UNREACHABLE, resident_id, resident_id, None,
+                                   ev.id, (ev.id,), "The hub cannot reach its message broker: "
+                                   "no sensor in the home is heard")
+        else:
+            alarm_book.resolve_alarm(ctx, SENSORS_UNREACHABLE, resident_id, "broker reached")
 
 
 def on_tick(ctx: Context) -> None:

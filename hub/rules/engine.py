@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from . import (
     alarm_book,
     assistance,
+    device_order,
     device_supervision,
     inactivity,
     medication,
@@ -32,15 +33,20 @@ from .model import (
     HUB_ALARM_ACKNOWLEDGED,
     HUB_AWAY_OFF,
     HUB_AWAY_ON,
+    HUB_BROKER_BACK,
+    HUB_BROKER_LOST,
     HUB_REJECTED_FRAMES,
     HUB_REJECTED_FRAMES_CLEAR,
     HUB_RESOLVE_ALARM,
     Action,
     Event,
+    Layout,
+    ResidentState,
     RulesConfig,
     State,
     Tick,
 )
+from .resident import Resident
 
 # A frame delivered from a device's outbox after an outage carries the device's clock: the
 # rules use that as the time it happened, if it is plausible (up to a day old, at least this
@@ -71,9 +77,16 @@ class RulesEngine:
         self.config = config
         self._days: dict[str, LocalDays] = {}
         self.generation = next(_generations)
+        self._layouts = {
+            rid: Layout(
+                has_motion=any(d.role == "motion" for d in mine),
+                has_bed=any(d.role == "bed" for d in mine),
+                bed_room=next((d.room for d in mine if d.role == "bed"), None))
+            for rid in config.residents
+            for mine in [[d for d in config.devices.values() if d.resident_id == rid]]}
 
     def step(self, state: State, item: Event | Tick, now: float) -> tuple[State, list[Action]]:
-        ctx = Context(self.config, state, now, self._days, self.generation)
+        ctx = Context(self.config, state, now, self._days, self.generation, self._layouts)
         if isinstance(item, Tick):
             _tick(ctx)
         else:
@@ -107,45 +120,64 @@ def _event(ctx: Context, ev: Event) -> None:
         return
     at = occurred_at(ev)
     device_supervision.on_frame(ctx, device, ev, at)
+    rs = state.resident(resident.id)
     if ev.type == "heartbeat":
         device_supervision.on_heartbeat(ctx, resident, device, ev)
         if device.role == "dispenser":
             medication.on_heartbeat(ctx, resident, device, ev)
+        elif device.role == "motion" and device_order.current(
+                state, device.device_id, device_order.TRIGGERS, ev.seq):
+            seen = rs.seen_event
+            presence.on_motion_heartbeat(ctx, resident, rs, device, ev, at)
+            if rs.seen_event != seen:
+                _signed(ctx, resident, rs, device.room, "moving in another room")
         return
     if ev.type != "event":
         return
     name = ev.name
-    rs = state.resident(resident.id)
     if name == "motion":
-        presence.on_motion(ctx, resident, rs, ev, at, device.room)
-        inactivity.on_activity(ctx, resident)
-        possible_fall.on_motion(ctx, resident, device.room)
+        presence.on_motion(ctx, resident, rs, device, ev, at)
+        _signed(ctx, resident, rs, device.room, "moving in another room")
     elif name == "bed_in" or name == "bed_out":
-        rs.in_bed = name == "bed_in"
-        if rs.in_bed:
-            rs.bed_in_at = at
-            rs.bed_in_event = ev.id
-        presence.on_bed(rs, ev, at)
-        possible_fall.on_bed(ctx, resident, rs, ev, at)
-        inactivity.on_activity(ctx, resident)
-        if name == "bed_out":
-            inactivity.on_bed_out(ctx, resident)
+        if device_order.current(state, device.device_id, device_order.BED, ev.seq):
+            presence.on_bed(ctx, resident, rs, device, ev, at)
+            if name == "bed_in":
+                possible_fall.on_bed_in(ctx, resident)
+            else:
+                inactivity.on_bed_out(ctx, resident)
+        else:
+            presence.activity(ctx, resident, rs, ev, at, device.room)  # history
+        _signed(ctx, resident, rs, device.room, "moving in another room")
     elif name == "door_open" or name == "door_close":
-        presence.on_door(rs, ev, at)
-        inactivity.on_activity(ctx, resident)
+        if device_order.current(state, device.device_id, device_order.DOOR, ev.seq):
+            presence.on_door(ctx, resident, rs, device, ev, at)
+        else:
+            presence.activity(ctx, resident, rs, ev, at, device.room)
+        _signed(ctx, resident, rs, None, "the entrance door was used")
     elif name == "smoke_alarm" or name == "smoke_clear":
         smoke.on_event(ctx, device, ev)
     elif name in _MEDICATION_EVENTS:
         medication.on_event(ctx, resident, rs, device, ev, at)
         if name == "dose_taken":
-            presence.activity(rs, ev, at)
-            inactivity.on_activity(ctx, resident)
+            presence.activity(ctx, resident, rs, ev, at, device.room)
+            _signed(ctx, resident, rs, None, "dose taken")
     elif name in _SUPERVISION_EVENTS:
         device_supervision.on_event(ctx, device, ev)
     elif name == "button" or name == "fall":
         assistance.on_event(ctx, device, ev)
         if name == "button":
-            presence.activity(rs, ev, at)
+            presence.activity(ctx, resident, rs, ev, at, device.room)
+            _signed(ctx, resident, rs, None, "button pressed")
+
+
+def _signed(ctx: Context, resident: Resident, rs: ResidentState, room: str | None,
+            why: str) -> None:
+    """A sign of life arrived: the stillness alarms it ends are resolved."""
+    if not ctx.state.open_alarms:
+        return
+    possible_fall.on_sign_of_life(ctx, resident, room, why)
+    if not rs.away:
+        inactivity.on_sign_of_life(ctx, resident)
 
 
 def _hub_event(ctx: Context, ev: Event) -> None:
@@ -153,8 +185,9 @@ def _hub_event(ctx: Context, ev: Event) -> None:
     at = ev.received_at
     if name in (HUB_AWAY_ON, HUB_AWAY_OFF):
         if ev.resident_id in ctx.config.residents:
-            rs = ctx.state.resident(ev.resident_id)
-            presence.set_away(rs, ev, at, name == HUB_AWAY_ON)
+            resident = ctx.config.residents[ev.resident_id]
+            rs = ctx.state.resident(resident.id)
+            presence.set_away(ctx, resident, rs, ev, at, name == HUB_AWAY_ON)
     elif name == HUB_RESOLVE_ALARM:
         alarm_book.resolve_by_id(ctx, str(ev.body.get("alarm_id")), "closed by a person")
     elif name == HUB_ALARM_ACKNOWLEDGED:
@@ -163,6 +196,8 @@ def _hub_event(ctx: Context, ev: Event) -> None:
         device = ctx.config.devices.get(str(ev.body.get("device")))
         if device is not None:
             device_supervision.on_hub_event(ctx, device, ev)
+    elif name in (HUB_BROKER_LOST, HUB_BROKER_BACK):
+        device_supervision.on_broker(ctx, ev, lost=name == HUB_BROKER_LOST)
 
 
 def replay(engine: RulesEngine, state: State, events: Iterable[Event],

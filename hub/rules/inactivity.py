@@ -1,34 +1,46 @@
-"""Inactivity: no sign of life within the active hours, and not up by the latest rise time.
+"""The routine's other limits: not up, in bed too long, not in bed, not back as usual.
 
-Inactivity: no activity at home for ``inactivity_hours``, counted only inside the resident's
-active hours (a night's sleep is not inactivity; the clock starts again at ``active_start``).
-Not up: in bed at ``latest_rise`` after going to bed during the night; while that alarm is open
-the inactivity rule stays quiet (it is the same silence). Both are suppressed while the
-resident is away and resolved by the next sign of life (for not up: leaving the bed).
+Each compares the present with what her own history shows (``routine.py``), with defaults
+while it is learned and bounds a technician sets; none lets a state silence the rules for ever.
+
+* Not up (``not_up``): still in bed, after the night, later than the latest rise of the
+  learning days plus ``rise_margin_min`` (default ``latest_rise``, never after
+  ``latest_rise_max``). Resolved by leaving the bed.
+* In bed too long (``not_up``): a bed stay that began outside the night longer than her longest
+  nap (with the learned margin; ``nap_default_h`` while learning, within ``nap_floor_h`` ..
+  ``nap_ceiling_h``). Resolved by leaving the bed.
+* Not in bed (``inactivity``): a home with a bed sensor, later than her latest bedtime plus
+  ``rise_margin_min`` (default ``latest_bedtime``, never after ``latest_bedtime_max``), no bed
+  stay begun that evening, and no sign of life for ``not_in_bed_still_min``. Once an evening.
+* Not back as usual (``inactivity``): an inferred absence longer than her longest outing (with
+  the learned margin; ``outing_default_h`` while learning, within ``outing_floor_h`` ..
+  ``outing_ceiling_h``). A fall right behind the door looks like leaving; this finds it the
+  same day. Resolved by any sign of life at home.
+
+In bed counts as in bed also after an exit no motion confirmed (presence.py).
 """
 
 from __future__ import annotations
 
-from ..config import Resident
-from . import alarm_book
+import datetime as dt
+
+from . import alarm_book, presence, routine, texts
 from .context import Context
-from .local_time import next_wall_time, window_at_or_after, window_containing
-from .model import INACTIVITY, NOT_UP, ResidentState
+from .local_time import at_local, next_wall_time, window_containing
+from .model import INACTIVITY, NOT_UP, POSSIBLE_FALL, ResidentState
+from .resident import Resident
 
 
-def inactivity_due(ctx: Context, resident: Resident, since: float) -> float:
-    """When inactivity since ``since`` becomes an alarm: ``inactivity_hours`` of active time."""
-    hours = resident.thresholds.inactivity_hours * 3600.0
-    days = ctx.local_days(resident)
-    start, end = window_at_or_after(days, resident.active_start, resident.active_end, since)
-    begin = since if since > start else start
-    if begin + hours <= end:
-        return begin + hours
-    start, end = window_at_or_after(days, resident.active_start, resident.active_end, end)
-    return start + hours
+def _seconds(clock: dt.time) -> float:
+    return clock.hour * 3600.0 + clock.minute * 60.0
 
 
-def on_activity(ctx: Context, resident: Resident) -> None:
+def _clock(seconds: float) -> dt.time:
+    minutes = int(seconds // 60) % (24 * 60)
+    return dt.time(minutes // 60, minutes % 60)
+
+
+def on_sign_of_life(ctx: Context, resident: Resident) -> None:
     alarm_book.resolve_alarm(ctx, INACTIVITY, resident.id, "activity")
 
 
@@ -37,26 +49,101 @@ def on_bed_out(ctx: Context, resident: Resident) -> None:
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
-    if rs.last_activity_at is None:
+    if rs.seen_at is None or (rs.away and rs.away_by_command):
         return
+    if rs.away:
+        _not_back(ctx, resident, rs)
+    elif presence.in_bed(rs):
+        _in_bed(ctx, resident, rs)
+    elif rs.leaving_at is None:
+        _not_in_bed(ctx, resident, rs)
+
+
+def _in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
+    start = rs.stay_start
+    if start is None:
+        return
+    days = ctx.local_days(resident)
     now = ctx.now
-    if rs.in_bed and rs.bed_in_at is not None:
-        days = ctx.local_days(resident)
-        if window_containing(days, resident.night_start, resident.night_end,
-                             rs.bed_in_at) is not None:  # back to bed in the daytime: no
-            rise = next_wall_time(days, resident.latest_rise, rs.bed_in_at)
-            if now >= rise and not (rs.away and rs.away_since <= rise):
-                alarm_book.raise_alarm(ctx, NOT_UP, resident.id, resident.id, None,
-                                       rs.bed_in_event, (rs.bed_in_event,),
-                                       f"Still in bed at {resident.latest_rise:%H:%M}")
-    if alarm_book.is_open(ctx, NOT_UP, resident.id):
-        return  # the same silence: one alarm for it
-    if rs.inactivity_due_for != rs.last_activity_at:
-        rs.inactivity_due_for = rs.last_activity_at
-        rs.inactivity_due = inactivity_due(ctx, resident, rs.last_activity_at)
-    due = rs.inactivity_due
-    if now >= due and not (rs.away and rs.away_since <= due):
-        hours = resident.thresholds.inactivity_hours
-        alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None,
-                               rs.last_activity_event, (rs.last_activity_event,),
-                               f"No activity at home for {hours:g} h in active hours")
+    today = days.day_of(now)
+    key = (rs.stay_event, rs.stay_night, today)
+    if rs.in_bed_due_for == key and now < rs.in_bed_due:
+        return  # a night in bed ticks 2,000 times: the limit is the same all day
+    rs.in_bed_due_for = key
+    rs.in_bed_due = float("inf")
+    t = resident.thresholds
+    if rs.stay_night:
+        bound = routine.clock_bound(resident, rs.routine.rises, today,
+                                    _seconds(resident.latest_rise),
+                                    _seconds(resident.latest_rise_max))
+        rise = next_wall_time(days, _clock(bound.limit), start)
+        rs.in_bed_due = rise
+        if now < rise:
+            return
+        text = texts.fit(f"Still in bed at {texts.clock(days, now)}",
+                         f"usually up by {texts.clock_of(bound.usual)}"
+                         if bound.usual is not None else "")
+    else:
+        bound = routine.duration_bound(resident, rs.routine.naps, today,
+                                       t.nap_default_h * 3600.0, t.nap_floor_h * 3600.0,
+                                       t.nap_ceiling_h * 3600.0)
+        rs.in_bed_due = start + bound.limit
+        if now - start < bound.limit:
+            return
+        text = texts.fit(f"In bed since {texts.clock(days, start)} "
+                         f"({texts.duration(now - start)})",
+                         f"naps usually under {texts.duration(bound.usual)}"
+                         if bound.usual is not None else "")
+    alarm_book.raise_alarm(ctx, NOT_UP, resident.id, resident.id, None, rs.stay_event,
+                           (rs.stay_event,), text, ctx.layout(resident.id).bed_room)
+
+
+def _not_in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
+    if rs.in_bed is None or rs.seen_at is None:
+        return  # no bed sensor has spoken: nothing to tell bedtime by
+    t = resident.thresholds
+    now = ctx.now
+    quiet = now - rs.seen_at
+    if quiet < t.not_in_bed_still_min * 60.0:
+        return
+    days = ctx.local_days(resident)
+    if window_containing(days, resident.night_start, resident.night_end, now) is None:
+        return  # the morning: the daytime rules watch
+    evening = days.day_of(now - 43200.0)
+    if rs.not_in_bed_evening == evening:
+        return
+    noon = at_local(days.zone, evening, 12, 0)
+    if rs.stay_start is not None and rs.stay_start >= noon:
+        return  # she has been to bed this evening
+    bound = routine.clock_bound(resident, rs.routine.bedtimes, evening,
+                                _seconds(resident.latest_bedtime) + 43200.0,
+                                _seconds(resident.latest_bedtime_max) + 43200.0)
+    if now < noon + bound.limit:
+        return
+    if f"{POSSIBLE_FALL}-{resident.id}-{rs.seen_event}" in ctx.state.raised:
+        return  # this stillness has its alarm already
+    rs.not_in_bed_evening = evening
+    where = f" in {rs.seen_room}" if rs.seen_room else ""
+    text = texts.fit(f"Not in bed at {texts.clock(days, now)}",
+                     f"no movement for {texts.duration(quiet)}{where}",
+                     f"usually in bed by {texts.clock_of(bound.usual + 43200.0)}"
+                     if bound.usual is not None else "")
+    alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None, rs.seen_event,
+                           (rs.seen_event,), text, rs.seen_room)
+
+
+def _not_back(ctx: Context, resident: Resident, rs: ResidentState) -> None:
+    t = resident.thresholds
+    days = ctx.local_days(resident)
+    now = ctx.now
+    bound = routine.duration_bound(resident, rs.routine.outings, days.day_of(now),
+                                   t.outing_default_h * 3600.0, t.outing_floor_h * 3600.0,
+                                   t.outing_ceiling_h * 3600.0)
+    out = now - rs.away_since
+    if out < bound.limit:
+        return
+    text = texts.fit(f"Not back as usual: out {texts.duration(out)}",
+                     f"usually back within {texts.duration(bound.usual)}"
+                     if bound.usual is not None else "")
+    alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None, rs.away_event,
+                           (rs.away_event,), text, None)

@@ -33,13 +33,18 @@ def at_local(zone: str, day: int, hour: int, minute: int) -> float:
 class LocalDays:
     """Which local day an instant falls on, for one time zone, with the day's bounds cached."""
 
-    __slots__ = ("_day", "_end", "_start", "zone")
+    __slots__ = ("_day", "_end", "_hour", "_hour_day", "_hour_end", "_hour_start", "_start",
+                 "zone")
 
     def __init__(self, zone: str) -> None:
         self.zone = zone
         self._day = 0
         self._start = 0.0
         self._end = -1.0
+        self._hour = 0
+        self._hour_day = 0
+        self._hour_start = 0.0
+        self._hour_end = -1.0
 
     def day_of(self, t: float) -> int:
         """Proleptic Gregorian ordinal of the local date of ``t``."""
@@ -50,6 +55,24 @@ class LocalDays:
         self._start = at_local(self.zone, day, 0, 0)
         self._end = at_local(self.zone, day + 1, 0, 0)
         return day
+
+    def hour_of(self, t: float) -> tuple[int, int, float]:
+        """(local day, local hour 0-23, the instant that hour ends) of ``t``. Clock changes
+        happen on the hour in the Nordic zones, so every local hour is 3600 s long."""
+        if self._hour_start <= t < self._hour_end:
+            return self._hour_day, self._hour, self._hour_end
+        day = self.day_of(t)
+        local = dt.datetime.fromtimestamp(t, _zone(self.zone))
+        start = t - (local.minute * 60 + local.second + local.microsecond / 1e6)
+        self._hour = local.hour
+        self._hour_day = day
+        self._hour_start = start
+        self._hour_end = min(start + 3600.0, self._end)
+        return day, self._hour, self._hour_end
+
+    def seconds_after(self, t: float, day: int, hour: int) -> float:
+        """Seconds from ``hour``:00 local on ``day`` to ``t`` (clock times of the routine)."""
+        return t - at_local(self.zone, day, hour, 0)
 
 
 def window_containing(days: LocalDays, start: dt.time, end: dt.time,

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..alarm_kinds import PRIORITY as _KIND_PRIORITY
-from ..config import Resident
+from .alarm_kinds import PRIORITY as _KIND_PRIORITY
+from .resident import Resident
+from .routine import Routine
 
-# Alarm kinds the rules raise, by name (declared in trygg.hub.alarm_kinds).
+# Alarm kinds the rules raise, by name (declared in trygg.hub.rules.alarm_kinds).
 FIRE = "fire"
 POSSIBLE_FALL = "possible_fall"
 DEVICE_FALL = "device_fall"
@@ -27,8 +28,9 @@ LOW_BATTERY = "low_battery"
 TAMPER = "tamper"
 SMOKE_FAULT = "smoke_fault"
 REJECTED_FRAMES = "rejected_frames"
+SENSORS_UNREACHABLE = "sensors_unreachable"  # the hub lost its broker: it hears no device
 
-# Priorities come from the one list of alarm kinds (trygg.hub.alarm_kinds), where a new kind
+# Priorities come from the one list of alarm kinds (trygg.hub.rules.alarm_kinds), where a new kind
 # is declared with its texts; its name gets a constant above.
 PRIORITY = _KIND_PRIORITY
 
@@ -39,6 +41,8 @@ HUB_RESOLVE_ALARM = "resolve_alarm"  # a person closed an alarm; body has "alarm
 HUB_ALARM_ACKNOWLEDGED = "alarm_acknowledged"  # the centre acknowledged; body has "alarm_id"
 HUB_REJECTED_FRAMES = "rejected_frames"  # ingest: repeated rejected frames from a device
 HUB_REJECTED_FRAMES_CLEAR = "rejected_frames_clear"
+HUB_BROKER_LOST = "broker_lost"  # the service: no broker connection for broker_lost_alarm_s
+HUB_BROKER_BACK = "broker_back"  # ... and connected again
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,18 @@ class DeviceInfo:
     heartbeat_s: float | None = None  # None: the resident's thresholds.heartbeat_s
     paired_at: float = 0.0
     call_text: str | None = None  # what the centre reads for its `button` (None: the default)
+    # What powers it, as its last hello said (kept in the devices table, which outlives the
+    # events' retention): "mains", "battery", or None (not said: treated as a battery).
+    power: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What a resident's home has, from the device list (a cache of RulesConfig)."""
+
+    has_motion: bool
+    has_bed: bool
+    bed_room: str | None
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,7 @@ Action = RaiseAlarm | ResolveAlarm
 class OpenAlarm:
     alarm_id: str
     kind: str
+    subject: str  # the resident or device the alarm is about
     resident_id: str
     device_id: str | None
     room: str | None = None  # where the resident was last seen when it was raised
@@ -117,33 +134,46 @@ class OpenAlarm:
 
 @dataclass(slots=True)
 class ResidentState:
-    # Last sign of life at home (motion, bed, door, dose taken) and last motion.
-    last_activity_at: float | None = None
-    last_activity_event: int = 0
-    last_activity_is_bathroom_motion: bool = False
+    # The last sign of life at home -- motion, a trigger count, a bed or door edge, a dose
+    # taken, a button -- and the room it came from.
+    seen_at: float | None = None
+    seen_event: int = 0
+    seen_room: str | None = None
     last_motion_at: float | None = None
-    last_motion_event: int = 0
-    last_motion_room: str | None = None
-    # Bed: None until a bed sensor has spoken.
-    in_bed: bool | None = None
-    bed_in_at: float | None = None
-    bed_in_event: int = 0
-    # A bed exit during the night without a return yet (the night fall rule's episode).
-    night_exit_at: float | None = None
-    night_exit_event: int = 0
-    night_exit_ends: float = 0.0  # end of that night: the episode ends with it
-    # Away: door opened and closed, waiting to see whether anyone is still inside.
-    door_closed_at: float | None = None
-    door_closed_event: int = 0
+    # Bed: the mat's state, and the current (or last) bed stay.
+    in_bed: bool | None = None  # None until a bed sensor has spoken
+    stay_start: float | None = None  # the bed_in that began the stay
+    stay_event: int = 0
+    stay_night: bool = False  # the stay began inside the night window (the night's sleep)
+    exit_at: float | None = None  # the bed_out that ended it
+    exit_event: int = 0
+    # No motion confirms the exit (yet): the mat may have lost the sleeper, so she counts as
+    # still in bed (presence.py).
+    exit_doubtful: bool = False
+    # Presence. The entrance door opened while the home was empty (or she had just gone out):
+    # the close that follows is an arrival, not a departure.
+    door_arrival: bool = False
+    # A door close that may be a departure, waiting for a sign of life inside.
+    leaving_at: float | None = None
+    leaving_event: int = 0
+    leaving_device: str | None = None
+    leaving_seq: int | None = None
     away: bool = False
     away_by_command: bool = False
     away_event: int = 0
     away_since: float = 0.0
-    # Cache: inactivity deadline for last_activity_at (pure function of it and the config).
+    # Did-not-go-to-bed: the evening (local day) it was last raised for.
+    not_in_bed_evening: int = 0
+    # Cache: when the current bed stay becomes "not up" (a function of the stay and the day).
+    in_bed_due_for: tuple[int, bool, int] = (0, False, 0)
+    in_bed_due: float = 0.0
+    # Cache: inactivity deadline for seen_at (pure function of it and the config).
     inactivity_due_for: float | None = None
     inactivity_due: float = 0.0
     # Medication: dose id -> (due at, event id).
     doses_due: dict[int, tuple[float, int]] = field(default_factory=dict)
+    # What the rules have learned of her routine from the stored events (routine.py).
+    routine: Routine = field(default_factory=Routine)
 
 
 @dataclass(slots=True)
@@ -151,17 +181,25 @@ class DeviceState:
     last_frame_at: float | None = None
     last_frame_event: int = 0
     battery_low: bool = False
+    power: str | None = None  # from the device's hello events, in their order
     dispenser_problem: str | None = None  # jam | empty | stock_low
+    # State channel -> sequence number of the newest event applied on it (device_order.py).
+    channel_seq: dict[str, int] = field(default_factory=dict)
+    # Motion unit: when it last reported motion, and the triggers its motion events stood for
+    # since its last heartbeat (the heartbeat's count beyond them is motion not yet reported).
+    motion_report_at: float | None = None
+    motion_reported: int = 0
+    heartbeat_at: float | None = None
 
 
 @dataclass(slots=True)
 class State:
     residents: dict[str, ResidentState] = field(default_factory=dict)
     devices: dict[str, DeviceState] = field(default_factory=dict)
-    # (kind, subject) -> the one open alarm of that kind for that resident or device.
-    open_alarms: dict[tuple[str, str], OpenAlarm] = field(default_factory=dict)
-    # (kind, subject) -> cause event id of the last alarm raised: one alarm per episode.
-    last_cause: dict[tuple[str, str], int] = field(default_factory=dict)
+    # alarm id -> the open alarms (alarm_book.py).
+    open_alarms: dict[str, OpenAlarm] = field(default_factory=dict)
+    # Ids of every alarm raised: one alarm per episode, even after it was resolved.
+    raised: set[str] = field(default_factory=set)
     last_event_id: int = 0
     # Caches that only make ticks cheap (a replayed year ticks once per event): the earliest
     # moment any device can fall silent, valid for the configuration generation it was

@@ -1,69 +1,69 @@
-"""Possible fall: a night bed exit without return, and a bathroom visit followed by stillness.
+"""Possible fall: out of bed at home, and no sign of life for longer than usual for the room she
+was last seen in at this hour of the day.
 
-Night: a bed exit inside the night window with no return to bed within ``bed_exit_return_min``
-and no motion anywhere for ``night_no_motion_min`` since the last motion. The episode ends with
-the night window (after that the daytime rules watch) or with a return to bed.
+"Usual" is learned from her own stored history (``routine.stillness_bound``): the longest quiet
+spell in that room around that hour on the last ``learn_days`` days, times ``learn_margin`` plus
+``learn_margin_min``, within ``still_floor_min`` .. ``still_ceiling_min``. While there is too
+little history the defaults apply: ``night_no_motion_min`` after getting up from the night's
+sleep, ``bathroom_no_motion_min`` in a bathroom, ``still_default_min`` elsewhere. This one rule
+covers the bathroom, a room in the daytime, a night bed exit (at night she must also have been
+out of bed for ``bed_exit_return_min``) and the evening: the spell is counted across the
+day/night boundary.
 
-Bathroom (any time of day): the last sign of life was motion in a bathroom and nothing has
-moved anywhere for ``bathroom_no_motion_min``.
-
-Both are suppressed while the resident is away. An open possible-fall alarm is resolved by a
-return to bed or by motion in another room than the one the resident was last seen in (the
-person has walked away); motion in the same room may be someone moving on the floor.
+Not while she is away or may have just left (the door: presence.py), nor while she is in bed --
+including after a bed exit that no motion confirmed (the mat may have lost the sleeper; the
+in-bed rules watch that). An open alarm is resolved by a sign of life in another room than the
+one she was last seen in (she has walked away), getting into bed, the door or a dose; motion in
+the same room may be someone moving on the floor, and a new stillness there is a new episode.
 """
 
 from __future__ import annotations
 
-from ..config import Resident
-from . import alarm_book
+from . import alarm_book, presence, routine, texts
 from .context import Context
 from .local_time import window_containing
-from .model import POSSIBLE_FALL, Event, ResidentState
+from .model import POSSIBLE_FALL, ResidentState
+from .resident import Resident
 
 
-def on_bed(ctx: Context, resident: Resident, rs: ResidentState, ev: Event, at: float) -> None:
-    if ev.name == "bed_out":
-        night = window_containing(ctx.local_days(resident), resident.night_start,
-                                  resident.night_end, at)
-        if night is not None:
-            rs.night_exit_at = at
-            rs.night_exit_event = ev.id
-            rs.night_exit_ends = night[1]
-    else:
-        rs.night_exit_at = None
-        alarm_book.resolve_alarm(ctx, POSSIBLE_FALL, resident.id, "back in bed")
+def on_sign_of_life(ctx: Context, resident: Resident, room: str | None, why: str) -> None:
+    for alarm in alarm_book.open_alarms(ctx, POSSIBLE_FALL, resident.id):
+        if room is None or alarm.room is None or room != alarm.room:
+            alarm_book.resolve(ctx, alarm, why)
 
 
-def on_motion(ctx: Context, resident: Resident, room: str | None) -> None:
-    alarm = ctx.state.open_alarms.get((POSSIBLE_FALL, resident.id))
-    if alarm is not None and room is not None and alarm.room is not None and room != alarm.room:
-        alarm_book.resolve_alarm(ctx, POSSIBLE_FALL, resident.id, "moving in another room")
+def on_bed_in(ctx: Context, resident: Resident) -> None:
+    alarm_book.resolve_alarm(ctx, POSSIBLE_FALL, resident.id, "back in bed")
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
-    if rs.away:
+    seen = rs.seen_at
+    if seen is None or rs.away or rs.leaving_at is not None or presence.in_bed(rs):
         return
     t = resident.thresholds
     now = ctx.now
-    if rs.night_exit_at is not None:
-        last_motion = rs.last_motion_at or 0.0
-        if last_motion < rs.night_exit_at:
-            last_motion = rs.night_exit_at
-        due = max(rs.night_exit_at + t.bed_exit_return_min * 60.0,
-                  last_motion + t.night_no_motion_min * 60.0)
-        if due >= rs.night_exit_ends:
-            if now >= rs.night_exit_ends:
-                rs.night_exit_at = None  # morning: the daytime rules take over
-        elif now >= due:
-            alarm_book.raise_alarm(
-                ctx, POSSIBLE_FALL, resident.id, resident.id, None, rs.night_exit_event,
-                (rs.night_exit_event, rs.last_motion_event),
-                f"Out of bed at night for {t.bed_exit_return_min:g} min without return, "
-                f"no motion for {t.night_no_motion_min:g} min", rs.last_motion_room)
-    if (rs.last_activity_is_bathroom_motion and rs.last_activity_at is not None
-            and now >= rs.last_activity_at + t.bathroom_no_motion_min * 60.0):
-            alarm_book.raise_alarm(
-                ctx, POSSIBLE_FALL, resident.id, resident.id, None, rs.last_activity_event,
-                (rs.last_activity_event,),
-                f"No motion for {t.bathroom_no_motion_min:g} min after a bathroom visit",
-                rs.last_motion_room)
+    quiet = now - seen
+    if quiet < min(t.still_floor_min, t.night_no_motion_min, t.bathroom_no_motion_min) * 60.0:
+        return  # no limit, learned or default, is this short
+    room = rs.seen_room or "home"
+    days = ctx.local_days(resident)
+    night = window_containing(days, resident.night_start, resident.night_end, now)
+    # Got up during this night (and not back): the night default applies while learning, and
+    # a toilet visit may take a while. Up late before bed is not that: the evening's limits.
+    up_at_night = night is not None and rs.exit_at is not None and rs.exit_at >= night[0] \
+        and rs.stay_start is not None and rs.stay_start < rs.exit_at
+    bound = routine.stillness_bound(resident, rs.routine, days, room, now, up_at_night)
+    if quiet < bound.limit:
+        return
+    if up_at_night and rs.exit_at is not None and now - rs.exit_at < t.bed_exit_return_min * 60:
+        return
+    where = f"in {room}" if rs.seen_room else "at home"
+    first = f"No movement for {texts.duration(quiet)} {where}"
+    # What her history shows here at this hour (nothing while it is being learned).
+    usual = "" if bound.usual is None else f"usually {texts.duration(bound.usual)} at most"
+    context = ""
+    if up_at_night and rs.exit_at is not None:
+        context = f"up since {texts.clock(days, rs.exit_at)}"
+    causes = (rs.seen_event, rs.exit_event) if up_at_night else (rs.seen_event,)
+    alarm_book.raise_alarm(ctx, POSSIBLE_FALL, resident.id, resident.id, None, rs.seen_event,
+                           causes, texts.fit(first, context, usual), rs.seen_room)

@@ -2,7 +2,9 @@
 
 A board file is a module ``hw/boards/<board>.py`` (board name with ``-`` as
 ``_``) defining ``PINS = {role: {signal: gpio}}`` plus the shared
-``BATTERY_ADC`` GPIO and ``BATTERY_DIVIDER`` ratio. Pin numbers live only
+``BATTERY_ADC`` GPIO and ``BATTERY_DIVIDER`` ratio, and ``POWER``: what powers the
+board, ``"mains"`` or ``"battery"`` (its hello tells the hub, which raises low battery
+only for a battery). Pin numbers live only
 here (project rule); the HALs look signals up through :func:`pins_for`.
 """
 

@@ -75,6 +75,10 @@ call_point -- assistance call point: a pull cord or a wall button
 
 BATTERY_ADC = 35
 BATTERY_DIVIDER = 2
+# Powered from a USB mains adapter (5 V to the board's 3.3 V regulator): what GPIO35 measures
+# is the supply, reported as health; the hub raises no low-battery notice for it. A board
+# file for a battery-powered build says "battery" (protocol.messages.POWER_SOURCES).
+POWER = "mains"
 
 # Idle electrical level of inputs as wired, where the simulated board starts: the smoke
 # line's two 4k7 resistors put it at half scale (read_u16 scale); the dispenser's tray is in

@@ -36,6 +36,7 @@ class Esp32Hal:
         self.signals: dict[str, int] = {}
         self._battery: Any = None
         self._divider = 2
+        self.power = "battery"  # until use_board reads the board file
         self._wdt: Any = None
         self._wlan = network.WLAN(network.STA_IF)
 
@@ -47,6 +48,7 @@ class Esp32Hal:
 
         self.signals = boards.pins_for(board, role)
         module = boards.load(board)
+        self.power = module.POWER
         self._battery = machine.ADC(machine.Pin(module.BATTERY_ADC))
         self._battery.atten(machine.ADC.ATTN_11DB)
         self._divider = module.BATTERY_DIVIDER
@@ -122,40 +124,6 @@ class Esp32Hal:
 
     def wifi_connected(self) -> bool:
         return self._wlan.isconnected()
-
-    # -- ESP-NOW and deep sleep ----------------------------------------------------
-
-    def radio(self, mac: bytes, channel: int, always_on: bool = False) -> "Any":
-        from .radio import Esp32Radio
-
-        return Esp32Radio(mac, channel, always_on)
-
-    def deep_sleep(self, ms: int, signal: "str | None" = None, level: int = 1) -> None:
-        import esp32
-
-        # ext0: one RTC GPIO at a level (ESP32 TRM, RTC_CNTL; board files put wake signals
-        # on RTC GPIOs); the timer as well when ms > 0.
-        if signal is not None:
-            esp32.wake_on_ext0(machine.Pin(self._gpio(signal), machine.Pin.IN), bool(level))
-        if ms > 0:
-            machine.deepsleep(ms)
-        machine.deepsleep()
-
-    def wake_cause(self) -> "str | None":
-        if machine.reset_cause() != machine.DEEPSLEEP_RESET:
-            return None
-        return "pin" if machine.wake_reason() == machine.EXT0_WAKE else "timer"
-
-    def rtc_memory(self, data: "bytes | None" = None) -> bytes:
-        rtc = machine.RTC()
-        if data is None:
-            return bytes(rtc.memory())
-        rtc.memory(data)
-        return data
-
-    def sleep_clock_ms(self) -> int:
-        # time.time_ns() reads the RTC, which counts through deep sleep; ticks_ms does not.
-        return time.time_ns() // 1000000
 
     async def wifi_connect(self, ssid: str, password: str, timeout_ms: int) -> bool:
         if self._wlan.isconnected():

@@ -16,6 +16,7 @@ battery. Commands, one per line, each answered ``ok [value]`` or
     heap                      "<bytes in use> <bytes free>" after a garbage collection,
                               as the device would report them (see below)
     hang <seconds>            block the event loop (a stuck task; the watchdog must fire)
+    help                      this list on one line, with the signals the role has
 
 A board wired for the dispenser also simulates its mechanics (hw/sim/carousel.py),
 with the commands ``carousel`` and ``jam`` described there.
@@ -56,16 +57,15 @@ if TYPE_CHECKING:
 
 # Process exit codes the launcher (tools/sim/board.py) treats as "the chip restarted itself".
 _REBOOT_EXIT_CODE = const(75)  # hal.reset(): reboot command, fatal error
-_DEEP_SLEEP_EXIT_CODE = const(76)  # hal.deep_sleep(): the launcher wakes it (tools/sim/board.py)
-_SLEEP_FILE = const("sim_sleep")  # "<ms> <signal or -> <level>": how the launcher wakes it
-_RADIO_FILE = const("sim_radio")  # the simulated ESP-NOW medium's UDP port
-_RTC_MEMORY_RECORD = const("rtc_memory")  # the simulated RTC memory (2 KB on the ESP32)
-_RTC_MEMORY_SIZE = const(2048)
 _WATCHDOG_SIGNAL = const("USR1")  # watchdog expiry: signalled, whatever the process does
 _RESET_RECORD = const("reset_cause")
 _RTC_RECORD = const("rtc")  # the simulated RTC: offset from the host clock, kept across resets
 _MAX_LINE = const(100)
 _CAUSES = (POWER_ON, HARD, WATCHDOG, SOFT, DEEP_SLEEP)
+# The reply to ``help``: one line, as every reply (a client reads one line per command).
+_HELP = const("pin <signal> <0|1>; pulse <signal> [ms]; adc <signal> <0..65535>; "
+              "battery <mV> (supply voltage); rssi <dBm>; wifi <0|1>; get <signal>; heap; "
+              "hang <s>; help")
 
 
 class SimSignal:
@@ -133,7 +133,8 @@ class SimHal:
         self.storage = storage = Storage(self.root + "data")
         self.signals: dict[str, int] = {}
         self.sim: dict[str, SimSignal] = {}
-        self.battery = int(os.getenv("TRYGG_SIM_BATTERY") or 3300)
+        self.battery = 3300
+        self.power = "battery"  # until use_board reads the board file
         self.signal_dbm = -55
         self.ap_up = True
         self.model: Any = None  # simulated mechanics of the role's hardware, if any
@@ -147,15 +148,8 @@ class SimHal:
         # The ESP32's RTC keeps counting through resets and deep sleep, not through a power cut
         # or the EN (hard reset) button.
         self.rtc_offset: Any = None
-        # Input levels while the process was not running (asleep), set by the launcher.
-        self._levels: dict[str, int] = {}
-        for item in (os.getenv("TRYGG_SIM_LEVELS") or "").split(","):
-            if "=" in item:
-                name, level = item.split("=")
-                self._levels[name] = int(level)
         if self._cause in (POWER_ON, HARD):
             storage.delete(_RTC_RECORD)
-            storage.delete(_RTC_MEMORY_RECORD)
         else:
             rec = storage.read(_RTC_RECORD)
             self.rtc_offset = int(rec) if rec else None
@@ -167,6 +161,7 @@ class SimHal:
 
         # The board file's pin map decides which signal names exist, as on the real board.
         self.signals = boards.pins_for(board, role)
+        self.power = boards.load(board).POWER
         idle = boards.load(board).IDLE_LEVELS
         for name in idle:
             if name in self.signals:
@@ -189,8 +184,7 @@ class SimHal:
             if signal not in self.signals:
                 raise ValueError("unknown signal %r (this role has: %s)" % (
                     signal, ", ".join(sorted(self.signals))))
-            level = self._levels.get(signal)
-            sig = self.sim[signal] = SimSignal((1 if pull_up else 0) if level is None else level)
+            sig = self.sim[signal] = SimSignal(1 if pull_up else 0)
         return sig
 
     pin_out = adc = pin_in
@@ -256,44 +250,6 @@ class SimHal:
         await asyncio.sleep_ms(0)
         return self.ap_up
 
-    # -- ESP-NOW and deep sleep ----------------------------------------------------
-
-    def radio(self, mac: bytes, channel: int, always_on: bool = False) -> "Any":
-        from .radio import SimRadio
-
-        try:
-            with open(self.root + _RADIO_FILE) as f:
-                port = int(f.read())
-        except (OSError, ValueError):
-            raise OSError("no simulated ESP-NOW medium (%s%s)" % (self.root, _RADIO_FILE)) \
-                from None
-        return SimRadio(mac, port)
-
-    def deep_sleep(self, ms: int, signal: "str | None" = None, level: int = 1) -> None:
-        # The chip powers down all but the RTC and starts again from /main.py: the launcher
-        # ends this process and starts a new one when the timer or the pin wakes it.
-        self.storage.write(_RESET_RECORD, DEEP_SLEEP)
-        with open(self.root + _SLEEP_FILE, "w") as f:
-            f.write("%d %s %d" % (ms, signal or "-", level))
-        print("sim: deep sleep %d ms%s" % (ms, " or %s=%d" % (signal, level) if signal else ""))
-        sys.exit(_DEEP_SLEEP_EXIT_CODE)
-
-    def wake_cause(self) -> "str | None":
-        if self._cause != DEEP_SLEEP:
-            return None
-        return os.getenv("TRYGG_SIM_WAKE") or "timer"
-
-    def rtc_memory(self, data: "bytes | None" = None) -> bytes:
-        if data is None:
-            return self.storage.read(_RTC_MEMORY_RECORD) or b""
-        if len(data) > _RTC_MEMORY_SIZE:
-            raise ValueError("RTC memory holds %d bytes" % _RTC_MEMORY_SIZE)
-        self.storage.write(_RTC_MEMORY_RECORD, data)
-        return data
-
-    def sleep_clock_ms(self) -> int:
-        return int(time.time() * 1000)
-
     # -- control channel -------------------------------------------------------
 
     async def start(self) -> None:
@@ -352,11 +308,16 @@ class SimHal:
 
             gc.collect()
             return "ok %d %d" % (gc.mem_alloc() - self._flash_heap, gc.mem_free())
+        elif cmd == "help":
+            extra = "".join("; %s ..." % c for c in self.model.COMMANDS) if self.model else ""
+            return "ok signals: %s | commands: %s%s" % (" ".join(sorted(self.signals)), _HELP,
+                                                        extra)
         elif cmd == "hang" and n == 2:
             # Deliberately blocking: the stuck task the watchdog exists for.
             time.sleep(float(arg))  # noqa: ASYNC251
         elif self.model is not None and cmd in self.model.COMMANDS:
             return self.model.control(words)
         else:
-            raise ValueError("unknown command or wrong arguments: " + " ".join(words))
+            raise ValueError("unknown command or wrong arguments: %s (try: help)"
+                             % " ".join(words))
         return "ok"

@@ -1,12 +1,11 @@
-"""One list of alarm kinds (``trygg.hub.alarm_kinds``) holds the rules, the alarm report, every
-centre protocol's code table and the README's operator tables together."""
+"""One list of alarm kinds (``trygg.hub.rules.alarm_kinds``) holds the rules, the alarm report,
+every centre protocol's code table and the README's operator tables together."""
 
 from __future__ import annotations
 
 from support import mpy
-from trygg.hub import alarm_kinds
 from trygg.hub.arc import codes, protocols, report
-from trygg.hub.rules import model
+from trygg.hub.rules import alarm_kinds, model
 
 README = mpy.REPO_ROOT / "hub" / "arc" / "README.md"
 

@@ -3,53 +3,26 @@ and the one in flight arrives with the sequence number it had before the crash."
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import signal
-import sys
 from pathlib import Path
 
-from support.arc import HUB, RESIDENT, RawReceiver, arc_table, receiver, report, silence
+from support.arc import (
+    HUB,
+    RESIDENT,
+    RawReceiver,
+    arc_table,
+    kill_9,
+    receiver,
+    report,
+    silence,
+    start_forwarder,
+)
 from trygg.hub.arc import load_arc_config
 from trygg.tools.sim.arc_console import ArcConsole
 from trygg.tools.sim.mosquitto import free_port
 
 WAIT = 20.0
 
-# The forwarder in its own process: submit the reports given (if any), say so, run until killed.
-_FORWARDER = r"""
-import asyncio, json, sys
-from trygg.hub.arc import AlarmReport, ArcForwarder, load_arc_config
-
-async def main():
-    cfg = load_arc_config(json.loads(sys.argv[1]))
-    reports = [AlarmReport(**r) for r in json.loads(sys.argv[3])]
-    async with ArcForwarder(cfg, sys.argv[2]) as fwd:
-        for r in reports:
-            await fwd.submit(r)
-        print("submitted", flush=True)
-        await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
-
-
-async def _start_forwarder(arc_table: dict[str, object], db: Path,
-                           reports: list[dict[str, object]]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _FORWARDER, json.dumps(arc_table), str(db), json.dumps(reports),
-        stdout=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
-    assert line == b"submitted\n"
-    return proc
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        os.kill(proc.pid, signal.SIGKILL)
-    await asyncio.wait_for(proc.wait(), WAIT)
 
 
 async def test_kill_9_mid_send_then_restart_delivers_every_alarm_once_identified(
@@ -63,11 +36,11 @@ async def test_kill_9_mid_send_then_restart_delivers_every_alarm_once_identified
 
     # A receiver that takes the first message and never answers: the forwarder is mid-send.
     async with RawReceiver(port, silence) as silent:
-        proc = await _start_forwarder(table, db, [a.__dict__ for a in alarms])
+        proc = await start_forwarder(table, db, [a.__dict__ for a in alarms])
         try:
             assert await silent.wait_until(bool, WAIT), "the forwarder sent nothing"
         finally:
-            await _kill(proc)
+            await kill_9(proc)
         on_the_wire = list(silent.received)
     assert proc.returncode == -signal.SIGKILL
     # Mid-send: one message out, its ACK awaited (ack_timeout is longer than this test), the
@@ -76,12 +49,12 @@ async def test_kill_9_mid_send_then_restart_delivers_every_alarm_once_identified
     in_flight = on_the_wire[0]
 
     async with ArcConsole(port, [(RESIDENT, None), (HUB, None)]) as arc:
-        proc = await _start_forwarder(table, db, [])
+        proc = await start_forwarder(table, db, [])
         try:
             assert await arc.wait_until(
                 lambda ev: {e.zone for e in ev if e.account == RESIDENT} >= {1, 2, 3, 4}, WAIT)
         finally:
-            await _kill(proc)
+            await kill_9(proc)
     got = [e for e in arc.alarms() if e.account == RESIDENT]
     assert [e.kind for e in got] == ["fire", "assistance", "inactivity", "low_battery"]
     # The message in flight at the kill was the fire alarm; after restart it carries the same

@@ -41,6 +41,8 @@ WIRE_CODES = {  # kind: (SIA-DCS code when raised, Contact ID event)
     "tamper": ("TA", 144),  # DC-03 TA Tamper Alarm; DC-05 144 Sensor tamper
     "smoke_fault": ("FT", 373),  # DC-03 FT Fire Trouble; DC-05 373 Fire trouble
     "rejected_frames": ("XQ", 344),  # DC-03 XQ RF Interference; DC-05 344 RF Receiver Jam Detect
+    "sensors_unreachable": ("YS", 380),  # DC-03 YS Communications Trouble; DC-05 380 Sensor
+    # trouble (global)
     "test": ("RX", 601),  # DC-03 RX Manual Test; DC-05 601 Manual trigger test report
 }
 CID_NEW_EVENT = 1  # SIA DC-05 event qualifier: 1 new event (3 restore), tests included

@@ -72,8 +72,8 @@ def test_listen_without_a_password_says_where_to_put_it() -> None:
 
 def test_listen_rejects_a_bad_answer() -> None:
     result = subprocess.run([*TRYGG, "arc", "listen", "--protocol", "scaip", "--port", "5060",
-                             "--scaip-answer", "maybe"], capture_output=True, text=True,
+                             "--answer", "maybe"], capture_output=True, text=True,
                             timeout=WAIT, env=os.environ | {"TRYGG_SCAIP_PASSWORD": "x"},
                             check=False)
     assert result.returncode == 2
-    assert "answer 'maybe': one of ok, hold [N]" in result.stderr
+    assert "--answer 'maybe': one of ok, hold [N]" in result.stderr

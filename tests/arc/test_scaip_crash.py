@@ -5,15 +5,13 @@ twice, and never as two different alarms."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
-from support.arc import arc_table, report
+from support.arc import arc_table, kill_9, report, start_forwarder
 from support.scaip import CENTRE, CENTRE_PASSWORD, USERS, needs_sip, scaip_receiver
 from trygg.hub.arc import load_arc_config
 from trygg.tools.sim.kamailio import Kamailio
@@ -23,39 +21,6 @@ pytestmark = needs_sip
 
 WAIT = 20.0
 
-# The forwarder in its own process: submit the reports given (if any), say so, run until killed.
-_FORWARDER = r"""
-import asyncio, json, sys
-from trygg.hub.arc import AlarmReport, ArcForwarder, load_arc_config
-
-async def main():
-    cfg = load_arc_config(json.loads(sys.argv[1]))
-    reports = [AlarmReport(**r) for r in json.loads(sys.argv[3])]
-    async with ArcForwarder(cfg, sys.argv[2]) as fwd:
-        for r in reports:
-            await fwd.submit(r)
-        print("submitted", flush=True)
-        await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
-
-
-async def _start_forwarder(table: dict[str, object], db: Path,
-                           reports: list[dict[str, object]]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _FORWARDER, json.dumps(table), str(db), json.dumps(reports),
-        stdout=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
-    assert line == b"submitted\n"
-    return proc
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        os.kill(proc.pid, signal.SIGKILL)
-    await asyncio.wait_for(proc.wait(), WAIT)
 
 
 @pytest.mark.parametrize("first_answer", [
@@ -84,13 +49,13 @@ async def test_kill_9_mid_exchange_sends_the_same_ref_at_most_twice(
                     os.kill(proc.pid, signal.SIGKILL)
 
             console.on_event = at_first_request
-            proc = await _start_forwarder(table, db, [fire.__dict__])
+            proc = await start_forwarder(table, db, [fire.__dict__])
             await asyncio.wait_for(killed.wait(), WAIT)
-            await _kill(proc)
+            await kill_9(proc)
             assert proc.returncode == -signal.SIGKILL
             console.on_event = None
             console.policy = AnswerPolicy.parse("ok")
-            restarted = await _start_forwarder(table, db, [])
+            restarted = await start_forwarder(table, db, [])
             try:
                 # Delivered: the restarted hub sends it again unless the kill came after it
                 # had recorded the OK; either way the centre has accepted it once.
@@ -98,7 +63,7 @@ async def test_kill_9_mid_exchange_sends_the_same_ref_at_most_twice(
                     lambda ev: any(e.snu == 0 and e.kind == "fire" for e in ev), WAIT)
                 await asyncio.sleep(0.5)  # room for a wrong third transmission to show
             finally:
-                await _kill(restarted)
+                await kill_9(restarted)
     fires = [e.mrq for e in console.alarms() if e.kind == "fire" and e.mrq]
     assert 1 <= len(fires) <= 2, [f.ref for f in fires]
     assert len({f.ref for f in fires}) == 1  # one alarm, perhaps retransmitted

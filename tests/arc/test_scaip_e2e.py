@@ -4,6 +4,7 @@ restart in the middle, and a centre that never answers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from support.scaip import (
     needs_sip,
     scaip_receiver,
 )
-from trygg.hub.arc import ArcForwarder, scaip
+from trygg.hub.arc import ArcForwarder, scaip, scaip_sip
 from trygg.tools.sim.kamailio import Kamailio
 from trygg.tools.sim.scaip_console import AnswerPolicy, ScaipConsole
 
@@ -184,3 +185,29 @@ async def test_centre_that_never_answers_is_unreachable_and_the_alarm_waits(
     resident = [e for e in console.alarms() if e.mrq and e.kind == "inactivity"]
     assert len(resident) >= 2  # sent again after the silence ...
     assert len({e.mrq.ref for e in resident if e.mrq}) == 1  # ... as the same request
+
+
+async def test_the_hub_registers_when_its_forwarder_starts_so_the_centre_reaches_it_at_once(
+        kamailio: Kamailio, tmp_path: Path) -> None:
+    cfg = config(scaip_receiver("arc", kamailio.port))
+    centre = await scaip_sip.SipAccount(scaip_sip.AccountConfig(
+        CENTRE, CENTRE_PASSWORD, kamailio.host, kamailio.port, "udp", "127.0.0.1")).open()
+    try:
+        assert await centre.wait_registered(WAIT)
+        async with ArcForwarder(cfg, tmp_path / "arc.sqlite"):
+            # No report yet: the registrar knows the hub only if it registered on its own.
+            # 404 until it has; bounded in tries and by WAIT.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT
+            status = None
+            for _ in range(100):
+                status = await centre.send_message(centre.config.uri_for(CID),
+                                                   "<mrs><ref>1</ref><snu>0</snu></mrs>",
+                                                   scaip.CONTENT_TYPE)
+                if status.delivered or loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.1)  # the REGISTER has no event we can see from here
+    finally:
+        await centre.close()
+    assert status is not None
+    assert status.code == 200, status

@@ -1,6 +1,6 @@
 """The seam between forwarder and protocols: a fourth protocol is one module (here
-``toy_protocol.py``) plus its registration, and the forwarder acts on its verdicts alone:
-failover to a second path in another protocol (DC-09, pysiaalarm), resend of the same
+``tests/support/toy_protocol.py``) plus its registration, and the forwarder acts on its verdicts
+alone: failover to a second path in another protocol (DC-09, pysiaalarm), resend of the same
 message, holding one report back without blocking the queue."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ WAIT = 10.0
 
 @pytest.fixture(autouse=True)
 def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(protocols.REGISTERED, "toy", "toy_protocol")
+    monkeypatch.setitem(protocols.REGISTERED, "toy", "support.toy_protocol")
 
 
 Answer = Callable[[list[str]], str]

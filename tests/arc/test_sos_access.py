@@ -17,10 +17,10 @@ from sos_access.exceptions import DuplicateAlarm
 from sos_access.schemas import AlarmRequestSchema, PingRequestSchema
 
 from support.arc import HUB, RESIDENT, config, receiver, report
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc import ArcConfigError, ArcForwarder
 from trygg.hub.arc.forwarder import open_link
 from trygg.hub.arc.protocols import sos_access as sos
+from trygg.hub.rules.alarm_kinds import KINDS
 from trygg.tools.sim import sos_access_console
 from trygg.tools.sim.arc_console import ArcConsole
 from trygg.tools.sim.mosquitto import free_port

@@ -34,6 +34,7 @@ def test_hello_on_boot_names_firmware_role_board_and_power_on_reset(
     assert hello.msg["role"] == "motion"
     assert hello.msg["board"] == "esp32-devkitc"
     assert hello.msg["reset"] == "power_on"
+    assert hello.msg["power"] == "mains"  # the board file's POWER: no battery to run down
     assert hello.msg["firmware"]
     assert hello.seq == 0
 
@@ -251,7 +252,7 @@ def test_invalid_json_config_needs_provisioning(make_board: MakeBoard) -> None:
 
 def test_stuck_event_loop_ends_in_watchdog_reset_and_hello_says_so(
         make_board: MakeBoard, hub: HubSide) -> None:
-    board = make_board("motion", watchdog_ms=1000)
+    board = make_board("motion", watchdog_ms=3000)
     hub.wait_for(of(board, "hello"))
     mark = len(hub.received)
     with pytest.raises(ConnectionError, match="without a reply"):  # the board dies blocked

@@ -44,11 +44,9 @@ class NoHeadroom(AssertionError):
 ROLES = wifi_roles()
 FILES_MODE_ROLES = [
     pytest.param(role, marks=pytest.mark.xfail(
-        strict=True, raises=(NoHeadroom, TimeoutError),
+        strict=True, raises=NoHeadroom,
         reason="files mode: the dispenser's modules' bytecode in the heap leaves less than "
-        "the working room (since the battery roles' names joined the wire's tables it runs "
-        "out of heap before its first frame); the production image has it in flash (ROMFS "
-        "mode)"))
+        "the working room; the production image has it in flash (ROMFS mode)"))
     if role == "dispenser" else role for role in ROLES
 ]
 

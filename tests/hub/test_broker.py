@@ -106,3 +106,24 @@ def test_the_shipped_broker_configuration_is_what_trygg_hub_broker_writes() -> N
         max_queued_messages=b.max_queued_messages, session_expiry_days=b.session_expiry_days)
     shipped = Path(__file__).resolve().parents[2] / "hub" / "mosquitto-trygg.conf"
     assert shipped.read_text() == broker.broker_conf_text(settings, "/etc/trygg/hub.toml")
+
+
+def test_re_keying_with_the_broker_down_changes_nothing_and_keeps_the_device(
+        tmp_path: Path) -> None:
+    """Provisioning a board again re-keys its device in pair_device itself: the broker first,
+    then the database. With the broker down it fails saying so, and the hub keeps the device
+    with the key the broker (and the board) still have -- not a database without it."""
+    from trygg.hub.pairing import PairingError, pair_device
+
+    folder = tmp_path / "home"
+    config = write_hub_config(folder, mqtt_port=free_port())
+    cfg = hub_config.load(config)
+    with start_broker(folder, cfg.mqtt.port), Store(cfg.database) as store:
+        pair_device(cfg, store, DEV_A, "motion", "hall", KEY_A)
+        store.store_frames([], {DEV_A: (4, 0b11111)}, {})  # heard: a replay window
+    with Store(cfg.database) as store:
+        with pytest.raises(PairingError, match=r"not reachable.*nothing was changed"):
+            pair_device(cfg, store, DEV_A, "motion", "hall", KEY_B, replace=True)
+        device = store.device(DEV_A)
+        assert device is not None
+        assert (device.key, device.zone, device.replay_highest) == (KEY_A, 1, 4)

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from trygg.hub.replay import falls, runner
+from trygg.hub.replay import falls, firmware_model, runner
 from trygg.hub.replay.recording import Recording
 from trygg.tools.sim import resident as sim_resident
 
@@ -28,8 +28,14 @@ def test_cut_leaves_no_sign_of_life_after_the_fall_but_heartbeats_go_on(
     assert max(o.t for o in cut.observations) <= moment.t
     assert any(o.t > moment.t for o in home.observations)  # there was life after it
     after = runner.timeline(cut, after=moment.t)
-    kinds = {d.msg["type"] for d in after if isinstance(d, runner.Delivery)}
-    assert kinds == {"heartbeat"}  # no motion, bed, door: only the devices' heartbeats
+    # No motion, bed, door: only the devices' heartbeats -- and, within one hold-off of the
+    # fall, a motion unit's count of the movement it saw before it (firmware/roles/motion.py).
+    holdoff = firmware_model.firmware_defaults("motion")["motion_holdoff_s"]
+    events = [d for d in after if isinstance(d, runner.Delivery) and d.msg["type"] == "event"]
+    assert all(d.msg["event"] == "motion" and d.t <= moment.t + holdoff + 1 for d in events)
+    kinds = {d.msg["type"] for d in after if isinstance(d, runner.Delivery)
+             and d.t > moment.t + holdoff + 1}
+    assert kinds == {"heartbeat"}
     assert all(d.msg.get("triggers", 0) == 0 for d in after
                if isinstance(d, runner.Delivery) and d.t > moment.t + 600)
     devices = {d.device_id for d in after if isinstance(d, runner.Delivery)}

@@ -12,6 +12,7 @@ covered by tests/test_firmware_*.py on simulated boards.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from typing import Any
@@ -74,11 +75,14 @@ async def main():
         if kind == "pir":
             pin = dev.hal.pins["pir"]
             pin.handler(pin)
+        elif kind == "tick":  # the device's feeder loop, once a second
+            role.tick()
         elif kind == "door":
             pin = dev.hal.pins["door"]
             pin.level = level
             pin.handler(pin)
-            if settle:  # the role's debounce runs on the real clock: let it read the level
+            if settle:  # the role's debounce runs on the real clock: let it read the level,
+                dev.clock.ms = settle  # at the virtual instant the debounce ends
                 await asyncio.sleep_ms(80)
         else:
             msg = {}
@@ -93,7 +97,8 @@ asyncio.run(main())
 
 
 def script(seed: int) -> list[tuple[int, str, int]]:
-    """PIR triggers in bursts and lulls over two hours (ms), door edges, heartbeats."""
+    """PIR triggers in bursts and lulls over two hours (ms), door edges, heartbeats, and the
+    feeder's tick every second (after a trigger at the same instant, before a heartbeat)."""
     rng = random.Random(seed)
     # First a trigger exactly one hold-off after an event (it is sent), one inside it.
     items: list[tuple[int, str, int]] = [(1000, "pir", 0), (61_000, "pir", 0),
@@ -111,6 +116,9 @@ def script(seed: int) -> list[tuple[int, str, int]]:
     for at, level in ((1_800_500, 1), (1_805_000, 0), (3_600_500, 1), (3_600_520, 0),
                       (3_600_530, 1), (3_700_500, 0)):
         items.append((at, "door", level))
+    # Movement inside a hold-off just before the door opens: reported ahead of the door.
+    items += [(1_770_000, "pir", 0), (1_790_000, "pir", 0), (1_800_200, "pir", 0),
+              (1_800_400, "pir", 0)]
     items.sort()
     # One event per millisecond: a virtual instant holds one stimulus.
     out, seen = [], set()
@@ -118,6 +126,9 @@ def script(seed: int) -> list[tuple[int, str, int]]:
         if it[0] not in seen:
             seen.add(it[0])
             out.append(it)
+    order = {"pir": 0, "door": 0, "tick": 1, "heartbeat": 2}
+    out += [(k * 1000, "tick", 0) for k in range(1, 2 * 3600)]
+    out.sort(key=lambda it: (it[0], order[it[1]]))
     return out
 
 
@@ -127,7 +138,7 @@ def model(items: list[tuple[int, str, int]], holdoff_s: int) -> list[list[Any]]:
                       heartbeat_s=300.0, firmware={"motion_holdoff_s": holdoff_s,
                                                    "door_contact": True}, paired_at=start)
     obs = [Observation(ms / 1000, spec.device_id, kind, bool(level) if kind == "door" else None)
-           for ms, kind, level in items if kind != "heartbeat"]
+           for ms, kind, level in items if kind in ("pir", "door")]
     out: list[list[Any]] = []
     for t, _seq, msg in firmware_model.frames(spec, obs, start, 2 * 3600.0):
         if msg["type"] == "event":
@@ -141,12 +152,23 @@ def model(items: list[tuple[int, str, int]], holdoff_s: int) -> list[list[Any]]:
 def test_motion_model_sends_what_the_motion_firmware_sends(
         run_micropython: Any, seed: int, holdoff_s: int) -> None:
     items = script(seed)
-    cfg = dict(firmware_model.firmware_defaults(), motion_holdoff_s=holdoff_s,
+    cfg = dict(firmware_model.firmware_defaults("motion"), motion_holdoff_s=holdoff_s,
                door_contact=True)
-    # Door edges closer than the debounce reach the role before it reads the level.
-    steps = [(ms, kind, level, not (i + 1 < len(items) and items[i + 1][1] == "door"
-                                    and items[i + 1][0] - ms < 50))
-             for i, (ms, kind, level) in enumerate(items)]
+    # Door edges closer than the debounce reach the role before it reads the level; the
+    # read is at the instant the model's debounce ends (the virtual clock is set to it).
+    edges = [Observation(ms / 1000, "5a0000000001", "door", bool(level))
+             for ms, kind, level in items if kind == "door"]
+    reads = [round(t * 1000) for t, _ in firmware_model._debounced(edges, 0.05)]
+    doors = [(ms, kind) for ms, kind, _ in items if kind == "door"]
+    steps = []
+    for ms, kind, level in items:
+        settle = 0
+        if kind == "door":
+            k = doors.index((ms, kind))
+            last_of_group = k + 1 == len(doors) or doors[k + 1][0] - ms >= 50
+            if last_of_group:
+                settle = next(r for r in reads if r >= ms)
+        steps.append((ms, kind, level, settle))
     result = run_micropython(HARNESS % (json.dumps(steps), json.dumps(cfg)), timeout=120,
                              heapsize="4m")  # the stimulus script, not the role, needs it
     assert result.returncode == 0, result.stderr[-2000:]
@@ -165,13 +187,19 @@ def test_motion_model_sends_what_the_motion_firmware_sends(
                                                   "door_close"]
     held_back = [r for r in firmware if r[1] == "motion" and r[2] > 1]
     assert held_back  # the hold-off was exercised: events standing for several triggers
+    # Motion counted before a door moved is reported just ahead of the door event.
+    rows = [r for r in firmware if r[1] in ("motion", "door_open", "door_close")]
+    assert any(a[1] == "motion" and b[1].startswith("door") and a[0] == b[0]
+               for a, b in itertools.pairwise(rows))
 
 
 def test_model_reads_the_firmware_defaults_not_copies() -> None:
-    defaults = firmware_model.firmware_defaults()
-    assert defaults["motion_holdoff_s"] == 60
-    assert defaults["heartbeat_s"] == 300
-    assert defaults["bed_enter_s"] == 10
-    assert defaults["bed_exit_s"] == 5
-    assert defaults["door_debounce_ms"] == 50
-    assert defaults["sample_ms"] == 200
+    # Each role's own settings come from its firmware module's CONFIG, the common ones from
+    # firmware/config.py; another role's settings are not there (the device refuses them).
+    motion, bed = (firmware_model.firmware_defaults(r) for r in ("motion", "bed"))
+    assert motion["motion_holdoff_s"] == 60
+    assert motion["heartbeat_s"] == bed["heartbeat_s"] == 300
+    assert motion["door_debounce_ms"] == 50
+    assert (bed["bed_enter_s"], bed["bed_exit_s"], bed["sample_ms"]) == (10, 5, 200)
+    assert "bed_enter_s" not in motion
+    assert "motion_holdoff_s" not in bed

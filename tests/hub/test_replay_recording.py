@@ -136,17 +136,17 @@ def test_hub_toml_may_be_a_file_beside_the_recording(tmp_path: Path) -> None:
 
 
 def test_settings_lay_over_the_homes_configuration_and_name_the_bad_key() -> None:
-    cfg = recording.home_config(TOML, "t", ["thresholds.inactivity_hours=2.5",
+    cfg = recording.home_config(TOML, "t", ["thresholds.still_ceiling_min=150",
                                             "latest_rise=11:00", "hub.tick_s=5"])
     r = cfg.residents[0]
-    assert (r.thresholds.inactivity_hours, r.latest_rise.hour, cfg.tick_s) == (2.5, 11, 5.0)
+    assert (r.thresholds.still_ceiling_min, r.latest_rise.hour, cfg.tick_s) == (150, 11, 5.0)
     assert recording.home_config(TOML, "t", ["r1.bathroom_rooms=[\"wc\"]"]).residents[
         0].bathroom_rooms == ("wc",)
-    with pytest.raises(ConfigError, match=r"residents\[0\]\.thresholds\.inactivty_hours: "
+    with pytest.raises(ConfigError, match=r"residents\[0\]\.thresholds\.still_ceilng_min: "
                                           "unknown key"):
-        recording.home_config(TOML, "t", ["thresholds.inactivty_hours=2"])
-    with pytest.raises(ConfigError, match=r"--set thresholds\.inactivity_hours=100: .*"
+        recording.home_config(TOML, "t", ["thresholds.still_ceilng_min=2"])
+    with pytest.raises(ConfigError, match=r"--set thresholds\.still_ceiling_min=99999: .*"
                                           r"out of range"):
-        recording.home_config(TOML, "t", ["thresholds.inactivity_hours=100"])
+        recording.home_config(TOML, "t", ["thresholds.still_ceiling_min=99999"])
     with pytest.raises(ConfigError, match="NAME=VALUE"):
-        recording.home_config(TOML, "t", ["inactivity_hours"])
+        recording.home_config(TOML, "t", ["still_ceiling_min"])

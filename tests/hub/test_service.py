@@ -144,8 +144,8 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
         '[hub]\nid = "h"\ndatabase = "d"\n[[residents]]\nid = "r"\narc_account = "1234"\n'
         'timezone = "Europe/Oslp"\n': "residents[0].timezone: unknown time zone 'Europe/Oslp'",
         '[hub]\nid = "h"\ndatabase = "d"\n[[residents]]\nid = "r"\narc_account = "1234"\n'
-        '[residents.thresholds]\ninactivity_hours = 99\n':
-            "residents[0].thresholds.inactivity_hours: 99.0 out of range",
+        '[residents.thresholds]\nstill_ceiling_min = 9999\n':
+            "residents[0].thresholds.still_ceiling_min: 9999.0 out of range",
         '[hub]\nid = "h"\ndatabase = "d"\nport = 1\n[[residents]]\nid = "r"\n'
         'arc_account = "1234"\n': "hub.port: unknown key",
         '[hub]\nid = "h"\n': "hub.database: missing",

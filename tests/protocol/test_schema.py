@@ -392,6 +392,7 @@ ENUMERATIONS = [
     ("command-kind", messages.COMMANDS),
     ("status", messages.STATUSES),
     ("bed-reference", messages.CALIBRATE_REFERENCES),
+    ("power-source", messages.POWER_SOURCES),
 ]
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import os
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from trygg.hub.arc import AlarmReport, ArcConfig, dc09, load_arc_config
@@ -120,3 +125,47 @@ class RawReceiver:
 
 async def silence(message: dc09.Frame, writer: asyncio.StreamWriter) -> None:
     return None
+
+
+# --- a forwarder in a process of its own, to kill -9 ----------------------------------------
+
+FORWARDER_WAIT_S = 20.0
+
+# The forwarder in its own process: submit the reports given (if any), say so, run until killed.
+_FORWARDER = r"""
+import asyncio, json, sys
+from trygg.hub.arc import AlarmReport, ArcForwarder, load_arc_config
+
+async def main():
+    cfg = load_arc_config(json.loads(sys.argv[1]))
+    reports = [AlarmReport(**r) for r in json.loads(sys.argv[3])]
+    async with ArcForwarder(cfg, sys.argv[2]) as fwd:
+        for r in reports:
+            await fwd.submit(r)
+        print("submitted", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def start_forwarder(table: dict[str, object], db: Path,
+                          reports: list[dict[str, object]]) -> asyncio.subprocess.Process:
+    """An ArcForwarder on ``db`` in a new process, once it has submitted ``reports``."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _FORWARDER, json.dumps(table), str(db), json.dumps(reports),
+        stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), FORWARDER_WAIT_S)
+    assert line == b"submitted\n"
+    return proc
+
+
+async def kill_9(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL, as a power cut or the OOM killer ends the hub, and wait for the end."""
+    if proc.returncode is None:
+        # Killed already (and reaped by asyncio's child watcher, its return code not yet
+        # set): nothing left to kill.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+    await asyncio.wait_for(proc.wait(), FORWARDER_WAIT_S)

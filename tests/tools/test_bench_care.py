@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trygg.hub import alarm_kinds
+from trygg.hub.rules import alarm_kinds
 from trygg.hub.rules.model import PRIORITY
 from trygg.tools.bench import care as bench_care
 from trygg.tools.cli import main as cli
@@ -55,10 +55,10 @@ def test_bench_care_quick_runs_end_to_end_and_prints_a_json_line(
 def test_bench_care_refuses_a_bad_setting_before_any_work(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["bench", "care", "--quick", "--profiles", "1", "--datasets",
-                     str(tmp_path), "--set", "thresholds.inactivity_hours=0"])
+                     str(tmp_path), "--set", "thresholds.still_ceiling_min=0"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert "thresholds.inactivity_hours: 0.0 out of range" in err
+    assert "thresholds.still_ceiling_min: 0.0 out of range" in err
 
 
 def test_percentiles_count_a_fall_never_alarmed_as_the_longest() -> None:

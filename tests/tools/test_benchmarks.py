@@ -86,6 +86,34 @@ def test_protocol_and_arc_benches_run() -> None:
             assert drain["received"] == drain["burst"] == 5
 
 
+@pytest.mark.skipif(not mpy.micropython_platform_supported(),
+                    reason="simulated boards need the MicroPython unix port")
+def test_e2e_bench_counts_every_alarm_and_restore_once_per_protocol_and_stimulus() -> None:
+    from trygg.tools.bench import arc_scaip as bench_arc_scaip
+
+    result = bench("e2e", "--trials", "2", "--seconds", "60")
+    assert result["bench"] == "e2e"
+    assert result["stimuli"] == ["smoke", "call_point"]
+    protocols = result["protocols"]
+    assert set(protocols) == {"scaip", "dc09", "sos-access"}
+    if bench_arc_scaip.unavailable() is not None:  # no PJSIP binding or kamailio here
+        assert "error" in protocols.pop("scaip")
+    for name, figures in protocols.items():
+        assert figures["notices"] == 0, name  # no link trouble on the way
+        for role, kind in (("smoke", "fire"), ("call_point", "assistance")):
+            got = figures[role]
+            assert got["kind"] == kind
+            assert got["trials"] == got["alarm"]["count"] == 2, (name, role)
+            assert got["timed_out"] is False, (name, role)
+            # Each trial's alarm arrived once, and so did each restore: the relay opened, the
+            # call closed by hand.
+            assert got["alarms_arrived"] == got["restores_arrived"] == 2, (name, role, got)
+            # Each trial's alarm was found in the hub's store between stimulus and arrival.
+            assert got["alarm_split"]["stimulus_to_raised"]["count"] == 2, (name, role)
+        assert figures["smoke"]["restore"]["count"] == 2, name
+        assert figures["call_point"]["restore"]["count"] == 0, name
+
+
 def test_bench_refuses_bad_counts() -> None:
     proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "bench", "hub", "--rounds",
                            "0"], capture_output=True, text=True, timeout=60,
@@ -93,3 +121,8 @@ def test_bench_refuses_bad_counts() -> None:
     assert proc.returncode == 2
     assert "--rounds: 0 is outside 1..20" in proc.stderr
     assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "trygg.tools.cli.main", "bench", "e2e",
+                           "--protocol", "sia"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert "--protocol 'sia' (one of scaip, dc09, sos-access)" in proc.stderr

@@ -27,11 +27,12 @@ def test_device_code_imports_only_device_code() -> None:
 
 
 def test_nothing_on_a_device_imports_the_simulator_or_the_rig_except_the_hal_choice() -> None:
-    # hw/select.py picks the simulated HAL on the unix port; nothing else on a device may reach
-    # hw/sim/ or hw/rig/, which the production image leaves out.
+    # hw/select.py picks the simulated HAL on the unix port, and hw/low_power.py its deep-sleep
+    # and radio half for battery devices (kept apart so Wi-Fi devices never load it); nothing
+    # else on a device may reach hw/sim/ or hw/rig/, which the production image leaves out.
     for (source, target), modules in layers.edges().items():
         if target in ("hw.sim", "hw.rig") and source not in ("hw.sim", "hw.rig"):
-            assert modules == ["hw.select"], (source, target, modules)
+            assert modules == ["hw.low_power", "hw.select"], (source, target, modules)
 
 
 def test_the_hub_never_imports_the_tools() -> None:
@@ -39,6 +40,15 @@ def test_the_hub_never_imports_the_tools() -> None:
     for (source, target), modules in _edges_from("hub").items():
         assert not target.startswith("tools"), (source, target, modules)
         assert target.split(".")[0] in ("hub", "protocol"), (source, target, modules)
+
+
+def test_the_hub_names_no_tools_module_even_as_a_string() -> None:
+    # An import by name (importlib) is an edge the picture cannot see: which console serves
+    # which centre protocol is the CLI's to say (tools/cli/arc.py CONSOLES), not the hub's.
+    named = [f"{path.relative_to(REPO_ROOT)}:{n}" for path in (REPO_ROOT / "hub").rglob("*.py")
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"trygg\.tools\b|[\"']tools\.(sim|cli|bench)", line)]
+    assert named == []
 
 
 def test_the_simulators_are_used_by_tools_and_tests_only() -> None:
@@ -62,3 +72,9 @@ def test_the_readme_picture_is_the_one_the_imports_draw() -> None:
     assert drawn is not None, "tools/README.md has no mermaid picture of the layers"
     assert drawn.group(0) == layers.mermaid(), (
         "the layers changed: paste `python tests/support/layers.py` into tools/README.md")
+
+
+def test_the_rules_core_stands_on_nothing_of_the_hub() -> None:
+    # Rules below configuration: the core is replayable on any machine (trygg hub replay,
+    # trygg bench care) only while it reaches no config, store, link or clock.
+    assert _edges_from("hub.rules") == {}

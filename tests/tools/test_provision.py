@@ -10,6 +10,7 @@ files, `trygg hub run`, `trygg provision` over the serial port.
 
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import pytest
 from support.hil import Board, SimulatedBoard, wifi_for_real_boards
 from trygg.firmware import VERSION as FIRMWARE_VERSION
 from trygg.hub import config as hub_config
+from trygg.hub.instance_lock import running_pid
 from trygg.hub.store import Store
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.launch import ROMFS_IMAGE
@@ -49,6 +51,9 @@ def running_home(tmp_path: Path, broker_host: str) -> Iterator[tuple[Path, Mosqu
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
         try:
+            database = hub_config.load(config).database
+            wait_for(lambda: running_pid(database) or hub.poll() is not None, "the hub to start")
+            assert hub.poll() is None, hub.stderr.read() if hub.stderr else hub.returncode
             yield config, broker
         finally:
             hub.terminate()
@@ -166,13 +171,15 @@ def test_a_production_image_of_another_version_is_refused_before_anything_change
     data = image.read_bytes()
     assert data.count(FIRMWARE_VERSION.encode()) == 1
     image.write_bytes(data.replace(FIRMWARE_VERSION.encode(), b"9.9.9"))
-    with board:  # starts it
+    # Something that accepts connections where the device would find its broker (checked
+    # before the board is), no hub service needed (--no-wait-online).
+    with board, socket.create_server(("127.0.0.1", 0)) as listener:
         config = write_hub_config(tmp_path / "hub", mqtt_port=free_port())
         done = subprocess.run(
             [sys.executable, "-m", "trygg.tools.cli.main", "provision", "--port", board.port,
              "--role", "motion", "--room", "hall", "--config", str(config), "--hub",
-             "127.0.0.1:1883"], capture_output=True, text=True, timeout=120,
-            stdin=subprocess.DEVNULL)
+             f"127.0.0.1:{listener.getsockname()[1]}", "--no-wait-online"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         assert done.returncode == 2, done.stderr
         assert (f"carries Trygg firmware 9.9.9, this tool installs {FIRMWARE_VERSION}"
                 in done.stderr)

@@ -25,7 +25,7 @@ def make_hub(tmp_path: Path) -> tuple[Path, float]:
     cfg = tmp_path / "hub.toml"
     cfg.write_text('[hub]\nid = "hub-x"\ndatabase = "hub.db"\n\n[[residents]]\nid = "r1"\n'
                    'arc_account = "1234"\ntimezone = "Europe/Oslo"\nlatest_rise = "09:30"\n'
-                   '[residents.thresholds]\ninactivity_hours = 3\n')
+                   '[residents.thresholds]\nstill_ceiling_min = 180\n')
     now = time.time()
     morning = now - 10 * 3600
     store = Store(tmp_path / "hub.db")

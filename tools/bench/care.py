@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trygg.hub import alarm_kinds
 from trygg.hub.config import ConfigError
 from trygg.hub.replay import falls, runner
 from trygg.hub.replay.recording import Recording, RecordingError
+from trygg.hub.rules import alarm_kinds
 from trygg.hub.rules import model as rules_model
 
 # The care alarms measured here: raised by inference about the resident, the ones whose false
 # alarms cost an alarm centre's trust and whose delay is the time someone lies on the floor.
-# The other kinds of the care class (trygg.hub.alarm_kinds) are direct calls (the button, a
+# The other kinds of the care class (trygg.hub.rules.alarm_kinds) are direct calls (the button, a
 # device's own fall detection), fire and medication; technical, test and link kinds are not
 # about the resident at all. A new care-class kind must be placed in one of the two lists
 # (tests/tools/test_bench_care.py fails until it is).

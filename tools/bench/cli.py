@@ -69,6 +69,17 @@ def register(sub: Any) -> None:
                      help="measure only this one (dc09-plain, dc09-aes128, sos-access, "
                      "scaip-udp, scaip-tcp); repeat for more (default: all)")
     arc.set_defaults(func=_arc)
+    e2e = bsub.add_parser("e2e", help="stimulus on a firmware board to the alarm at the "
+                          "centre, per centre protocol: p50/p99/max")
+    e2e.add_argument("--trials", type=count(1, 10_000), default=100,
+                     help="alarms (each with its restore) per protocol (default 100)")
+    e2e.add_argument("--seconds", type=count(1, 3600), default=300,
+                     help="at most this long per protocol, whatever --trials says (default "
+                     "300)")
+    e2e.add_argument("--protocol", action="append", default=[],
+                     help="measure only this one (scaip, dc09, sos-access); repeat for more "
+                     "(default: all)")
+    e2e.set_defaults(func=_e2e)
     care = bsub.add_parser("care", help="false care alarms per resident-month on recordings of "
                            "daily life, share and delay of injected falls alarmed")
     care.add_argument("--quick", action="store_true",
@@ -119,6 +130,19 @@ def _energy(args: argparse.Namespace) -> int:
     from trygg.tools.bench import energy as bench_energy
 
     return bench_energy.run(events=args.events, boot_ms=args.boot_ms)
+
+
+def _e2e(args: argparse.Namespace) -> int:
+    from trygg.tools.bench import e2e as bench_e2e
+    from trygg.tools.sim.centre import PROTOCOLS
+
+    unknown = [p for p in args.protocol if p not in PROTOCOLS]
+    if unknown:
+        print(f"trygg bench e2e: --protocol {unknown[0]!r} (one of {', '.join(PROTOCOLS)})",
+              file=sys.stderr)
+        return 2
+    return bench_e2e.run(trials=args.trials, seconds=float(args.seconds),
+                         protocols=tuple(dict.fromkeys(args.protocol)) or PROTOCOLS)
 
 
 def _care(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 ``listen`` is a small alarm-centre console for one protocol (``--protocol``, default dc09:
 a SIA DC-09 receiver on pysiaalarm, an independent implementation) that prints each event as
-an operator reads it; each protocol names its console module (``CentreProtocol.console``).
+an operator reads it; ``CONSOLES`` below says which console serves which protocol.
 ``test-alarm`` sends one test report to every receiver of a hub configuration
 (``--config``: exactly ``trygg hub test-alarm``) or to one receiver given on the command line
 (before a hub is configured), and prints the answer and round-trip time.
@@ -29,6 +29,16 @@ from trygg.hub.arc import (
     run_test_alarm,
 )
 
+# Which console serves which protocol in ``trygg arc listen --protocol NAME``: a module with
+# ``add_listen_arguments(group)`` and ``async listen(args) -> int``. The mapping is the CLI's:
+# consoles are tools (a technician's and the tests' receivers), and the hub's protocol modules
+# never name anything under tools/. A protocol without an entry has no console.
+CONSOLES: dict[str, str] = {
+    "dc09": "trygg.tools.sim.arc_console",
+    "scaip": "trygg.tools.sim.scaip_console",
+    "sos-access": "trygg.tools.sim.sos_access_console",
+}
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("arc", help="alarm receiving centre link: listen as a receiver, "
@@ -46,7 +56,12 @@ def register(sub: Any) -> None:
                         help="exit after this many events (default 0: run until Ctrl-C)")
     listen.add_argument("--hide-link-tests", action="store_true",
                         help="do not print link tests and heartbeats")
-    for name in protocols.names():
+    listen.add_argument("--answer", metavar="ANSWER",
+                        help="what the centre answers each alarm (default: it accepts): "
+                        "SCAIP ok | hold [N] | not-treated | busy | error [SNU] | silent; "
+                        "SOS Access ok | not-treated | error [STATUS] | a status number "
+                        "(5 or 99: 'use failover'); the DC-09 console always acknowledges")
+    for name in CONSOLES:
         console = _console(name)
         if console is not None:
             group = listen.add_argument_group(f"--protocol {name}")
@@ -85,8 +100,8 @@ def _error(message: str) -> int:
 
 
 def _console(protocol: str) -> Any:
-    """The console module a protocol names (``CentreProtocol.console``), or None."""
-    module = protocols.get(protocol).console
+    """The console module of ``protocol`` (``CONSOLES``), or None."""
+    module = CONSOLES.get(protocol)
     return None if module is None else importlib.import_module(module)
 
 

@@ -38,8 +38,13 @@ def register(sub: Any) -> None:
     a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     a.set_defaults(func=_run)
 
-    a = add("check-config", "validate the configuration and exit")
+    a = add("check-config", "validate the configuration and exit (`doctor` checks the running "
+            "installation)")
     a.set_defaults(func=_check_config)
+
+    from trygg.tools.cli import doctor
+
+    doctor.register(hsub, add)
 
     a = add("pair", "register a device and give it a broker login (in effect at once)")
     a.add_argument("device_id", help="the device id: 12 hex digits")
@@ -98,14 +103,60 @@ def register(sub: Any) -> None:
     a.add_argument("--json", action="store_true", help="one JSON document")
     a.set_defaults(func=_test_alarm)
 
-    a = add("command", "queue a command for a device (sent and retried by the running hub)")
+    a = add("command", "send a command to a device through the running hub, and show its "
+            "answer", )
+    a.description = command_help()
+    a.formatter_class = argparse.RawDescriptionHelpFormatter
     a.add_argument("device_id")
-    a.add_argument("json", help='e.g. \'{"command": "identify", "seconds": 5}\'')
+    a.add_argument("json", help='the command as JSON, e.g. \'{"command": "identify", '
+                   '"seconds": 5}\' (the forms are listed above)')
+    a.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                   help="wait this long for the device's answer (default 30; 0: only queue "
+                        "it; the hub keeps retrying a device that is offline)")
     a.set_defaults(func=_command)
 
     from . import replay
 
     replay.add_parsers(hsub, add)
+
+
+COMMAND_HELP = """\
+Send a command to a device: the running hub sends it, retries it until the device answers
+(doubling from [commands] retry_initial_s), and gives up after [commands] expire_s.
+The forms:
+
+  {"command": "identify", "seconds": 5}           blink and beep (1-600 s)
+  {"command": "reboot"}
+  {"command": "set_config", "config": {"heartbeat_s": 60, "room": "hall"}}
+      the settings a hub may change (protocol/trygg.cddl, config): {settings};
+      the device refuses a setting of another role and says why
+  {"command": "calibrate", "reference": "empty"}   bed: what the mat holds now (or "occupied")
+  {"command": "set_dose_schedule", "doses": [[480, 1], [1200, 2]]}
+      dispenser: up to 8 doses a day, [minute of the day (local), dose id 0-255]
+  (set_time is sent by the hub itself.)
+
+The answer is the device's: ok, rejected (with why), unsupported, failed, or expired.
+"""
+
+
+def command_help() -> str:
+    """COMMAND_HELP with the settings a hub may change, from the protocol's own table."""
+    import textwrap
+
+    from trygg.protocol import messages
+
+    def one(name: str, kind: str, lo: int, hi: int) -> str:
+        if kind == "bool":
+            return f"{name} true/false"
+        if kind == "tstr":
+            return f"{name} ({lo}-{hi} bytes)"
+        return f"{name} {lo}-{hi}"
+
+    settings = ", ".join(one(name, kind, lo, hi)
+                         for name, (_key, kind, lo, hi) in messages.CONFIG_KEYS.items())
+    text = COMMAND_HELP.replace("{settings}", settings)
+    return "\n".join(textwrap.fill(line, 92, subsequent_indent="      ")
+                     if len(line) > 92 else line for line in text.split("\n"))
 
 
 def _fail(msg: str) -> int:
@@ -128,6 +179,7 @@ def _open_store(cfg: hub_config.HubConfig) -> Store:
 def _guard(fn: Any) -> Any:
     def wrapped(args: argparse.Namespace) -> int:
         from trygg.hub.broker import BrokerError
+        from trygg.hub.instance_lock import HubAlreadyRunning
         from trygg.hub.pairing import PairingError
         from trygg.hub.store import StoreError
 
@@ -135,7 +187,7 @@ def _guard(fn: Any) -> Any:
             code: int = fn(args)
             return code
         except (hub_config.ConfigError, PairingError, StoreError, BrokerError,
-                ValueError) as exc:
+                HubAlreadyRunning, ValueError) as exc:
             return _fail(str(exc))
     return wrapped
 
@@ -143,7 +195,15 @@ def _guard(fn: Any) -> Any:
 @_guard
 def _check_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    print(f"{cfg.source}: ok ({len(cfg.residents)} resident(s))")
+    arc = cfg.arc_config()
+    print(f"{cfg.source}: ok ({len(cfg.residents)} resident(s), "
+          + (f"{len(arc.receivers)} alarm centre receiver(s))" if arc else "no [arc])"))
+    if arc is None:
+        print(f"{cfg.source}: WARNING: no [arc] section: alarms are stored but NOT forwarded "
+              "to any alarm receiving centre; add one (hub/arc/README.md, Receiver "
+              "configuration)", file=sys.stderr)
+    print(f"checked the file only; `trygg hub doctor --config {cfg.source}` checks the broker, "
+          "the centres, the devices and the clock")
     return 0
 
 
@@ -226,19 +286,40 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def silent_after(cfg: hub_config.HubConfig, device: Any) -> float:
+    """Seconds without a frame after which the hub counts ``device`` silent: the device
+    supervision rule's (``silent_heartbeats`` x its heartbeat interval)."""
+    try:
+        t = cfg.resident(device.resident_id).thresholds
+    except KeyError:
+        t = hub_config.Thresholds()
+    return float(t.silent_heartbeats * (device.heartbeat_s or t.heartbeat_s))
+
+
+def is_online(cfg: hub_config.HubConfig, device: Any, now: float) -> bool:
+    """Heard within the time after which the hub would raise "device silent"."""
+    return device.last_seen is not None and now - device.last_seen < silent_after(cfg, device)
+
+
 @_guard
 def _devices(args: argparse.Namespace) -> int:
-    with _open_store(_load(args)) as store:
-        devices = [d.public() for d in store.devices()]
+    cfg = _load(args)
+    now = time.time()
+    with _open_store(cfg) as store:
+        paired = store.devices()
+    devices = [dict(d.public(), online=is_online(cfg, d, now)) for d in paired]
     if args.json:
         print(json.dumps(devices, indent=1))
         return 0
     _table([[d["device_id"], d["role"], d["room"] or "-", str(d["zone"]), d["resident_id"],
+             "yes" if d["online"] else ("never heard" if d["last_seen"] is None else "NO"),
              d["firmware"] or "-", _when(d["last_seen"]),
+             "-" if d["heartbeat_s"] is None else f"{d['heartbeat_s']:g} s",
+             d["power"] or "-",
              "-" if d["battery_mv"] is None else str(d["battery_mv"]),
              "-" if d["rssi"] is None else str(d["rssi"])] for d in devices],
-           ["DEVICE", "ROLE", "ROOM", "ZONE", "RESIDENT", "FIRMWARE", "LAST SEEN", "BATT mV",
-            "RSSI"])
+           ["DEVICE", "ROLE", "ROOM", "ZONE", "RESIDENT", "ONLINE", "FIRMWARE", "LAST SEEN",
+            "HEARTBEAT", "POWER", "mV", "RSSI"])
     return 0
 
 
@@ -364,8 +445,27 @@ def _command(args: argparse.Namespace) -> int:
         if problem is not None:
             return _fail(f"command for {args.device_id}: {problem}")
         command_id = store.add_command(args.device_id, body, time.time())
-    print(f"command {command_id} queued for {args.device_id}")
-    return 0
+    print(f"command {command_id} queued for {args.device_id}; the running hub sends it")
+    if args.wait <= 0:
+        return 0
+    from trygg.hub.instance_lock import running_pid
+
+    if running_pid(cfg.database) is None:
+        print("the hub service is not running: the command waits until it runs (sudo "
+              "systemctl start trygg-hub)", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        with _open_store(cfg) as store:
+            row = next((c for c in store.commands() if c["command_id"] == command_id), None)
+        if row is not None and row["state"] != "pending":
+            detail = f": {row['detail']}" if row.get("detail") else ""
+            print(f"command {command_id}: {row['state']}{detail}")
+            return 0 if row["state"] == "ok" else 1
+        time.sleep(0.25)
+    print(f"command {command_id}: no answer within {args.wait:g} s; the hub keeps retrying "
+          "(is the device online? `trygg hub devices`)", file=sys.stderr)
+    return 1
 
 
 @_guard

@@ -30,7 +30,7 @@ def add_parsers(hsub: Any, with_config: Any) -> None:
                    "from trygg hub export")
     a.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    dest="settings", help="override the home's configuration, e.g. "
-                   "thresholds.inactivity_hours=3 or latest_rise=11:00 (every resident), "
+                   "thresholds.still_ceiling_min=180 or latest_rise=11:00 (every resident), "
                    "<resident-id>.<key>=VALUE, hub.tick_s=5 (repeatable)")
     a.add_argument("--json", action="store_true", help="one JSON document "
                    "(hub/replay/README.md, output)")

@@ -69,6 +69,7 @@ def check_port(port: str) -> None:
     if not os.path.exists(port):
         raise FlashError(f"{port}: no such port; is the board plugged in? "
                          "(list ports with: python -m serial.tools.list_ports)")
+
     import serial  # pyserial
 
     try:
@@ -138,11 +139,14 @@ def flash(port: str, firmware: Path, *, baud: int = 460800, erase: bool = True,
 
 
 def _flash_command(args: argparse.Namespace) -> int:
+    from trygg.tools.device.serial_device import DeviceError, port_lock
+
     try:
-        chip = flash(args.port, args.firmware, baud=args.baud, erase=not args.no_erase)
-    except FlashError as exc:
+        with port_lock(args.port):  # not while a provisioning runs on this board
+            chip = flash(args.port, args.firmware, baud=args.baud, erase=not args.no_erase)
+    except (FlashError, DeviceError) as exc:
         print(f"trygg flash: {exc}", file=sys.stderr)
         return 2
     print(f"done: MicroPython written to the {chip} on {args.port}; next: trygg provision "
-          f"--port {args.port} --role ROLE --room ROOM")
+          f"--port {args.port} --role ROLE --room ROOM --config /etc/trygg/hub.toml")
     return 0

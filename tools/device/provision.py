@@ -3,25 +3,33 @@
 Runs on the hub (the Raspberry Pi) with the board on a USB port -- or on a
 simulated board's pseudo-terminal, through exactly the same serial path:
 
+0. check what can be checked before anything changes: the Wi-Fi password
+   (WPA2's rules), the pairing (role, room, resident, zone), that a broker
+   answers at the address the device will use, that the hub service runs, and
+   that the board is not being provisioned by another run (the port is locked
+   for the whole run);
 1. reach the board's raw REPL (Ctrl-C stops whatever runs; no soft reset);
 2. choose the device id: kept from the board's existing configuration
-   (re-provisioning rotates the key), otherwise 6 random bytes;
-3. pair with the hub: the hub's own store and broker files, written through
-   the local file system with the hub's permissions (database and key files are
-   0600: only the hub's service user or root can pair -- that is the
-   authenticated local channel). A new 256-bit key is generated; the device's
-   broker password is derived from it. Neither is ever printed or logged;
-4. compile the application with mpy-cross for the board's architecture and copy
+   (re-provisioning rotates the key), otherwise 6 random bytes. A board paired
+   as another role or room is refused unless ``--replace`` says so;
+3. compile the application with mpy-cross for the board's architecture and copy
    protocol/, firmware/, hw/ and /main.py, with progress -- unless the board runs
    Trygg's production image (the packages frozen or in ROMFS, in flash: see
    hw/esp32/manifest.py): then its version must be this tool's, only /main.py is
    copied, and copies of the packages left on the filesystem are removed (they
    would shadow the image's and load their bytecode into the heap);
-5. write the configuration (Wi-Fi, hub address, role, board, room, key) last,
-   so a board interrupted half-way stays in "needs provisioning";
-6. run the self-test on the board (firmware/selftest.py) and verify the frame
-   it seals with the new key; reset the board; optionally wait for its hello
-   at the hub.
+4. write the configuration (Wi-Fi, hub address, role, board, room, and a new
+   256-bit key, from which the device's broker password is derived; neither is
+   ever printed or logged) and run the self-test on the board
+   (firmware/selftest.py), verifying the frame it seals with the new key;
+5. only then pair with the hub (broker first, then the hub's database, written
+   with the hub's permissions: only its service user or root can pair -- the
+   authenticated local channel). If a step before this fails, the hub is
+   unchanged and the board gets its previous configuration back; if pairing
+   fails, likewise;
+6. drop what the board's outbox holds (frames sealed with the old key, which
+   the hub would reject forever) and the downlink replay window; reset the
+   board, and wait for its hello at the hub (``--no-wait-online`` skips that).
 """
 
 import argparse
@@ -39,7 +47,7 @@ from trygg.firmware import VERSION as FIRMWARE_VERSION
 from trygg.hub.roles import command_problem, roles
 from trygg.protocol import cose, frame
 from trygg.protocol.errors import ProtocolError
-from trygg.tools.device.serial_device import DeviceError, SerialDevice
+from trygg.tools.device.serial_device import DeviceError, SerialDevice, port_lock
 from trygg.tools.device.tree import (
     DEVICE_PACKAGES,
     ESP32_ARCH,
@@ -57,6 +65,17 @@ DISCOVERY_TIMEOUT_S = 5.0
 MPY_VERSION = 6
 SIM_WIFI = ("trygg-sim", "simulated")  # the simulated HAL accepts any network
 REPL_AFTER_RESET_S = 20.0  # an ESP32 boots in about a second; USB-serial may re-enumerate
+# Waiting for the first hello after the reset: an ESP32 boots and joins Wi-Fi in 2-10 s, the
+# broker login and the hub's verification take well under a second.
+WAIT_ONLINE_S = 60.0
+BROKER_PROBE_S = 3.0  # a broker on the LAN answers a TCP connect in milliseconds
+# A broker or hub service started just before provisioning (systemctl start, then provision)
+# is given this long to come up before it counts as not running.
+STARTING_S = 15.0
+OUTBOX_FOLDER = "data"  # hw/sim/hal.py, hw/esp32/hal.py: the device's records
+OUTBOX_PREFIX = "o"  # firmware/outbox.py: o<class><seq>
+# firmware/outbox.py's classes, by the digit after the prefix.
+OUTBOX_CLASSES = {"0": "heartbeats", "1": "reports", "2": "alarm events", "3": "urgent events"}
 
 
 class ProvisionError(Exception):
@@ -79,13 +98,23 @@ def register(sub: Any) -> None:
     p.add_argument("--zone", type=int, help="ARC zone number 1..998 (default: next free)")
     p.add_argument("--wifi-ssid", help="Wi-Fi network (required for a real board)")
     p.add_argument("--wifi-password-file", type=Path,
-                   help="file holding the Wi-Fi password (or set TRYGG_WIFI_PASSWORD)")
+                   help="file holding the Wi-Fi password: WPA2, 8-63 printable ASCII characters "
+                        "or 64 hex digits (or set TRYGG_WIFI_PASSWORD)")
+    p.add_argument("--wifi-open", action="store_true",
+                   help="the network has no password (an open network)")
     p.add_argument("--heartbeat-s", type=int, help="heartbeat interval (default: firmware's)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a device tunable (e.g. motion_holdoff_s=5, door_contact=true); the "
                         "device validates it at boot and the self-test reports a bad one")
-    p.add_argument("--wait-online", type=float, default=0.0, metavar="SECONDS",
-                   help="after the reset, wait this long for the device's hello at the hub")
+    p.add_argument("--wait-online", type=float, default=WAIT_ONLINE_S, metavar="SECONDS",
+                   help="after the reset, wait this long for the device's hello at the hub "
+                        f"(default {WAIT_ONLINE_S:g}); exit status 1 if it does not come")
+    p.add_argument("--no-wait-online", dest="wait_online", action="store_const", const=0.0,
+                   help="do not wait for the hello (the hub need not be running)")
+    p.add_argument("--replace", action="store_true",
+                   help="the board is paired as another role or room and is to become this "
+                        "one (same device id and zone; the walk test and the alarm centre's "
+                        "zone list must follow)")
     p.add_argument("--source", action="store_true",
                    help="copy .py sources instead of compiled .mpy (boards with another "
                         "MicroPython version)")
@@ -141,20 +170,63 @@ def discover_hub(timeout: float = DISCOVERY_TIMEOUT_S) -> tuple[str, int]:
     return found[0]
 
 
-def wifi_settings(args: argparse.Namespace, simulated: bool) -> tuple[str, str]:
+def wpa2_password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be a WPA2-Personal passphrase, or None. IEEE 802.11-2020
+    Annex J.4.1: a passphrase is 8-63 printable ASCII characters (32-126); 64 hex digits are
+    the pre-shared key itself."""
+    if len(password) == 64 and all(c in "0123456789abcdefABCDEF" for c in password):
+        return None
+    bad = sorted({c for c in password if not 32 <= ord(c) <= 126})
+    if bad:
+        return ("has characters a WPA2 password cannot have: " + ", ".join(
+            repr(c) for c in bad) + " (printable ASCII only; a line break in the file?)")
+    if len(password) < 8:
+        return (f"is {len(password)} characters; a WPA2 password has at least 8 (a truncated "
+                "or wrong file?)")
+    if len(password) > 63:
+        return (f"is {len(password)} characters; a WPA2 password has at most 63 (or is "
+                "exactly 64 hex digits)")
+    return None
+
+
+def wifi_settings(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(SSID, password) from the arguments, checked; None when no --wifi-ssid was given (a
+    simulated board takes any network; a real one is refused once it is known to be real)."""
     if args.wifi_ssid is None:
-        if simulated:
-            return SIM_WIFI
-        raise ProvisionError("--wifi-ssid: required for a real board (the network the device "
-                             "joins to reach the hub)")
+        if args.wifi_password_file is not None or args.wifi_open:
+            raise ProvisionError("--wifi-ssid: give the network's name with its password")
+        return None
+    if not 1 <= len(args.wifi_ssid.encode()) <= 32:
+        raise ProvisionError(f"--wifi-ssid {args.wifi_ssid!r}: a network name is 1-32 bytes "
+                             "(IEEE 802.11)")
+    if args.wifi_open:
+        if args.wifi_password_file is not None:
+            raise ProvisionError("--wifi-open and --wifi-password-file: an open network has "
+                                 "no password; give one of them")
+        return args.wifi_ssid, ""
     if args.wifi_password_file is not None:
+        where = f"--wifi-password-file {args.wifi_password_file}"
         try:
-            password = args.wifi_password_file.read_text().strip()
+            raw = args.wifi_password_file.read_bytes()
         except OSError as exc:
-            raise ProvisionError(f"--wifi-password-file {args.wifi_password_file}: "
-                                 f"{exc.strerror}") from None
+            raise ProvisionError(f"{where}: {exc.strerror}") from None
+        try:
+            password = raw.decode("ascii").rstrip("\r\n")  # the file's own line end
+        except UnicodeDecodeError:
+            raise ProvisionError(f"{where}: not ASCII text; a WPA2 password is printable "
+                                 "ASCII") from None
+        if not password:
+            raise ProvisionError(f"{where}: the file is empty; write the Wi-Fi password in it")
+    elif "TRYGG_WIFI_PASSWORD" in os.environ:
+        where = "TRYGG_WIFI_PASSWORD"
+        password = os.environ["TRYGG_WIFI_PASSWORD"]
     else:
-        password = os.environ.get("TRYGG_WIFI_PASSWORD", "")
+        raise ProvisionError(f"--wifi-ssid {args.wifi_ssid}: no password given; put it in a "
+                             "file for --wifi-password-file (or TRYGG_WIFI_PASSWORD), or say "
+                             "--wifi-open for a network without one")
+    problem = wpa2_password_problem(password)
+    if problem is not None:
+        raise ProvisionError(f"{where}: the Wi-Fi password {problem}; nothing was changed")
     return args.wifi_ssid, password
 
 
@@ -201,41 +273,98 @@ def image_version(dev: SerialDevice) -> str | None:
     return version
 
 
-def pair(config_path: Path, device_id: str, role: str, room: str, resident: str | None,
-         zone: int | None) -> tuple[Any, bytes, bool]:
-    """Pair (or re-pair with a new key); returns (device, key, rotated)."""
-    from trygg.hub import config as hub_config
-    from trygg.hub.pairing import PairingError, pair_device
+def _open_store(cfg: Any) -> Any:
     from trygg.hub.store import Store
 
     try:
-        cfg = hub_config.load(config_path)
-    except hub_config.ConfigError as exc:
-        raise ProvisionError(str(exc)) from None
-    except OSError as exc:
-        raise ProvisionError(f"--config {config_path}: {exc.strerror}") from None
-    try:
-        store = Store(cfg.database)
+        return Store(cfg.database)
     except Exception as exc:  # sqlite3 errors, permissions
         raise ProvisionError(f"{cfg.database}: cannot open the hub's database ({exc}); run "
                              "as the hub's service user or root") from None
+
+
+def paired_as(cfg: Any, device_id: str) -> Any:
+    """The hub's record of ``device_id``, or None."""
+    store = _open_store(cfg)
     try:
-        old = store.device(device_id)
-        rotated = old is not None
-        if old is not None:
-            # Re-provisioning: same id, zone and resident, new key (the old key may have been
-            # on a board that left the house).
-            zone = zone or old.zone
-            resident = resident or old.resident_id
-            store.remove_device(device_id)
-        try:
-            device, key = pair_device(cfg, store, device_id, role, room,
-                                      secrets.token_bytes(cose.KEY_SIZE), resident, zone)
-        except PairingError as exc:
-            raise ProvisionError(str(exc)) from None
-        return device, key, rotated
+        return store.device(device_id)
     finally:
         store.close()
+
+
+def check_replacement(old: Any, role: str, room: str, replace: bool) -> None:
+    """A board paired as something else becomes ``role`` in ``room`` only with --replace."""
+    if old is None or (old.role, old.room) == (role, room):
+        return
+    what = f"{old.role} in {old.room or '-'}"
+    if not replace:
+        raise ProvisionError(
+            f"this board is device {old.device_id}, paired as {what} (zone {old.zone}); "
+            f"provisioning it as {role} in {room} would repurpose it: the alarm centre knows "
+            f"zone {old.zone} as {what}. To do that, add --replace; to install another "
+            "device, use a fresh board. Nothing was changed")
+
+
+def pair(cfg: Any, device_id: str, role: str, room: str, resident: str | None,
+         zone: int | None, key: bytes) -> tuple[Any, bool]:
+    """Pair the device with ``key`` (or re-key it, keeping its zone, resident and history);
+    returns (device, rotated)."""
+    from trygg.hub.pairing import PairingError, pair_device
+
+    store = _open_store(cfg)
+    try:
+        rotated = store.device(device_id) is not None
+        try:
+            device, _key = pair_device(cfg, store, device_id, role, room, key, resident, zone,
+                                       replace=True)
+        except PairingError as exc:
+            raise ProvisionError(str(exc)) from None
+        return device, rotated
+    finally:
+        store.close()
+
+
+def probe_broker(host: str, port: int) -> None:
+    """Refuse an address where no broker answers (a mistyped --hub, or mosquitto down): from
+    the hub, the address the device will use must at least accept a connection."""
+    import socket
+
+    deadline = time.monotonic() + STARTING_S
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=BROKER_PROBE_S):
+                return
+        except socket.gaierror as exc:
+            why = f"the name {host} does not resolve ({exc.strerror})"
+        except ConnectionRefusedError as exc:  # perhaps starting: try again for a while
+            why = exc.strerror or "connection refused"
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+        except OSError as exc:
+            why = exc.strerror or str(exc) or type(exc).__name__
+        break
+    raise ProvisionError(
+        f"--hub {host}:{port}: no broker answers there from this hub ({why}). The device "
+        "would not reach it either: is mosquitto running (sudo systemctl status mosquitto), "
+        "and is this the hub's address on the home network? Nothing was changed")
+
+
+def check_hub_running(cfg: Any, config_path: Path) -> None:
+    """Waiting for the device's hello needs `trygg hub run`: say so before anything changes
+    rather than blame the device's Wi-Fi a minute later."""
+    from trygg.hub.instance_lock import running_pid
+
+    deadline = time.monotonic() + STARTING_S
+    while running_pid(cfg.database) is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # perhaps just started
+    if running_pid(cfg.database) is None:
+        raise ProvisionError(
+            f"the hub service is not running for {config_path} (its database "
+            f"{cfg.database} is not in use): start it (sudo systemctl start trygg-hub, or "
+            f"trygg hub run --config {config_path}) and provision again, or add "
+            "--no-wait-online to provision without checking that the device comes online. "
+            "Nothing was changed")
 
 
 def tunables(settings: list[str]) -> dict[str, Any]:
@@ -289,27 +418,70 @@ def verify_selftest(result: dict[str, Any], device_id: str, key: bytes) -> None:
         raise ProvisionError("self-test frame has unexpected content; provision again")
 
 
-def wait_online(config_path: Path, device_id: str, since: float, timeout: float) -> bool:
+def wait_online(cfg: Any, device_id: str, since: float, timeout: float) -> bool:
     """Wait for a frame from the device newer than ``since`` in the hub's store."""
-    from trygg.hub import config as hub_config
-    from trygg.hub.store import Store
-
-    cfg = hub_config.load(config_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        store = Store(cfg.database)
-        try:
-            device = store.device(device_id)
-        finally:
-            store.close()
+        device = paired_as(cfg, device_id)
         if device is not None and device.last_seen is not None and device.last_seen >= since:
             return True
         time.sleep(0.25)
     return False
 
 
+def why_not_online(cfg: Any, config_path: Path, device_id: str, since: float,
+                   hub: tuple[str, int], timeout: float) -> str:
+    """What the hub side can tell about a device that did not come online, and what to do."""
+    from trygg.hub.instance_lock import running_pid
+
+    if running_pid(cfg.database) is None:
+        return (f"device not heard within {timeout:g} s: the hub service stopped running "
+                f"(start it: sudo systemctl start trygg-hub); the device is provisioned and "
+                "paired and comes online when the hub runs")
+    store = _open_store(cfg)
+    try:
+        rejected = [r for r in store.rejections()
+                    if r["device_id"] == device_id and r["last_at"] >= since]
+    finally:
+        store.close()
+    if rejected:
+        reasons = ", ".join(f"{r['reason']} x{r['count']}" for r in rejected)
+        return (f"device not online within {timeout:g} s: the hub rejected its frames "
+                f"({reasons}); provision it again, and if that repeats, see `trygg hub "
+                "rejections`")
+    return (f"device not heard by the hub within {timeout:g} s, and the hub runs: the device "
+            f"did not reach the broker at {hub[0]}:{hub[1]}. Check the Wi-Fi name and password "
+            "(the device's serial console says `wifi:` and `mqtt:` lines), and that this "
+            "address is the hub's as the device sees it (--hub)")
+
+
+def clear_outbox(dev: SerialDevice) -> dict[str, int]:
+    """Delete the frames the board still holds for the hub (sealed with the old key, they
+    would be rejected as bad_mac forever and count towards the rejected-frames alarm); return
+    how many of each class. They cannot be re-sealed: the new key must not vouch for what
+    was never verified, and their events are from before this visit."""
+    found = dev.exec_json(
+        "import os, json\n"
+        "_n = []\n"
+        "try:\n"
+        f"    _l = os.listdir({OUTBOX_FOLDER!r})\n"
+        "except OSError:\n"
+        "    _l = []\n"
+        "for _f in _l:\n"
+        f"    if _f.startswith({OUTBOX_PREFIX!r}):\n"
+        f"        os.remove({OUTBOX_FOLDER!r} + '/' + _f)\n"
+        "        _n.append(_f[1:2])\n"
+        "print(json.dumps(_n))\n")
+    counts: dict[str, int] = {}
+    for cls in found if isinstance(found, list) else []:
+        name = OUTBOX_CLASSES.get(str(cls), "frames")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     from trygg.hub import config as hub_config
+    from trygg.hub.pairing import PairingError, check_pairing
 
     try:
         hub_cfg = hub_config.load(args.config)
@@ -317,67 +489,77 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         raise ProvisionError(str(exc)) from None
     except OSError as exc:
         raise ProvisionError(f"--config {args.config}: {exc.strerror}") from None
-    hub = hub_address(args.hub, hub_cfg.mqtt.port)
+    # Everything that can be checked before the board or the hub changes.
+    wifi_given = wifi_settings(args)
     extra = tunables(args.set)
     problem = command_problem(args.role, {"command": "set_config", "config": extra})
     if problem is not None:  # before anything on the board changes
         raise ProvisionError(f"--set {problem}")
     try:
-        # What the board is, checked before anything on it changes.
-        with SerialDevice(args.port) as dev:
-            dev.exec(_FREE_RAM)
-            info = dev.info()
-            simulated = info["platform"] != "esp32"
-            if info["name"] != "micropython":
-                raise ProvisionError(f"{args.port}: runs {info['name']}, not MicroPython; "
-                                     "flash it first (trygg flash)")
-            mpy_ok = (int(info.get("mpy") or 0) & 0xFF) == MPY_VERSION
-            in_image = image_version(dev)
-            if in_image is not None and in_image != FIRMWARE_VERSION:
-                raise ProvisionError(
-                    f"{args.port}: the board's production image carries Trygg firmware "
-                    f"{in_image}, this tool installs {FIRMWARE_VERSION}; flash the matching "
-                    "image first (trygg flash)")
-            wifi = wifi_settings(args, simulated)
-        _clean_repl(args.port, say)
-        with SerialDevice(args.port) as dev:
-            old_raw = dev.read_file(CONFIG_FILE)
-            device_id = _existing_id(old_raw) or secrets.token_bytes(6).hex()
-            say(f"{args.port}: MicroPython {'.'.join(map(str, info['version']))} on "
-                f"{info['platform']}; device {device_id}")
+        check_pairing(hub_cfg, "000000000000", args.role, args.room, args.resident, args.zone)
+    except PairingError as exc:
+        raise ProvisionError(f"{exc}; nothing was changed") from None
+    if not os.path.exists(args.port):
+        raise ProvisionError(f"{args.port}: no such port; is the board plugged in? (a "
+                             "simulated board prints its port: trygg sim board)")
+    hub = hub_address(args.hub, hub_cfg.mqtt.port)
+    probe_broker(*hub)
+    if args.wait_online > 0:
+        check_hub_running(hub_cfg, args.config)
+    try:
+        with port_lock(args.port):
+            result = _provision_board(args, hub_cfg, hub, wifi_given, extra, say)
+    except DeviceError as exc:
+        raise ProvisionError(str(exc)) from None
+    online = None
+    reset_at = result.pop("reset_at")
+    if args.wait_online > 0:
+        online = wait_online(hub_cfg, result["device_id"], reset_at, args.wait_online)
+        if online:
+            say("device online: hello received by the hub")
+        else:
+            result["not_online"] = why_not_online(hub_cfg, args.config, result["device_id"],
+                                                  reset_at, hub, args.wait_online)
+            say(result["not_online"])
+    result["online"] = online
+    return result
 
-            device, key, rotated = pair(args.config, device_id, args.role, args.room,
-                                        args.resident, args.zone)
-            say(f"paired with the hub as zone {device.zone} (resident {device.resident_id})"
-                f"{'; key rotated' if rotated else ''}")
 
-            with tempfile.TemporaryDirectory(prefix="trygg-provision-") as tmp:
-                staged = Path(tmp)
-                source = args.source or not mpy_ok
-                files = stage_application(staged, None if simulated else ESP32_ARCH, source,
-                                          packages=in_image is None)
-                if in_image is not None:
-                    say(f"Trygg firmware {in_image} is in the board's image: copying no code")
-                    for package in DEVICE_PACKAGES:  # would shadow the image's
-                        if dev.remove_tree(package):
-                            say(f"removed the copy of {package}/ on the board's filesystem")
-                dev.remove(CONFIG_FILE)  # until the new one is written: needs provisioning
-                if rotated:
-                    dev.remove(REPLAY_RECORD)  # new key, new hub->device sequence space
-                last = [-1]
-
-                def progress(name: str, done: int, total: int) -> None:
-                    pct = 100 * done // max(total, 1)
-                    if pct // 10 != last[0] and sys.stderr.isatty():
-                        last[0] = pct // 10
-                        print(f"\rcopying {pct:3d}% {name[:40]:40}", end="", file=sys.stderr)
-
-                dev.put_tree(staged, progress)
-                if last[0] >= 0:
-                    print(file=sys.stderr)
-                say(f"copied {len(files)} files (" + (
-                    "/main.py" if in_image is not None else
-                    "sources" if source else "compiled .mpy") + ")")
+def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int],
+                     wifi_given: tuple[str, str] | None, extra: dict[str, Any],
+                     say: Any) -> dict[str, Any]:
+    # What the board is, checked before anything on it changes.
+    with SerialDevice(args.port) as dev:
+        dev.exec(_FREE_RAM)
+        info = dev.info()
+        simulated = info["platform"] != "esp32"
+        if info["name"] != "micropython":
+            raise ProvisionError(f"{args.port}: runs {info['name']}, not MicroPython; "
+                                 "flash it first (trygg flash)")
+        mpy_ok = (int(info.get("mpy") or 0) & 0xFF) == MPY_VERSION
+        in_image = image_version(dev)
+        if in_image is not None and in_image != FIRMWARE_VERSION:
+            raise ProvisionError(
+                f"{args.port}: the board's production image carries Trygg firmware "
+                f"{in_image}, this tool installs {FIRMWARE_VERSION}; flash the matching "
+                "image first (trygg flash)")
+        if wifi_given is None and not simulated:
+            raise ProvisionError("--wifi-ssid: required for a real board (the network the "
+                                 "device joins to reach the hub)")
+        wifi = wifi_given or SIM_WIFI
+        old_raw = dev.read_file(CONFIG_FILE)
+    device_id = _existing_id(old_raw) or secrets.token_bytes(6).hex()
+    old = paired_as(hub_cfg, device_id)
+    check_replacement(old, args.role, args.room, args.replace)
+    _clean_repl(args.port, say)
+    key = secrets.token_bytes(cose.KEY_SIZE)
+    with SerialDevice(args.port) as dev:
+        say(f"{args.port}: MicroPython {'.'.join(map(str, info['version']))} on "
+            f"{info['platform']}; device {device_id}"
+            + (f", now {old.role} in {old.room or '-'} (zone {old.zone})" if old else ""))
+        paired = False
+        try:
+            files = _install(dev, args, in_image, simulated, mpy_ok, say)
             cfg = device_config(device_id, key, args.role, args.room, args.board, wifi, hub,
                                 args.heartbeat_s, extra)
             dev.write_file(CONFIG_FILE, json.dumps(cfg).encode())
@@ -385,21 +567,93 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
             verify_selftest(result, device_id, key)
             say(f"self-test passed: {args.role} on {result['board']}, room {result['room']}, "
                 f"{result['free_heap']} bytes free")
-            started = time.time()
-            _reset(dev, simulated)
-    except DeviceError as exc:
-        raise ProvisionError(str(exc)) from None
-    online = None
-    if args.wait_online > 0:
-        online = wait_online(args.config, device_id, started, args.wait_online)
-        say("device online: hello received by the hub" if online else
-            f"device not heard by the hub within {args.wait_online:g} s (check Wi-Fi and "
-            f"that the hub is running at {hub[0]}:{hub[1]})")
+            device, rotated = pair(hub_cfg, device_id, args.role, args.room, args.resident,
+                                   args.zone, key)
+            paired = True
+        except (ProvisionError, DeviceError) as exc:
+            raise ProvisionError(f"{exc}\n{_undo(dev, old_raw, old, paired, simulated)}") \
+                from None
+        say(f"paired with the hub as zone {device.zone} (resident {device.resident_id})"
+            f"{'; key rotated' if rotated else ''}")
+        if old is not None and (old.role, old.room) != (args.role, args.room):
+            say(f"zone {device.zone} was {old.role} in {old.room or '-'} and is now "
+                f"{args.role} in {args.room}: tell the alarm centre")
+        try:
+            # The new key is in force at the hub: what the board holds under the old one goes.
+            dropped = clear_outbox(dev)
+            if dropped:
+                say("dropped from the board's outbox, sealed with the old key: " + ", ".join(
+                    f"{n} {name}" for name, n in sorted(dropped.items())))
+            dev.remove(REPLAY_RECORD)  # new key, new hub->device sequence space
+        except DeviceError as exc:
+            raise ProvisionError(
+                f"{exc}\ndevice {device_id} is paired with the hub (zone {device.zone}) and the "
+                "board has its new configuration, but frames under the old key may be left in "
+                "its outbox: run the same command again") from None
+        reset_at = time.time()
+        _reset(dev, simulated)
     return {"device_id": device_id, "role": args.role, "room": args.room,
             "zone": device.zone, "resident": device.resident_id, "key_rotated": rotated,
             "hub": f"{hub[0]}:{hub[1]}", "files": len(files),
             "code": "image" if in_image is not None else "files", "self_test": "passed",
-            "online": online}
+            "outbox_dropped": sum(dropped.values()), "reset_at": reset_at}
+
+
+def _install(dev: SerialDevice, args: argparse.Namespace, in_image: str | None,
+             simulated: bool, mpy_ok: bool, say: Any) -> list[str]:
+    """Copy the application (or only /main.py onto a production image); the board has no
+    configuration from here until the new one is written: it needs provisioning."""
+    with tempfile.TemporaryDirectory(prefix="trygg-provision-") as tmp:
+        staged = Path(tmp)
+        source = args.source or not mpy_ok
+        files = stage_application(staged, None if simulated else ESP32_ARCH, source,
+                                  packages=in_image is None)
+        if in_image is not None:
+            say(f"Trygg firmware {in_image} is in the board's image: copying no code")
+            for package in DEVICE_PACKAGES:  # would shadow the image's
+                if dev.remove_tree(package):
+                    say(f"removed the copy of {package}/ on the board's filesystem")
+        dev.remove(CONFIG_FILE)
+        last = [-1]
+
+        def progress(name: str, done: int, total: int) -> None:
+            pct = 100 * done // max(total, 1)
+            if pct // 10 != last[0] and sys.stderr.isatty():
+                last[0] = pct // 10
+                print(f"\rcopying {pct:3d}% {name[:40]:40}", end="", file=sys.stderr)
+
+        dev.put_tree(staged, progress)
+        if last[0] >= 0:
+            print(file=sys.stderr)
+        say(f"copied {len(files)} files (" + (
+            "/main.py" if in_image is not None else
+            "sources" if source else "compiled .mpy") + ")")
+    return files
+
+
+def _undo(dev: SerialDevice, old_raw: bytes | None, old: Any, paired: bool,
+          simulated: bool) -> str:
+    """After a failure before the new key was paired: give the board its previous
+    configuration back (the hub still has the matching key), or leave it unconfigured. Returns
+    what state board and hub are in now."""
+    assert not paired
+    hub_state = (f"the hub is unchanged: device {old.device_id} is paired as before (zone "
+                 f"{old.zone})" if old is not None else "the hub is unchanged: nothing was "
+                 "paired")
+    try:
+        if old_raw:
+            dev.write_file(CONFIG_FILE, old_raw)
+            if not dev.exists("main.py"):  # set aside to stop the application (_clean_repl)
+                dev.write_file("main.py", (package_source("firmware")
+                                           / "boot_main.py").read_bytes())
+            _reset(dev, simulated)  # back to work with the key the hub still has
+            board = "the board has its previous configuration back and runs again"
+        else:
+            dev.remove(CONFIG_FILE)
+            board = "the board has no configuration (it needs provisioning)"
+    except Exception as exc:  # the line is gone: say what is known
+        board = f"the board could not be restored ({exc}): provision it again"
+    return f"{hub_state}; {board}. Fix the cause and run the same command again"
 
 
 def _existing_id(raw: bytes | None) -> str | None:
@@ -473,7 +727,5 @@ def _command(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         print(json.dumps(result))
-    elif args.wait_online > 0 and not result["online"]:
-        return 1
-    return 0
+    return 1 if args.wait_online > 0 and not result["online"] else 0
 

@@ -27,6 +27,48 @@ class DeviceError(Exception):
     """The board could not be reached or refused an operation (message says what to do)."""
 
 
+# Lock files of the ports Trygg's tools hold, beside the system's own serial-line locks
+# (/run/lock, the FHS place, world-writable and sticky); a temporary folder where there is none.
+LOCK_FOLDERS = ("/run/lock", "/var/lock")
+
+
+def _lock_path(port: str) -> Path:
+    name = "trygg-" + os.path.realpath(port).strip("/").replace("/", "-") + ".lock"
+    for folder in LOCK_FOLDERS:
+        if os.path.isdir(folder) and os.access(folder, os.W_OK):
+            return Path(folder) / name
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / name
+
+
+@contextlib.contextmanager
+def port_lock(port: str) -> Iterator[None]:
+    """Hold ``port`` for a whole tool run (provisioning opens it several times; a second run
+    slipping in between would leave board and hub with different keys, both runs reporting
+    success). DeviceError naming the holder when another Trygg tool has it."""
+    import fcntl  # (a missing port is the tool's to report, in its own order of checks)
+
+    path = _lock_path(port)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:  # another user's lock file: a read-only descriptor locks as well
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise DeviceError(f"{port}: another trygg provision or flash (pid {holder}) is using "
+                              "this board; wait for it to finish, then run this again") from None
+        with contextlib.suppress(OSError):  # read-only: the holder's pid stays unknown
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 class SerialDevice:
     """Raw-REPL access to one board. Use as a context manager."""
 

@@ -281,6 +281,9 @@ def _key(text: str | None) -> bytes | None:
 
 async def listen(args: argparse.Namespace) -> int:
     """Run the console until Ctrl-C or ``--count`` events; ValueError for a bad option."""
+    if getattr(args, "answer", None) is not None:
+        raise ValueError("--answer: the DC-09 console (pysiaalarm) acknowledges every message "
+                         "it can read; use --protocol scaip or sos-access to answer otherwise")
     key = _key(args.key)
     if not args.account:
         raise ValueError("--account: give the DC-09 account(s) to accept")

@@ -53,7 +53,8 @@ class BatteryHome:
         self.broker = start_broker(self.config.parent, self.mqtt_port)
         self.broker.__enter__()
         self.start_hub()
-        device, key, _ = pair(self.config, os.urandom(6).hex(), "bridge", "hall", None, None)
+        key = os.urandom(32)
+        device, _ = pair(self.hub_cfg, os.urandom(6).hex(), "bridge", "hall", None, None, key)
         self.bridge_id = device.device_id
         fs = self.bridge_board.fs
         stage_board(fs, packages=False)
@@ -85,7 +86,8 @@ class BatteryHome:
         return bridge_line.mac_for(bytes.fromhex(self.bridge_id)).hex()
 
     def add(self, role: str, battery_mv: int = 3300, **settings: Any) -> SimBoard:
-        device, key, _ = pair(self.config, os.urandom(6).hex(), role, "bedroom", None, None)
+        key = os.urandom(32)
+        device, _ = pair(self.hub_cfg, os.urandom(6).hex(), role, "bedroom", None, None, key)
         cfg = board_config(role, 0, device_id=device.device_id, key=key.hex(),
                            bridge_mac=self.bridge_mac, **settings)
         for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):

@@ -26,7 +26,8 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
+
+from trygg.tools.sim.processes import LocalServer
 
 START_TIMEOUT_S = 10.0
 # Registration lifetimes the registrar grants (RFC 3261 §10.2.1.1, §10.3 step 7). Short ones
@@ -172,7 +173,7 @@ request_route {{
 """
 
 
-class Kamailio:
+class Kamailio(LocalServer):
     """A kamailio process on ``host:port`` (UDP and TCP) with Digest users ``users``
     ({user: password}) in the realm ``host``.
 
@@ -321,31 +322,6 @@ class Kamailio:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Kamailio:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

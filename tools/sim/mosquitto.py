@@ -17,9 +17,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
-from trygg.tools.sim.processes import end_process
+from trygg.tools.sim.processes import LocalServer, end_process
 
 START_TIMEOUT_S = 10.0
 
@@ -39,7 +38,7 @@ def find_mosquitto() -> str:
                             "(tools/dev does this)")
 
 
-class Mosquitto:
+class Mosquitto(LocalServer):
     """A mosquitto process on ``127.0.0.1:port``.
 
     ``password_file`` / ``acl_file``: when given, anonymous access is off and
@@ -138,31 +137,6 @@ class Mosquitto:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGHUP)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> "Mosquitto":
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

@@ -51,11 +51,19 @@ class PtyBoard:
     """One simulated board on a pty (socat + supervisor + micropython)."""
 
     def __init__(self, workdir: Path | None = None, *, heapsize: str | None = None,
-                 control_port: int | None = None, romfs: bool = False) -> None:
+                 control_port: int | None = None, romfs: bool = False,
+                 end_with_parent: bool = False) -> None:
         """``romfs``: flashed with the production image (packages in ROMFS), else stock
-        MicroPython; ``heapsize``: the device's heap (default: by kind, see above)."""
+        MicroPython; ``heapsize``: the device's heap (default: by kind, see above);
+        ``end_with_parent``: the board ends when the thread that starts it dies, however it
+        died (``trygg sim board``, which starts it from its main thread; not for boards
+        started from worker threads, which may end before the board should)."""
+        self.end_with_parent = end_with_parent
         self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-sim-"))
+        # Absolute: the supervisor and MicroPython run with the board's flash folder as their
+        # current folder, where a relative path would name nothing (a board whose boot failed
+        # with a bare ENOENT, a ROMFS board without its image).
+        self.workdir = (workdir or Path(tempfile.mkdtemp(prefix="trygg-sim-"))).resolve()
         self.fs = self.workdir / "flash"
         self.fs.mkdir(parents=True, exist_ok=True)
         self.romfs: Path | None = None
@@ -92,7 +100,8 @@ class PtyBoard:
              # isig: Ctrl-C from the technician's side becomes SIGINT, which MicroPython
              # turns into KeyboardInterrupt in a running application (as on the ESP32).
              f"EXEC:{cmd},pty,raw,echo=0,isig=1,stderr,setsid,ctty"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_end_with_parent if self.end_with_parent else None)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.port_link.exists():
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -165,6 +174,18 @@ class PtyBoard:
                 "control_port": self.control_port, "log": str(self.log_path)}
 
 
+def _end_with_parent() -> None:
+    """In socat's process before it starts: SIGTERM when the thread that started the board
+    dies, however it died (kill -9 of its process included). socat ending closes the pty,
+    whose hangup ends the supervisor and MicroPython: the board is unplugged, never left
+    running unowned."""
+    import ctypes
+
+    pr_set_pdeathsig = 1  # linux/prctl.h
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 # -- supervisor (runs inside socat, stdin/stdout are the pty) ----------------------------
 
 
@@ -228,7 +249,10 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path,
 def register(sub: Any) -> None:
     p = sub.add_parser("sim", help="simulated boards on pseudo-terminals")
     ssub = p.add_subparsers(dest="sim_command", metavar="ACTION", required=True)
-    b = ssub.add_parser("board", help="start a simulated board and print its serial port")
+    b = ssub.add_parser("board", help="start a simulated board and print its serial port",
+                        description="Start a simulated board and print its serial port and "
+                        "the address of its hardware control channel. It runs until Ctrl-C "
+                        "or `kill PID`; both unplug it (every process of the board ends).")
     # Checked when the board starts, not here: the supervisor parses these arguments too, and
     # must start without the protocol code the role descriptions import.
     b.add_argument("--role", help="the role you intend to provision (set by provision; shown "
@@ -239,15 +263,103 @@ def register(sub: Any) -> None:
                         "provisioning copies no code) instead of stock MicroPython")
     b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}; "
                                       f"{ESP32_HEAPSIZE}, the ESP32's, with --romfs)")
+    b.add_argument("--config", default="/etc/trygg/hub.toml",
+                   help="the hub configuration shown in the printed `trygg provision` line "
+                        "(default /etc/trygg/hub.toml)")
     b.add_argument("--json", action="store_true", help="print the board's details as JSON")
+    b.add_argument("--background", action="store_true",
+                   help="return once the board is up and leave it running (needs --dir; "
+                        "`trygg sim unplug DIR` or `kill PID` ends it)")
     b.set_defaults(func=_board_command)
-    s = ssub.add_parser("supervise", help=argparse.SUPPRESS)
+    c = ssub.add_parser("control", help="drive a simulated board's hardware: one control line "
+                        "(`help` lists them), e.g. `trygg sim control hall pulse pir`")
+    c.add_argument("dir", type=Path, help="the board's --dir")
+    c.add_argument("line", nargs="+", help="the control line: pulse pir | adc bed 40000 | "
+                   "pin smoke_alarm 1 | help ...")
+    c.set_defaults(func=_control_command)
+    u = ssub.add_parser("unplug", help="end a simulated board started with --dir")
+    u.add_argument("dir", type=Path, help="the board's --dir")
+    u.set_defaults(func=_unplug_command)
+
+
+BOARD_FILE = "board.json"  # in the board's --dir: its port, control port and process id
+
+
+def _board_info(folder: Path) -> dict[str, Any]:
+    try:
+        info: dict[str, Any] = json.loads((folder / BOARD_FILE).read_text())
+    except (OSError, ValueError):
+        raise SystemExit(f"trygg sim: {folder}: no running board there (start one with "
+                         f"`trygg sim board --dir {folder}`)") from None
+    return info
+
+
+def _control_command(args: argparse.Namespace) -> int:
+    info = _board_info(args.dir)
+    board = PtyBoard.__new__(PtyBoard)  # only its control channel: the board runs elsewhere
+    board.control_port = int(info["control_port"])
+    try:
+        reply = board.control(" ".join(args.line))
+    except OSError as exc:
+        print(f"trygg sim control: {args.dir}: the board's control channel at 127.0.0.1:"
+              f"{info['control_port']} does not answer ({exc.strerror or exc}); it answers "
+              "once the board runs its application (after trygg provision)", file=sys.stderr)
+        return 1
+    print(reply)
+    return 0 if reply.startswith("ok") else 1
+
+
+def _unplug_command(args: argparse.Namespace) -> int:
+    info = _board_info(args.dir)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(info["pid"]), signal.SIGTERM)
+    (args.dir / BOARD_FILE).unlink(missing_ok=True)
+    print(f"unplugged the board in {args.dir}")
+    return 0
+
+
+def _background(args: argparse.Namespace) -> int:
+    """Start `trygg sim board` (without --background) as its own session, its output in
+    DIR/board.log; return once it has written DIR/board.json, printing what it printed."""
+    folder: Path = args.dir.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / BOARD_FILE).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "trygg.tools.sim.pty", "board", "--dir", str(folder),
+            "--config", args.config]
+    argv += (["--role", args.role] if args.role else []) + (["--romfs"] if args.romfs else [])
+    argv += (["--heapsize", args.heapsize] if args.heapsize else [])
+    argv += ["--json"] if args.json else []
+    with open(folder / "board.log", "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_S * 3
+    while not (folder / BOARD_FILE).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print(f"trygg sim board: the board did not start; see {folder / 'board.log'}:\n"
+                  + (folder / "board.log").read_text(errors="replace"), file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    print((folder / "board.log").read_text(errors="replace"), end="", flush=True)
+    return 0
+
+
+def _register_supervisor(sub: Any) -> None:
+    """The supervisor's own entry point (socat runs it); not a `trygg sim` action."""
+    s = sub.add_parser("supervise")
     s.add_argument("--fs", type=Path, required=True)
     s.add_argument("--heapsize", default=DEFAULT_HEAPSIZE)
     s.add_argument("--control-port", type=int, required=True)
     s.add_argument("--log", type=Path, required=True)
     s.add_argument("--romfs", type=Path)
     s.set_defaults(func=lambda a: supervise(a.fs, a.heapsize, a.control_port, a.log, a.romfs))
+
+
+class _Unplugged(Exception):
+    """SIGTERM or SIGHUP reached `trygg sim board`: unplug the board, as Ctrl-C does."""
+
+
+def _unplug(_sig: int, _frame: Any) -> None:
+    raise _Unplugged
 
 
 def _board_command(args: argparse.Namespace) -> int:
@@ -257,37 +369,58 @@ def _board_command(args: argparse.Namespace) -> int:
         print(f"trygg sim board: --role {args.role!r}: one of {', '.join(roles())}",
               file=sys.stderr)
         return 2
+    if args.background:
+        if args.dir is None:
+            print("trygg sim board: --background needs --dir (where the board's details are "
+                  "kept for `trygg sim control` and `trygg sim unplug`)", file=sys.stderr)
+            return 2
+        return _background(args)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-    board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs)
+    # `kill PID` (SIGTERM) and a closed terminal (SIGHUP) end the board like Ctrl-C; a
+    # kill -9 ends socat through end_with_parent, and with it the rest.
+    signal.signal(signal.SIGTERM, _unplug)
+    signal.signal(signal.SIGHUP, _unplug)
+    board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs, end_with_parent=True)
     try:
-        board.start()
-    except RuntimeError as exc:
-        print(f"trygg sim board: {exc}", file=sys.stderr)
-        return 1
-    info = board.describe()
-    if args.json:
-        print(json.dumps(info), flush=True)
-    else:
-        role = f" ({args.role})" if args.role else ""
-        print(f"simulated board{role} on {info['port']}  (link {info['link']})")
-        print(f"  flash folder {info['flash']}, hardware "
-              f"control on 127.0.0.1:{info['control_port']}")
-        print(f"  next: trygg provision --port {info['port']} --role "
-              f"{args.role or 'ROLE'} --room ROOM")
-        if args.role:
-            print(f"  control lines that play the {roles()[args.role].title}:")
-            for stimulus in roles()[args.role].stimuli:
-                print(f"    {stimulus.command:<22} {stimulus.action}"
-                      + (f" -> {stimulus.event}" if stimulus.event else ""))
-        print("  Ctrl-C stops the board", flush=True)
-    try:
+        try:
+            board.start()
+        except RuntimeError as exc:
+            print(f"trygg sim board: {exc}", file=sys.stderr)
+            return 1
+        info = board.describe()
+        if args.dir is not None:  # for trygg sim control / unplug, once everything is printed
+            details = json.dumps(dict(info, pid=os.getpid()))
+        if args.json:
+            print(json.dumps(info), flush=True)
+        else:
+            role = f" ({args.role})" if args.role else ""
+            print(f"simulated board{role} on {info['port']}  (link {info['link']})")
+            print(f"  flash folder {info['flash']}")
+            print(f"  hardware control on 127.0.0.1:{info['control_port']}: one command a "
+                  "line, e.g.")
+            print(f"    printf 'help\\n' | socat - TCP:127.0.0.1:{info['control_port']}")
+            print(f"  next: trygg provision --port {info['port']} --role "
+                  f"{args.role or 'ROLE'} --room ROOM --config {args.config}")
+            if args.role:
+                print(f"  control lines that play the {roles()[args.role].title} (trygg sim "
+                      "control DIR LINE, with --dir):")
+                for stimulus in roles()[args.role].stimuli:
+                    print(f"    {stimulus.command:<22} {stimulus.action}"
+                          + (f" -> {stimulus.event}" if stimulus.event else ""))
+            print(f"  Ctrl-C (or kill {os.getpid()}) unplugs the board", flush=True)
+        if args.dir is not None:
+            tmp = args.dir / (BOARD_FILE + ".tmp")
+            tmp.write_text(details)
+            tmp.replace(args.dir / BOARD_FILE)
         while board.alive:
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Unplugged):
         pass
     finally:
         board.close() if args.dir is None else board.stop()
+        if args.dir is not None:
+            (args.dir / BOARD_FILE).unlink(missing_ok=True)
     return 0
 
 
@@ -295,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trygg.tools.sim.pty")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
-    args = parser.parse_args(["sim", *(argv if argv is not None else sys.argv[1:])])
+    _register_supervisor(sub)
+    given = argv if argv is not None else sys.argv[1:]
+    args = parser.parse_args(given if given[:1] == ["supervise"] else ["sim", *given])
     code: int = args.func(args)
     return code
 

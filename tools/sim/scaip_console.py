@@ -4,7 +4,7 @@ it (``trygg arc listen --protocol scaip``).
 
 Technicians use it to prove a home's SCAIP path through the real SIP server; the tests use it
 as the centre. It answers as told: OK (snu 0), HOLD (4, for a number of times per ref, then
-OK), not treated (5), busy (6), an error number, or not at all; ``--scaip-answer`` sets the
+OK), not treated (5), busy (6), an error number, or not at all; ``--answer`` sets the
 start and a line on standard input (``ok``, ``hold 3``, ``busy``, ``not-treated``, ``error 99``,
 ``silent``) changes it while it runs. Hostile input is printed as a rejected message, counted,
 and never ends the console.
@@ -23,10 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc import scaip, scaip_sip
+from trygg.hub.rules.alarm_kinds import KINDS
 
 ANSWERS = ("ok", "hold", "not-treated", "busy", "error", "silent")
+# Status codes that end an event: restoral, cancel, IP link re-established.
+_RESOLVED_STC = (scaip.STC_RESTORAL, scaip.STC_CANCEL, 112)
 _ANSWER_SNU = {"ok": scaip.SNU_OK, "hold": scaip.SNU_HOLD,
                "not-treated": scaip.SNU_NOT_TREATED, "busy": scaip.SNU_BUSY}
 
@@ -34,12 +36,13 @@ _ANSWER_SNU = {"ok": scaip.SNU_OK, "hold": scaip.SNU_HOLD,
 @dataclass
 class AnswerPolicy:
     """What the console answers. ``hold`` answers HOLD ``hold_times`` times for a ref and then
-    OK (0: HOLD for ever)."""
+    OK (0: HOLD for ever). ``delay``: seconds before each answer leaves (a slow centre)."""
 
     mode: str = "ok"
     hold_times: int = 0
     error_snu: int = 99
     hbi: int | None = None  # heartbeat interval to ask for, minutes
+    delay: float = 0.0
     _holds: dict[str, int] = field(default_factory=dict)
 
     def snu_for(self, mrq: scaip.Mrq) -> int | None:
@@ -109,6 +112,16 @@ class ScaipEvent:
                 return row.kind
         return None
 
+    @property
+    def event(self) -> str | None:
+        """raised, resolved or test for an event (mty ME or IN); None for anything else."""
+        mrq = self.mrq
+        if mrq is None or mrq.mty not in (scaip.MTY_EVENT, scaip.MTY_INFO):
+            return None
+        if mrq.stc in (scaip.STC_TEST_PRIMARY, scaip.STC_TEST_REDUNDANT):
+            return "test"
+        return "resolved" if mrq.stc in _RESOLVED_STC else "raised"
+
     def operator_line(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(self.received_at))
         answered = "no answer" if self.snu is None else f"answered snu {self.snu}"
@@ -129,7 +142,7 @@ class ScaipEvent:
         if mrq.mty == scaip.MTY_RESET:
             parts.append("RESET (RE): the unit cancels this event here and sends it elsewhere")
         elif kind is not None:
-            resolved = mrq.stc in (scaip.STC_RESTORAL, scaip.STC_CANCEL, 112)
+            resolved = self.event == "resolved"
             test = kind.name == "test"
             parts.append(kind.title + ("" if test else " RESOLVED" if resolved else " ALARM"))
             parts.append(kind.restore if resolved else f"urgency {kind.priority} "
@@ -254,6 +267,8 @@ class ScaipConsole:
             self._arrived.notify_all()
 
     async def _answer(self, cid: str, mrs: scaip.Mrs) -> None:
+        if self.policy.delay > 0:
+            await asyncio.sleep(self.policy.delay)
         account = self._account
         if account is None:
             return
@@ -300,9 +315,6 @@ def add_listen_arguments(parser: Any) -> None:
                         help="SCAIP: SIP transport to the registrar (default udp)")
     parser.add_argument("--local-host", default="127.0.0.1",
                         help="SCAIP: address the console's SIP transport listens on")
-    parser.add_argument("--scaip-answer", default="ok", metavar="ANSWER",
-                        help="SCAIP: ok | hold [N] | not-treated | busy | error [SNU] | silent "
-                        "(default ok); change it while running by typing the same on stdin")
     parser.add_argument("--hbi", type=int, help="SCAIP: heartbeat interval (minutes) to ask "
                         "units for in each answer")
 
@@ -315,7 +327,11 @@ async def listen(args: argparse.Namespace) -> int:
                          "password at the registrar")
     if args.hbi is not None and not 1 <= args.hbi <= 1440:
         raise ValueError(f"--hbi: {args.hbi} (1..1440 minutes)")
-    policy = AnswerPolicy.parse(args.scaip_answer, args.hbi)
+    answer = args.answer or "ok"
+    try:
+        policy = AnswerPolicy.parse(answer, args.hbi)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
     done = asyncio.Event()
     seen = 0
 
@@ -341,7 +357,7 @@ async def listen(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, done.set)
     commands = _read_commands(console, done)
     print(f"SCAIP centre {args.user} registered at {args.sip_transport}://{args.host}:"
-          f"{args.port}; answering {args.scaip_answer!r} (type ok, hold N, busy, not-treated, "
+          f"{args.port}; answering {answer!r} (type ok, hold N, busy, not-treated, "
           "error N or silent to change); Ctrl-C to stop", flush=True)
     try:
         await done.wait()

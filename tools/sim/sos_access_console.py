@@ -6,7 +6,8 @@ PyPI (``sos-access``). It answers each request as the protocol's description say
 and info, module ``trygg.hub.arc.protocols.sos_access``), checks the transmitter's
 password, detects duplicates by reference, issues new passwords on
 ``requestnewauthentication`` (never printing them), and can be told to answer otherwise
-(``--answer 5``: "not treated, use failover") to exercise a hub's failover.
+(``--answer not-treated`` or ``--answer 5``: "not treated, use failover") to exercise a
+hub's failover.
 
 Every input is hostile: a document that is not well-formed, too large, too slow (read
 timeout), or has DOCTYPE or entities is answered with its status where that is possible and
@@ -26,9 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc.protocols import sos_access as sos
 from trygg.hub.private_files import read_secret
+from trygg.hub.rules.alarm_kinds import KINDS
 
 # A client gets this long to send its whole request: a slow or stalled sender cannot hold a
 # connection (and its memory) for longer.
@@ -294,14 +295,33 @@ def add_listen_arguments(parser: Any) -> None:
     parser.add_argument("--authentication-file", type=Path,
                         help="SOS Access: file with the transmitters' 15-character password "
                         "(mode 0600; never printed)")
-    parser.add_argument("--answer", type=int, choices=sorted(sos.STATUS_INFO),
-                        help="SOS Access: answer every alarm with this status (5 or 99: "
-                        "'use failover')")
     parser.add_argument("--no-heartbeat-service", action="store_true",
                         help="SOS Access: answer heartbeats with status 9")
 
 
+# The words `trygg arc listen --answer` shares with the SCAIP console, as SOS Access statuses.
+_ANSWER_WORDS = {"ok": sos.OK, "not-treated": sos.NOT_TREATED, "error": sos.OTHER_ERROR}
+
+
+def answer_status(text: str) -> int:
+    """The status ``--answer`` asks for: ok, not-treated, error [STATUS] or a status number.
+    ValueError naming what is allowed."""
+    words = text.strip().lower().split()
+    allowed = (f"one of ok, not-treated, error [STATUS] or a status number "
+               f"({', '.join(str(n) for n in sorted(sos.STATUS_INFO))})")
+    if len(words) == 2 and words[0] == "error":
+        words = words[1:]
+    if len(words) != 1:
+        raise ValueError(f"--answer {text.strip()!r}: {allowed}")
+    if words[0] in _ANSWER_WORDS:
+        return _ANSWER_WORDS[words[0]]
+    if words[0].isdigit() and int(words[0]) in sos.STATUS_INFO:
+        return int(words[0])
+    raise ValueError(f"--answer {text.strip()!r}: {allowed}")
+
+
 async def listen(args: argparse.Namespace) -> int:
+    status = None if args.answer is None else answer_status(args.answer)
     if not args.transmitter:
         raise ValueError("--transmitter: give the SOS Access transmitter code(s) to accept")
     if args.authentication_file is None:
@@ -325,7 +345,7 @@ async def listen(args: argparse.Namespace) -> int:
         if args.count and seen >= args.count:
             done.set()
 
-    fixed = None if args.answer is None else (args.answer, sos.STATUS_INFO[args.answer])
+    fixed = None if status is None else (status, sos.STATUS_INFO[status])
     console = SosAccessConsole(args.port, dict.fromkeys(args.transmitter, password),
                                host=args.host, answer=(lambda _r: fixed), on_event=show,
                                heartbeat_service=not args.no_heartbeat_service)

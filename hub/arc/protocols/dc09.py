@@ -176,5 +176,4 @@ PROTOCOL = CentreProtocol(
     codes={kind: _code_summary(kind) for kind in codes.CODES},
     code_table_markdown=codes.operator_table_markdown,
     transports=("tcp", "udp"),
-    console="trygg.tools.sim.arc_console",
 )

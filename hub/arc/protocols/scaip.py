@@ -26,14 +26,17 @@ a centre's ``hbi`` sets the heartbeat interval.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...config_reader import TableReader
+from ...private_files import read_secret
 from .. import scaip, scaip_sip
 from ..protocol import (
     DELIVERED,
@@ -79,7 +82,7 @@ class ScaipReceiver(ReceiverConfig):
     """host/port are the SIP registrar and proxy the centre sits behind."""
 
     cid: str = ""  # controller id: digits; also our SIP user name
-    password: str = ""  # Digest password of cid at the registrar
+    password: str = ""  # Digest password of cid at the registrar (read from password_file)
     centre: str = "alarm"  # the centre's SIP user at the registrar
     domain: str | None = None  # SIP domain (realm) when it is not the registrar's host
     local_host: str = "0.0.0.0"  # where our SIP transport listens for the centre's MESSAGE
@@ -97,14 +100,40 @@ class ScaipReceiver(ReceiverConfig):
                 f"{self.port}, cid={self.cid!r}, centre={self.centre!r})")
 
 
+def _password(reader: TableReader) -> str:
+    """The Digest password of cid: from ``password_file`` (mode 0600, the password alone on
+    its line: the way a technician keeps it out of hub.toml, which other tools read and
+    print) or, less safely, ``password`` in hub.toml itself. Exactly one of them."""
+    if reader.has("password_file"):
+        if reader.has("password"):
+            raise reader.error("password", "given twice: also as password_file (keep only "
+                               "password_file, the private one)")
+        path = reader.text("password_file", max_len=4096)
+        try:
+            password = read_secret(Path(path))
+        except OSError as exc:
+            raise reader.error("password_file", f"{exc.strerror or exc}: write the Digest "
+                               "password of cid at the registrar there, alone on one line, "
+                               "mode 0600") from None
+        if not password or len(password) > 128 or not password.isprintable():
+            raise reader.error("password_file", f"the password in {path} is not 1-128 "
+                               "printable characters")
+        return password
+    if not reader.has("password"):
+        raise reader.error("password_file", "missing: the file (mode 0600) with the Digest "
+                           "password of cid at the registrar (or password = \"...\")")
+    password = reader.text("password", max_len=128)
+    if not password:
+        raise reader.error("password", "empty: the Digest password of cid at the registrar")
+    return password
+
+
 def parse_receiver(reader: TableReader, common: ReceiverConfig) -> ScaipReceiver:
     cid = reader.text("cid", max_len=20)
     if not cid.isascii() or not cid.isdigit():
         raise reader.error("cid", f"{cid!r} is not the controller id the centre gave this "
                            "home (1-20 digits)")
-    password = reader.text("password", max_len=128)
-    if not password:
-        raise reader.error("password", "empty: the Digest password of cid at the registrar")
+    password = _password(reader)
     centre = reader.text("centre", "alarm", max_len=64)
     if not _SIP_USER_RE.fullmatch(centre):
         raise reader.error("centre", f"{centre!r} is not a SIP user name (letters, digits, "
@@ -164,11 +193,19 @@ class ScaipLink(CentreLink):
             domain_name=domain)
         self.centre_uri = f"sip:{config.centre}@{domain}"
         self._account: scaip_sip.SipAccount | None = None
+        self._opening = asyncio.Lock()
         self._refs: set[str] = set()  # refs this link waits for (in _WAITING)
         self._hold_since: dict[str, float] = {}
+        # MESSAGE transactions still open at the SIP level, by body. PJSIP retransmits a
+        # MESSAGE over UDP for 32 s (RFC 3261 §17.1.2, Timer F) after our own wait for the
+        # <mrs> has ended, and a non-INVITE transaction cannot be cancelled: a new attempt of
+        # the same request while one is open would put another copy on the wire each time
+        # (a centre coming back after an outage got a dozen). It waits for the open one.
+        self._sending: dict[str, asyncio.Future[scaip_sip.MessageStatus]] = {}
         self.hbi_minutes: int | None = None
         self._counters = {"requests": 0, "answers": 0, "holds": 0, "resets": 0,
-                          "bad_answers": 0, "foreign_messages": 0, "unreachable": 0}
+                          "bad_answers": 0, "foreign_messages": 0, "unreachable": 0,
+                          "sip_open": 0}
 
     # -- seam ---------------------------------------------------------------------
 
@@ -197,6 +234,11 @@ class ScaipLink(CentreLink):
         mrq = scaip.heartbeat_mrq(ref=ref_for(number), cid=self.receiver.cid)
         return await self._attempt(mrq)
 
+    async def prepare(self) -> None:
+        """Register now: the centre can reach us from the start, and the first alarm does
+        not wait for a REGISTER and its Digest challenge."""
+        await self._open()
+
     def counters(self) -> dict[str, object]:
         counts: dict[str, object] = dict(self._counters)
         if self._account is not None:
@@ -206,6 +248,9 @@ class ScaipLink(CentreLink):
         return counts
 
     async def close(self) -> None:
+        for sending in list(self._sending.values()):
+            sending.cancel()
+        self._sending.clear()
         account, self._account = self._account, None
         if account is not None:
             await account.close()
@@ -222,6 +267,7 @@ class ScaipLink(CentreLink):
         mrs, detail = await self._exchange(mrq, self.receiver.response_timeout)
         if mrs is None:
             self._counters["unreachable"] += 1
+            await self._register_again()
             return Outcome(UNREACHABLE, detail, wire)
         rtt = time.monotonic() - started
         if mrs.hbi:
@@ -248,6 +294,17 @@ class ScaipLink(CentreLink):
         if mrq.mty != scaip.MTY_PING:
             await self._reset(mrq)
         return Outcome(FAILOVER, f"{judgement.detail}; reset (RE) sent", wire, rtt)
+
+    async def _register_again(self) -> None:
+        """After an attempt without an answer over UDP, register again if PJSIP believes us
+        registered: the registrar may have lost us (a crash that lost its table), and then
+        the centre's <mrs> cannot reach us until our next refresh, minutes away. Over TCP and
+        TLS the registration lives on a connection, whose loss PJSIP sees and answers with a
+        new registration of its own (a second one then would race it onto a dead flow)."""
+        account = self._account
+        if (self.receiver.transport == "udp" and account is not None
+                and account.registered.is_set()):
+            await account.refresh_registration()
 
     async def _reset(self, mrq: scaip.Mrq) -> None:
         """Cancel ``mrq`` at this centre (mty RE, same ref) before the next path takes it;
@@ -281,10 +338,17 @@ class ScaipLink(CentreLink):
         self._counters["requests"] += 1
         try:
             body = scaip.encode_mrq(mrq).decode()
+            sending = self._sending.get(body)
+            if sending is None or sending.done():
+                sending = asyncio.ensure_future(account.send_message(
+                    self.centre_uri, body, scaip.CONTENT_TYPE))
+                self._sending[body] = sending
+                sending.add_done_callback(functools.partial(self._sent, body))
+            else:
+                self._counters["sip_open"] += 1
             try:
                 async with asyncio.timeout_at(deadline):
-                    status = await account.send_message(self.centre_uri, body,
-                                                        scaip.CONTENT_TYPE)
+                    status = await asyncio.shield(sending)
             except TimeoutError:
                 return None, f"no SIP answer to the MESSAGE within {limit:g} s"
             except scaip_sip.SipError as exc:
@@ -308,12 +372,22 @@ class ScaipLink(CentreLink):
                 _WAITING.pop(mrq.ref, None)
                 self._refs.discard(mrq.ref)
 
+    def _sent(self, body: str, done: asyncio.Future[scaip_sip.MessageStatus]) -> None:
+        if self._sending.get(body) is done:
+            del self._sending[body]
+        if not done.cancelled():
+            done.exception()  # retrieved: an error is the waiting attempt's to report
+
     async def _open(self) -> scaip_sip.SipAccount:
-        if self._account is None:
-            account = scaip_sip.SipAccount(self.sip_config, on_message=self._message)
-            await account.open()
-            self._account = account
-        return self._account
+        # One account per link, however many callers race here (prepare() and the first
+        # attempt): a second one would register the same address of record, and PJSIP would
+        # hand the centre's answers to whichever it found first, long after this link closed.
+        async with self._opening:
+            if self._account is None:
+                account = scaip_sip.SipAccount(self.sip_config, on_message=self._message)
+                await account.open()
+                self._account = account
+            return self._account
 
     def _message(self, message: scaip_sip.IncomingMessage) -> None:
         self._answer(message.body, f"a MESSAGE from {message.from_uri[:80]}", None,
@@ -364,5 +438,4 @@ PROTOCOL = CentreProtocol(
     codes={kind: _code_summary(kind) for kind in scaip.SCAIP_CODES},
     code_table_markdown=scaip.code_table_markdown,
     transports=("udp", "tcp", "tls"),
-    console="trygg.tools.sim.scaip_console",
 )

@@ -59,9 +59,9 @@ from typing import TYPE_CHECKING
 from xml.parsers import expat
 from xml.sax.saxutils import escape
 
-from ...alarm_kinds import KINDS
 from ...config_reader import TableReader
 from ...private_files import read_secret, write_secret
+from ...rules.alarm_kinds import KINDS
 from .. import codes
 from ..protocol import (
     DELIVERED,
@@ -586,6 +586,5 @@ PROTOCOL = CentreProtocol(
     codes=EVENT_CODES,
     code_table_markdown=code_table_markdown,
     transports=("tcp",),
-    console="trygg.tools.sim.sos_access_console",
     check=check,
 )

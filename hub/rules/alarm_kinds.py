@@ -72,10 +72,11 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
     ),
     AlarmKind(
         "possible_fall", 2, CARE, "POSSIBLE FALL",
-        "Bed and motion sensors show a pattern that usually means a fall: for example the "
-        "resident left the bed at night and neither came back nor moved elsewhere.",
-        "The resident may be on the floor between bed and bathroom, or unwell out of "
-        "sensor view. Call the resident; if there is no clear answer, send help.",
+        "The resident is at home, out of bed, and nothing has moved for longer than is usual "
+        "for this resident in that room at that hour (learned from the resident's own weeks; "
+        "the text says how long, where, and what is usual).",
+        "The resident may be on the floor in the room named, or unwell out of sensor view. "
+        "Call the resident; if there is no clear answer, send help.",
         "The resident moved again or went back to bed.",
     ),
     AlarmKind(
@@ -86,14 +87,18 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
     ),
     AlarmKind(
         "inactivity", 3, CARE, "NO ACTIVITY",
-        "No movement has been seen in the home for longer than this resident's set limit.",
-        "The resident may be ill, asleep in an unusual place, or out without the hub "
-        "knowing. Call the resident; follow the care plan if there is no answer.",
+        "A check: the resident went out and is not back as usual (text: \"Not back as "
+        "usual\"), or is not in bed long after the usual bedtime and has been still for a "
+        "while (text: \"Not in bed\").",
+        "The resident may be out longer than planned, or have fallen just behind the door "
+        "or in a room at night. Call the resident (a mobile phone if out); follow the care "
+        "plan if there is no answer.",
         "Movement was seen in the home again.",
     ),
     AlarmKind(
         "not_up", 3, CARE, "NOT UP",
-        "The resident has not got out of bed by the time set in the care plan.",
+        "The resident is still in bed well past the usual rise time, or has been in bed in "
+        "the daytime much longer than the usual naps.",
         "The resident may be ill or too weak to get up. Call the resident.",
         "The resident got out of bed.",
     ),
@@ -142,6 +147,14 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
         "Interference, a misconfigured device, or someone trying to fake sensor messages. "
         "Alarms may be blocked: arrange a technical check.",
         "The hub has stopped receiving messages it must reject.",
+    ),
+    AlarmKind(
+        "sensors_unreachable", 5, TECHNICAL, "SENSORS NOT HEARD",
+        "The hub in the home cannot reach its message broker, so it hears none of the "
+        "sensors (the hub itself still reports).",
+        "No sensor alarm can arrive from this home until it is restored. Arrange a technical "
+        "check today; call the resident if in doubt.",
+        "The hub hears its sensors again.",
     ),
     AlarmKind(
         "test", 5, TEST, "TEST",

@@ -12,7 +12,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from trygg.hub.alarm_kinds import KINDS
 from trygg.hub.arc.protocol import (
     DELIVERED,
     FAILOVER,
@@ -26,6 +25,7 @@ from trygg.hub.arc.protocol import (
 )
 from trygg.hub.arc.report import AlarmReport
 from trygg.hub.config_reader import TableReader
+from trygg.hub.rules.alarm_kinds import KINDS
 
 
 @dataclass(frozen=True)
