@@ -68,10 +68,11 @@ class Device:
         from . import roles
 
         role_class = roles.load(cfg["role"])
-        # The role's transport (firmware/roles/base.py, LINK): only its module is loaded, found
-        # by name (an import statement per transport would intern its names on every device).
-        self.link: Link = __import__("firmware." + role_class.LINK, None, None,
-                                     ("Link",)).Link(hal, cfg, self.on_downlink)
+        # The role's transport: Wi-Fi unless the role names another (firmware/roles/base.py).
+        link: Any = getattr(role_class, "link", None)
+        if link is None:
+            from .mqtt import MqttLink as link
+        self.link: Link = link(hal, cfg, self.on_downlink)
         self.rejected = 0
         # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
         # Event, which wakes the sender at once (see hw.sim.hal.SimFlag for the alternative).
@@ -250,9 +251,9 @@ class Device:
             await asyncio.sleep_ms(_FEED_MS)
 
     async def run(self) -> None:
-        if self.role.LINK == "espnow":
-            # Only battery devices load it (heap: files mode).
-            await __import__("firmware.wake", None, None, ("wake",)).wake(self)
+        wake = getattr(self.link, "wake", None)
+        if wake is not None:  # a battery device: its life between deep sleeps (firmware/wake.py)
+            await wake(self)
             return
         await self.hal.start()
         self.role.setup()

@@ -29,6 +29,17 @@ if TYPE_CHECKING:
 # Asks the bridge for what its mailbox holds for us without sending a frame (the bridge
 # forwards no 1-byte datagram to the hub: a frame is never shorter than 20 bytes).
 POLL = b"?"
+# A battery role's bridge_mac until provisioning sets it (firmware/config.py: a local setting
+# of as many hex digits as this default); no ESP32 has this MAC.
+NO_BRIDGE = "000000000000"
+
+
+def needs_bridge(cfg: "dict[str, Any]", changes: "dict[str, Any]") -> "str | None":
+    """A battery role's configuration rule (roles/base.py, conflict): it knows its bridge."""
+    if cfg["bridge_mac"] == NO_BRIDGE:
+        return ("bridge_mac: not set: provision the device with its bridge's MAC (trygg hub "
+                "bridge prints it)")
+    return None
 
 
 class EspNowLink:
@@ -92,5 +103,8 @@ class EspNowLink:
             return False
         return True
 
+    async def wake(self, device: "Any") -> None:
+        """The battery device's life between deep sleeps, in place of Device.run."""
+        from .wake import wake
 
-Link = EspNowLink  # what firmware/device.py looks up by the role's LINK
+        await wake(device)

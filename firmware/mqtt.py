@@ -349,6 +349,3 @@ class MqttLink:
             self._close()
         self._puback_since = -1
         return self.up and self._acked_pid == pid
-
-
-Link = MqttLink  # what firmware/device.py looks up by the role's LINK

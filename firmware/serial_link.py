@@ -75,5 +75,3 @@ class SerialLink:
             elif kind == bridge.SYNC:
                 self.send_credit()
 
-
-Link = SerialLink  # what firmware/device.py looks up by the role's LINK

@@ -1,4 +1,4 @@
-"""A battery device's life between two deep sleeps (LINK espnow; firmware/espnow.py).
+"""A battery device's life between two deep sleeps (its role's link is firmware/espnow.py).
 
 Loaded only by battery devices: the Wi-Fi roles never hold its code (heap, files mode). A
 battery role adds to the life cycle of roles/base.py (which leaves them out for the same

@@ -1,4 +1,4 @@
-"""Battery bed role: a pressure mat behind a comparator that wakes the ESP32 (LINK espnow).
+"""Battery bed role: a pressure mat behind a comparator that wakes the ESP32 (firmware/espnow.py).
 
 An ADC cannot wake the chip, and sampling it on a timer would cost a wake every few
 seconds, so the mat's divider feeds a nano-power comparator with hysteresis (hw/boards/),
@@ -12,6 +12,7 @@ hub: the mains bed role's levels and calibration do not apply.
 
 import asyncio
 
+from ..espnow import EspNowLink, needs_bridge
 from .base import Role
 
 TYPE_CHECKING = False
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 class BatteryBedRole(Role):
     NAME = "battery_bed"
-    LINK = "espnow"
+    link = EspNowLink
+    conflict = staticmethod(needs_bridge)
     SIGNALS = ("bed_occupied",)
     CONFIG = {
         # Turning over lifts the mat's load for a moment; 2 s of CPU per change is a few
@@ -30,6 +32,9 @@ class BatteryBedRole(Role):
         # ESP-NOW (firmware/espnow.py): the Wi-Fi channel the bridge listens on (every device
         # of a home on the same one; 1, 6 and 11 do not overlap).
         "espnow_channel": (1, 1, 13),
+        # The bridge's MAC (12 hex digits; trygg hub bridge prints it): the only peer. Until
+        # provisioning sets it, espnow.NO_BRIDGE (a literal here: the hub reads CONFIG).
+        "bridge_mac": "000000000000",
         # How long to wait for the hub's ack after the last frame: the bridge's serial line,
         # the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with room to
         # spare; every millisecond is radio receive current (trygg bench energy).

@@ -1,4 +1,4 @@
-"""Battery motion role: a PIR that wakes the ESP32 from deep sleep (LINK espnow).
+"""Battery motion role: a PIR that wakes the ESP32 from deep sleep (firmware/espnow.py).
 
 The PIR's output is the ext0 wake pin (an RTC GPIO, high on motion). A wake by it is a
 ``motion`` event (routine class, as the mains motion role's), sent through the bridge at
@@ -8,6 +8,7 @@ hold-off is the mains role's rule, here also the battery's budget: trygg bench e
 Heartbeats carry the motion events since the previous heartbeat in ``triggers``.
 """
 
+from ..espnow import EspNowLink, needs_bridge
 from .base import Role
 
 TYPE_CHECKING = False
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 class BatteryMotionRole(Role):
     NAME = "battery_motion"
-    LINK = "espnow"
+    link = EspNowLink
+    conflict = staticmethod(needs_bridge)
     REPORT = ("motion",)
     SIGNALS = ("pir",)
     CONFIG = {
@@ -27,6 +29,9 @@ class BatteryMotionRole(Role):
         # ESP-NOW (firmware/espnow.py): the Wi-Fi channel the bridge listens on (every device
         # of a home on the same one; 1, 6 and 11 do not overlap).
         "espnow_channel": (1, 1, 13),
+        # The bridge's MAC (12 hex digits; trygg hub bridge prints it): the only peer. Until
+        # provisioning sets it, espnow.NO_BRIDGE (a literal here: the hub reads CONFIG).
+        "bridge_mac": "000000000000",
         # How long to wait for the hub's ack after the last frame: the bridge's serial line,
         # the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with room to
         # spare; every millisecond is radio receive current (trygg bench energy).

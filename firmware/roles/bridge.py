@@ -1,4 +1,4 @@
-"""ESP-NOW bridge role: an ESP32 on the hub's USB port (LINK serial).
+"""ESP-NOW bridge role: an ESP32 on the hub's USB port (firmware/serial_link.py).
 
 It relays: every frame heard on ESP-NOW goes to the hub as a ``U`` line with the
 sender's MAC (protocol/bridge.py); every frame the hub sends for a battery device (its
@@ -19,6 +19,7 @@ import time
 
 from hw import low_power
 
+from ..serial_link import SerialLink
 from .base import Role
 
 TYPE_CHECKING = False
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 class BridgeRole(Role):
     NAME = "bridge"
-    LINK = "serial_link"
+    link = SerialLink
     CONFIG = {
         # Frames for sleeping devices: an ack and a command or two per device of a home.
         "bridge_mailbox": (16, 2, 64),
@@ -40,7 +41,7 @@ class BridgeRole(Role):
     }
 
     def setup(self) -> None:
-        link = self.link = self.device.link
+        link = self.line = self.device.link
         link.relay_down = self._down
         link.credit = self._room
         self.radio = low_power.of(self.hal).radio(link.mac, self.cfg["espnow_channel"], True)
@@ -72,7 +73,7 @@ class BridgeRole(Role):
                 self.mailbox.remove(item)
                 sent += 1
         if sent:
-            self.link.send_credit()  # room again: the hub may send more
+            self.line.send_credit()  # room again: the hub may send more
 
     def _expire(self) -> None:
         now = time.ticks_ms()
@@ -98,14 +99,14 @@ class BridgeRole(Role):
                 continue
             mac, msg = got
             if len(msg) > 1:
-                self.link.write("U", mac, msg)
+                self.line.write("U", mac, msg)
                 self.relayed += 1
             await self._deliver(mac)
 
     def report(self, msg: "dict[str, Any]") -> None:
         print("bridge: relayed %d, mailbox %d, expired %d, radio dropped %d, line corrupt %d"
               % (self.relayed, len(self.mailbox), self.expired, self.radio.dropped,
-                 self.link.corrupt))
+                 self.line.corrupt))
 
 
 ROLE = BridgeRole

@@ -1,4 +1,4 @@
-"""Wearable alarm button (pendant or wristband), on a coin cell (LINK espnow).
+"""Wearable alarm button (pendant or wristband), on a coin cell (firmware/espnow.py).
 
 The button (``button``, pressed = 0, wakes the chip from deep sleep) calls for help:
 a press shorter than ``cancel_press_ms`` is ``button`` (URGENT: the assistance alarm,
@@ -19,6 +19,7 @@ import time
 
 from hw import low_power
 
+from ..espnow import EspNowLink, needs_bridge
 from .base import Role
 
 TYPE_CHECKING = False
@@ -30,7 +31,8 @@ _BLINK_MS = 200  # what the wearer sees; each blink is awake time (trygg bench e
 
 class ButtonRole(Role):
     NAME = "button"
-    LINK = "espnow"
+    link = EspNowLink
+    conflict = staticmethod(needs_bridge)
     URGENT = ("button",)
     SIGNALS = ("button", "led")
     CONFIG = {
@@ -45,6 +47,9 @@ class ButtonRole(Role):
         # ESP-NOW (firmware/espnow.py): the Wi-Fi channel the bridge listens on (every device
         # of a home on the same one; 1, 6 and 11 do not overlap).
         "espnow_channel": (1, 1, 13),
+        # The bridge's MAC (12 hex digits; trygg hub bridge prints it): the only peer. Until
+        # provisioning sets it, espnow.NO_BRIDGE (a literal here: the hub reads CONFIG).
+        "bridge_mac": "000000000000",
         # How long to wait for the hub's ack after the last frame: the bridge's serial line,
         # the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with room to
         # spare; every millisecond is radio receive current (trygg bench energy).

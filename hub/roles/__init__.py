@@ -146,7 +146,19 @@ def command_problem(role: str, body: Mapping[str, Any]) -> str | None:
 # Class attribute of the firmware's Role -> its value when the role does not declare it
 # (firmware/roles/base.py).
 _DECLARATIONS: dict[str, Any] = {"NAME": "", "URGENT": (), "REPORT": (), "SIGNALS": (),
-                                 "CONFIG": {}, "COMMANDS": (), "LINK": "mqtt"}
+                                 "CONFIG": {}, "COMMANDS": (), "link": "mqtt"}
+# A role's ``link`` names its transport's class (firmware/roles/base.py); Wi-Fi when absent.
+_LINKS = {"EspNowLink": "espnow", "SerialLink": "serial_link"}
+
+
+def link_of(link_class: str | None) -> str:
+    """The transport ("mqtt", "espnow", "serial_link") of a role whose ``link`` is the class
+    named ``link_class`` (None: not declared, Wi-Fi); RoleError for another class."""
+    if link_class is None:
+        return "mqtt"
+    if link_class not in _LINKS:
+        raise RoleError(f"link {link_class!r}: one of {', '.join(_LINKS)}")
+    return _LINKS[link_class]
 
 
 def firmware_role_path(name: str) -> Path:
@@ -190,6 +202,12 @@ def device_facts(name: str) -> DeviceFacts:
             continue
         if not isinstance(target, ast.Name) or target.id not in found:
             continue
+        if target.id == "link":
+            if not isinstance(value, ast.Name) or value.id not in _LINKS:
+                raise RoleError(f"{where}:{node.lineno}: {role_class.name}.link must name one "
+                                f"of {', '.join(_LINKS)}")
+            found["link"] = link_of(value.id)
+            continue
         try:
             found[target.id] = ast.literal_eval(value)
         except ValueError:
@@ -200,9 +218,10 @@ def device_facts(name: str) -> DeviceFacts:
         raise RoleError(f"{where}: {role_class.name}.NAME is {found['NAME']!r}, not {name!r}")
     settings = {key: spec[0] if isinstance(spec, tuple) else spec
                 for key, spec in found["CONFIG"].items()}
-    local = frozenset(key for key, spec in found["CONFIG"].items() if isinstance(spec, tuple))
+    local = frozenset(key for key, spec in found["CONFIG"].items()
+                      if isinstance(spec, (tuple, str)))
     return DeviceFacts(tuple(found["URGENT"]), tuple(found["REPORT"]), tuple(found["SIGNALS"]),
-                       settings, local, tuple(found["COMMANDS"]), str(found["LINK"]))
+                       settings, local, tuple(found["COMMANDS"]), str(found["link"]))
 
 
 def wifi_roles() -> tuple[str, ...]:

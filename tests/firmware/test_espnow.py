@@ -29,6 +29,9 @@ pytestmark = pytest.mark.micropython
 # A device paired a moment before the hub has reloaded its devices is refused once; its
 # hello goes again after espnow_retry_s (30 s by default).
 HELLO_S = 60.0
+# A wake is a process start (ROMFS mount, imports) and an exchange through the bridge and the
+# hub: seconds on a loaded machine. A bound, not a wait: a board that sleeps returns at once.
+SLEEP_S = 30.0
 CLI = [sys.executable, "-m", "trygg.tools.cli.main"]
 
 
@@ -51,7 +54,7 @@ def test_motion_wakes_the_board_and_is_stored_and_acked_through_the_bridge(
     base = _settled(board)
     board.control("pulse pir")
     stored = home.wait_event(device_id, "motion")
-    board.wait_asleep(base + 1)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
     assert stored[0]["value"] == 1
     # Acked: the wake ended with an empty outbox.
     assert "outbox 0" in [line for line in board.lines if line.startswith("wake:")][-1]
@@ -85,19 +88,19 @@ def test_an_event_made_out_of_range_is_kept_through_deep_sleep_and_delivered_whe
     # at once: another motion, as on the chip with motion_holdoff_s 0).
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
-    board.wait_asleep(base + 1)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
     assert "failed 1 " in _wakes(board)[-1]  # not heard: kept on flash, asleep
     kept = _outbox(_wakes(board)[-1])
     assert kept >= 1  # (with a frame the hub did not ack in time before: set_time's result)
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")  # a second wake, still out of range
-    board.wait_asleep(base + 2)
+    board.wait_asleep(base + 2, timeout=SLEEP_S)
     assert _outbox(_wakes(board)[-1]) == kept + 1
     assert home.events(device_id, "motion") == []
     medium.set_in_range(mac_for(bytes.fromhex(device_id)), True)
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")  # back home: everything kept goes out, in order
-    board.wait_asleep(base + 3)
+    board.wait_asleep(base + 3, timeout=SLEEP_S)
     stored = home.wait_event(device_id, "motion", 3)
     assert _outbox(_wakes(board)[-1]) == 0
     assert [m["seq"] for m in stored] == sorted(m["seq"] for m in stored)
@@ -141,24 +144,24 @@ def test_a_bridge_reboot_and_a_pulled_cable_lose_nothing_acked(home: BatteryHome
     home.bridge_board.stop()
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
-    board.wait_asleep(base + 1)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
     assert _outbox(_wakes(board)[-1]) >= 1  # unheard: kept
     home.bridge_board.start()
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
-    board.wait_asleep(base + 2)
+    board.wait_asleep(base + 2, timeout=SLEEP_S)
     home.wait_event(device_id, "motion", 2)
     # The hub killed and restarted (the far end of the cable gone): the device's frames are
     # not acked meanwhile, so they are kept and sent again.
     home.kill_hub()
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
-    board.wait_asleep(base + 3)
+    board.wait_asleep(base + 3, timeout=SLEEP_S)
     assert _outbox(_wakes(board)[-1]) >= 1
     home.start_hub()
     _settled(board)  # asleep: the pulse is its wake pin
     board.control("pulse pir 1")
-    board.wait_asleep(base + 4)
+    board.wait_asleep(base + 4, timeout=SLEEP_S)
     stored = home.wait_event(device_id, "motion", 4)
     assert len({m["seq"] for m in stored}) == len(stored) == 4  # each event stored once
 
