@@ -69,7 +69,10 @@ async def wake(device: "Any") -> None:
     if lp.wake_cause() is None:  # a power-up or a reset, not a wake from deep sleep
         device.send({"type": "hello", "firmware": VERSION, "role": cfg["role"],
                    "board": cfg["board"], "reset": hal.reset_cause(),
-                   "heartbeat_s": cfg["heartbeat_s"]}, REPORT)
+                   "heartbeat_s": cfg["heartbeat_s"],
+                   # Whatever the board file says of the board: a device that sleeps between
+                   # wakes runs on its cell (hub/roles: which cell, so which limits).
+                   "power": "battery"}, REPORT)
     beat_ms = cfg["heartbeat_s"] * 1000
     now = lp.sleep_clock_ms()
     due = state.get("beat")

@@ -224,6 +224,8 @@ _THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
     "nap_floor_h": (0.25, 24), "not_in_bed_still_min": (5, 240),
     "dose_window_min": (5, 720), "silent_heartbeats": (2, 100), "heartbeat_s": (10, 86400),
     "battery_low_mv": (2000, 5000), "battery_ok_mv": (2000, 5000), "stock_low_doses": (0, 255),
+    "aa_low_mv": (2000, 5000), "aa_ok_mv": (2000, 5000),
+    "coin_cell_low_mv": (2000, 5000), "coin_cell_ok_mv": (2000, 5000),
 }
 # [hub] demo_profile = true: the time thresholds may be as short as a few seconds, so the
 # simulated-home demo (trygg demo) and its CI run show a night fall in seconds. Never for a
@@ -271,9 +273,10 @@ def _resident(reader: TableReader, demo_profile: bool = False) -> Resident:
     _reject_retired(section)
     thresholds = _dataclass_section(section, Thresholds,
                                     _DEMO_THRESHOLD_RANGES if demo_profile else _THRESHOLD_RANGES)
-    if thresholds.battery_ok_mv <= thresholds.battery_low_mv:
-        raise reader.error("thresholds.battery_ok_mv", "must be above battery_low_mv "
-                           "(hysteresis)")
+    for cell in ("battery", "aa", "coin_cell"):
+        if getattr(thresholds, f"{cell}_ok_mv") <= getattr(thresholds, f"{cell}_low_mv"):
+            raise reader.error(f"thresholds.{cell}_ok_mv", f"must be above {cell}_low_mv "
+                               "(hysteresis)")
     for low, high in (("still_floor_min", "still_ceiling_min"),
                       ("outing_floor_h", "outing_ceiling_h"), ("nap_floor_h", "nap_ceiling_h")):
         if getattr(thresholds, low) > getattr(thresholds, high):

@@ -78,6 +78,11 @@ class RoleDescription:
     # What the alarm centre reads when the device calls for help (its ``button`` event), if
     # not the assistance rule's own words (hub/rules/assistance.py).
     call_text: str | None = None
+    # The cell the role's hardware runs on when its hello says "battery" (its board file's BOM;
+    # the low-battery limits are the resident's thresholds for it): "li_ion" (a Wi-Fi board's
+    # battery build or backup), "aa_alkaline" (2 in series), "coin_cell" (CR2032), or "none"
+    # (powered by the hub's USB port: never a low battery).
+    cell: str = "li_ion"
 
     def device(self) -> DeviceFacts:
         """What the role's firmware module declares, read from its source."""
@@ -98,6 +103,9 @@ def roles() -> dict[str, RoleDescription]:
         if not isinstance(described, RoleDescription) or described.name != name:
             raise RoleError(f"hub/roles/{name}.py: ROLE must be a RoleDescription named "
                             f"{name!r}")
+        if described.cell not in CELLS:
+            raise RoleError(f"hub/roles/{name}.py: cell {described.cell!r} (one of "
+                            f"{', '.join(CELLS)})")
         found[name] = described
     return found
 
@@ -108,6 +116,16 @@ def describe(name: str) -> RoleDescription:
     if described is None:
         raise RoleError(f"unknown role {name!r} (roles: {', '.join(roles())})")
     return described
+
+
+CELLS = ("li_ion", "aa_alkaline", "coin_cell", "none")
+
+
+def cell(role: str) -> str:
+    """The cell of ``role``'s hardware (RoleDescription.cell); "li_ion" for a role this hub has
+    no description of (held to the strictest limits: no low battery is missed)."""
+    described = roles().get(role)
+    return described.cell if described is not None else "li_ion"
 
 
 def call_text(role: str) -> str | None:

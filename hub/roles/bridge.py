@@ -8,4 +8,5 @@ ROLE = RoleDescription(
     walk_hint="nothing to do: it passes the walk test by its hello",
     pass_events=(),
     stimuli=(),
+    cell="none",  # the hub's USB port; what it measures is that supply
 )

@@ -13,4 +13,5 @@ ROLE = RoleDescription(
     stimuli=(_PRESS, _RELEASE),
     # Worn, not fixed: where the resident is, the centre learns by calling back.
     call_text="Personal alarm button pressed",
+    cell="coin_cell",  # CR2032 (hw/boards/esp32_devkitc.py, button)
 )

@@ -167,11 +167,13 @@ def test_a_bridge_reboot_and_a_pulled_cable_lose_nothing_acked(home: BatteryHome
 
 
 def test_low_battery_is_reported_before_the_device_goes_silent(home: BatteryHome) -> None:
-    board = home.add("battery_motion", battery_mv=3600, heartbeat_s=2, motion_holdoff_s=0)
+    # Two fresh AA cells read 3000 mV: below a Li-ion cell's limit, not a low 2xAA pair.
+    board = home.add("battery_motion", battery_mv=3000, heartbeat_s=2, motion_holdoff_s=0)
     device_id = board.config["device_id"]
     home.wait_event(device_id, "hello", timeout=HELLO_S)
+    home.wait_event(device_id, "heartbeat", 2)
     _settled(board)
-    assert not [a for a in home.alarms() if a["device_id"] == device_id]  # fresh cells
+    assert not [a for a in home.alarms() if a["device_id"] in (device_id, home.bridge_id)]
     board.control("battery 2500")  # the cells are running down
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -182,6 +184,9 @@ def test_low_battery_is_reported_before_the_device_goes_silent(home: BatteryHome
     assert beats, _heartbeats(home, device_id)
     alarms = home.alarms()
     assert any(a["kind"] == "low_battery" and a["device_id"] == device_id for a in alarms)
+    # The bridge on the hub's USB port has said hello and sent heartbeats all along: no notice.
+    assert home.wait_event(home.bridge_id, "heartbeat", 2)
+    assert not [a for a in alarms if a["device_id"] == home.bridge_id]
 
 
 def _heartbeats(home: BatteryHome, device_id: str) -> list[dict[str, Any]]:
