@@ -70,5 +70,7 @@ if _setup is not None:
 
     _device = Device(_setup[0], _setup[1])
     _setup = None
-    forget(("firmware.roles",))
+    # hw.hal too: its values (reset causes, IRQ edges) were copied by the modules that
+    # imported them; the module itself is needed no more.
+    forget(("firmware.roles", "hw.hal"))
     asyncio.run(_device.run())

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
 from .crash_points import crash_point
-from .roles import call_text, cell
+from .roles import call_text, cell, describe
 from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
 from .store import Device, Store, StoredEvent
@@ -48,6 +48,11 @@ class AlarmSink(Protocol):
 
 
 DeliveryCallback = Callable[[str, str, str, bool, str], None]
+
+
+# The levels of ``indicate`` (protocol/trygg.cddl, indicate-level).
+INDICATE_STORED = 1  # the hub has stored the call's alarm
+INDICATE_ACKNOWLEDGED = 2  # the centre has acknowledged it
 
 
 def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
@@ -74,6 +79,9 @@ class AlarmDesk:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.hub_scan_id = 0  # hub-made events up to this id have been fed to the rules
+        # Queues a command to a device (CommandSender.queue), set by the service: the
+        # wearer's device is told how far its call has come (feedback()).
+        self.queue_command: Callable[[str, dict[str, Any]], Awaitable[int]] | None = None
 
     def set_devices(self, devices: list[Device]) -> None:
         cfg = rules_config(self.config, devices)
@@ -152,6 +160,7 @@ class AlarmDesk:
         log.warning("alarm raised: %s (%s, priority %d)", a.alarm_id, a.kind, a.priority)
         await self._submit(a.alarm_id, "raised", a.kind, a.priority, a.resident_id, zone, room,
                            device_id, a.description, a.at)
+        await self.feedback(a.device_id, INDICATE_STORED)
 
     async def _resolve(self, a: ResolveAlarm) -> None:
         rows = await self._run_db(lambda s: [r for r in s.alarms() if r["alarm_id"] ==
@@ -241,6 +250,26 @@ class AlarmDesk:
                 HUB_ALARM_ACKNOWLEDGED, now, None, detail={"alarm_id": alarm_id,
                                                            "receiver": receiver}))
             await self.poll_hub_events()
+            rows = await self._run_db(lambda s: [r for r in s.alarms()
+                                                 if r["alarm_id"] == alarm_id])
+            if rows:
+                await self.feedback(rows[0]["device_id"], INDICATE_ACKNOWLEDGED)
+
+    async def feedback(self, device_id: str | None, level: int) -> None:
+        """Tell the device that raised an alarm how far it has come (``indicate``), if its
+        role takes that command (the wearable button): stored by the hub, acknowledged by
+        the centre. A command row, so it survives a restart and is retried until the device
+        answers; never in the way of the alarm itself (after the outbox, errors logged)."""
+        info = self._devices.get(device_id or "")
+        if info is None or device_id is None or self.queue_command is None:
+            return
+        try:
+            if "indicate" not in describe(info.role).device().commands:
+                return
+            await self.queue_command(device_id, {"command": "indicate", "level": level})
+        except Exception:
+            log.exception("telling device %s of its alarm (indicate %d) failed", device_id,
+                          level)
 
     async def poll_hub_events(self) -> int:
         """Feed hub-made events stored since the last poll (by this service or by the CLI:

@@ -160,6 +160,9 @@ FIELDS = {
         ("doses", 6, "doses", False, 0, MAX_DOSES),  # set_dose_schedule
         ("seconds", 7, "uint", False, 1, 600),  # identify: blink/beep duration
         ("reference", 8, "enum", False, CALIBRATE_REFERENCES, 0),  # calibrate
+        # indicate: 1 the hub has stored the call's alarm, 2 the centre has acknowledged it.
+        # A name every device has already (heap: tests/firmware/test_heap.py).
+        ("level", 9, "uint", False, 1, 2),
     ),
 }
 
@@ -171,7 +174,7 @@ COMMAND_FIELDS = {
     "identify": ("seconds",),
     "reboot": (),
     "calibrate": ("reference",),
-    "indicate": (),  # the centre has acknowledged the wearer's call: show it
+    "indicate": ("level",),  # how far the wearer's call has come: show it
 }
 
 _KEY_TYPE = 0  # every message: {0: type, ...}
@@ -387,7 +390,7 @@ def from_wire(wire: "Any", direction: int) -> "dict[str, Any]":
 
 def _check_command(msg: "dict[str, Any]") -> None:
     allowed = COMMAND_FIELDS[msg["command"]]
-    for name in ("config", "time", "utc_offset_min", "doses", "seconds", "reference"):
+    for name in ("config", "time", "utc_offset_min", "doses", "seconds", "reference", "level"):
         present = name in msg and msg[name] is not None
         if present and name not in allowed:
             raise _fail(COMMAND, name, "not allowed in " + msg["command"])

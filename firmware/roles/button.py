@@ -5,11 +5,14 @@ a press shorter than ``cancel_press_ms`` is ``button`` (URGENT: the assistance a
 sent at once, never dropped), a press held that long is ``cancel`` (the wearer is fine).
 Feedback, on the LED (``led``) and printed on the console:
 
-* "received": the hub's ack of the call came back through the bridge (the hub has
-  stored the alarm and is passing it on): one long blink;
-* "acknowledged": the hub's ``indicate`` command, sent when the alarm centre has
-  acknowledged the call: three blinks. After a call the button wakes every
-  ``feedback_poll_s`` for up to ``feedback_window_s`` to ask the bridge for it.
+* "received": the hub's ``indicate`` command with level 1, sent when it has stored the
+  call's alarm and is passing it on: one blink;
+* "acknowledged": ``indicate`` with level 2, sent when the alarm centre has acknowledged
+  the call: three blinks. After a call the button wakes every ``feedback_poll_s`` for up
+  to ``feedback_window_s`` to ask the bridge for them.
+
+A long press (``cancel``) is confirmed with one blink; the hub withdraws the call at the
+centre (a restore) if the centre still has it open.
 
 A press while the call is waiting for the centre is a new call (a frightened wearer
 presses again; the hub's assistance rule makes it one alarm).
@@ -100,11 +103,13 @@ class ButtonRole(Role):
                 if e[1] == 3:  # outbox.URGENT: the call is still unacked
                     print("button: call not yet received by the hub")
                     return
-            print("button: feedback received")
-            self._blink(1)
 
     def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
-        # "indicate": the centre has acknowledged the call.
+        # "indicate" (the only command it takes): how far the call has come.
+        if msg["level"] == 1:
+            print("button: feedback received")
+            self._blink(1)
+            return "ok", None
         print("button: feedback acknowledged")
         self.waiting_until = 0
         self._blink(3)

@@ -80,8 +80,8 @@ class RoleDescription:
     call_text: str | None = None
     # The cell the role's hardware runs on when its hello says "battery" (its board file's BOM;
     # the low-battery limits are the resident's thresholds for it): "li_ion" (a Wi-Fi board's
-    # battery build or backup), "aa_alkaline" (2 in series), "coin_cell" (CR2032), or "none"
-    # (powered by the hub's USB port: never a low battery).
+    # battery build or backup), "aa_lithium" (2 lithium AA in series), "coin_cell" (CR2032),
+    # or "none" (powered by the hub's USB port: never a low battery).
     cell: str = "li_ion"
 
     def device(self) -> DeviceFacts:
@@ -118,7 +118,7 @@ def describe(name: str) -> RoleDescription:
     return described
 
 
-CELLS = ("li_ion", "aa_alkaline", "coin_cell", "none")
+CELLS = ("li_ion", "aa_lithium", "coin_cell", "none")
 
 
 def cell(role: str) -> str:

@@ -12,5 +12,5 @@ ROLE = RoleDescription(
         Stimulus("pin bed_occupied 0", "bed_out", "they get up"),
     ),
     quick_settings={"bed_settle_ms": 0},
-    cell="aa_alkaline",  # 2xAA, as the battery motion sensor
+    cell="aa_lithium",  # 2xAA, as the battery motion sensor
 )

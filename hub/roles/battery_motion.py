@@ -11,5 +11,5 @@ ROLE = RoleDescription(
     pass_events=("motion",),
     stimuli=(_WALK_PAST,),
     quick_settings={"motion_holdoff_s": 0},
-    cell="aa_alkaline",  # 2xAA (hw/boards/esp32_devkitc.py, battery_motion)
+    cell="aa_lithium",  # 2xAA lithium (hw/boards/esp32_devkitc.py; trygg bench energy)
 )

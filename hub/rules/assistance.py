@@ -26,3 +26,14 @@ def on_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:
             alarm_book.resolve(ctx, alarm, "superseded by a new call")
     alarm_book.raise_alarm(ctx, kind, subject, device.resident_id, device.device_id, ev.id,
                            (ev.id,), text, device.room)
+
+
+def on_cancel(ctx: Context, device: DeviceInfo, ev: Event) -> None:
+    """The wearer cancels their call (a long press on the wearable button): the open
+    assistance alarm that device raised is resolved, which the centre receives as a restore
+    (hub/alarms.py), acknowledged or not -- an operator already calling back learns the
+    wearer withdrew the call. Another device's call stays open: the cancel speaks for the
+    call made with that button only."""
+    for alarm in alarm_book.open_alarms(ctx, ASSISTANCE, device.resident_id):
+        if alarm.device_id == device.device_id:
+            alarm_book.resolve(ctx, alarm, "cancelled by the wearer")

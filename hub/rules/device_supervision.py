@@ -91,7 +91,7 @@ def battery_limits(t: Thresholds, cell: str) -> tuple[int, int] | None:
     battery (the bridge on the hub's USB port)."""
     if cell == "none":
         return None
-    if cell == "aa_alkaline":
+    if cell == "aa_lithium":
         return t.aa_low_mv, t.aa_ok_mv
     if cell == "coin_cell":
         return t.coin_cell_low_mv, t.coin_cell_ok_mv

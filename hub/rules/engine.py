@@ -163,6 +163,8 @@ def _event(ctx: Context, ev: Event) -> None:
             _signed(ctx, resident, rs, None, "dose taken")
     elif name in _SUPERVISION_EVENTS:
         device_supervision.on_event(ctx, device, ev)
+    elif name == "cancel":
+        assistance.on_cancel(ctx, device, ev)
     elif name == "button" or name == "fall":
         assistance.on_event(ctx, device, ev)
         if name == "button":

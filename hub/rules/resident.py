@@ -114,13 +114,13 @@ class Thresholds:
     # the last tenth is left and the 3.3 V regulator is about to drop out.
     battery_low_mv: int = 3400
     battery_ok_mv: int = 3600
-    # Two alkaline AA cells in series straight to 3V3 (battery motion and bed sensors): 3.0-3.2
-    # V fresh; the ESP32's brown-out detector resets it at ~2.43 V (its default level) and the
-    # radio's ~120 mA sags a tired pair by 0.1-0.2 V. 2600 (1.3 V a cell) leaves about the last
-    # fifth of an alkaline cell: months at a sleeping sensor's draw, time for a planned visit.
-    # Only fresh cells read above 2900.
-    aa_low_mv: int = 2600
-    aa_ok_mv: int = 2900
+    # Two lithium AA cells in series (Energizer L91, the cell trygg bench energy budgets for
+    # the battery motion and bed sensors): ~1.5 V a cell under load for about nine tenths of
+    # their capacity, then a steep fall. Below 2800 (1.4 V a cell) they are past that knee:
+    # weeks at a sleeping sensor's draw before the ESP32's brown-out detector (~2.43 V, its
+    # default level) ends it, time for a planned visit. A fresh pair reads above 3100.
+    aa_low_mv: int = 2800
+    aa_ok_mv: int = 3100
     # A CR2032 lithium coin cell (the wearable button): 3.0-3.2 V fresh, a flat ~2.9 V for
     # most of its life, then a knee; below 2700 at rest it is past the knee (about a tenth
     # left) and the radio's peak through the buffer capacitor will soon brown the ESP32 out.

@@ -88,10 +88,10 @@ def test_what_powers_a_device_outlives_its_hello_in_the_devices_table(tmp_path: 
 
 # Battery devices (ESP-NOW): each role's cell has its own limits (hub/rules/resident.py).
 
-def test_two_fresh_aa_cells_at_3000_mv_raise_nothing_and_a_tired_pair_does() -> None:
-    # 3000 mV is a fresh 2xAA pair, far below a Li-ion cell's 3400 limit.
-    bodies = [hello("battery"), heartbeat(3000), heartbeat(2700), heartbeat(2550),
-              heartbeat(2800), heartbeat(3100)]
+def test_two_aa_cells_at_3000_mv_raise_nothing_and_a_spent_pair_does() -> None:
+    # 3000 mV is a 2xAA lithium pair on its plateau, far below a Li-ion cell's 3400 limit.
+    bodies = [hello("battery"), heartbeat(3000), heartbeat(2900), heartbeat(2700),
+              heartbeat(3000), heartbeat(3300)]
     assert low_battery_alarms(bodies, role="battery_motion") == ["low_battery", "resolved"]
     assert low_battery_alarms(bodies[:2], role="battery_bed") == []
 
@@ -116,7 +116,7 @@ def test_a_wifi_board_on_a_battery_keeps_the_li_ion_limits() -> None:
 def test_every_role_names_a_known_cell() -> None:
     assert {described.cell for described in roles().values()} <= set(CELLS)
     assert {cell(r) for r in ("battery_motion", "battery_bed", "button", "bridge")} == {
-        "aa_alkaline", "coin_cell", "none"}
+        "aa_lithium", "coin_cell", "none"}
 
 
 def test_a_cells_limits_without_hysteresis_are_refused_naming_the_key(tmp_path: Path) -> None:

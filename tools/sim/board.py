@@ -271,7 +271,14 @@ class SimBoard:
             elif words[0] == "pulse" and len(words) in (2, 3):
                 self.levels[words[1]] = 1
                 ms = int(words[2]) if len(words) == 3 else 100
+                # The wake is decided on the rising edge, before the pulse's end is even
+                # scheduled: a short pulse's end (another thread) must not lower the level
+                # before it is seen, as the chip's ext0 wake latches the edge.
+                signal, level = self.asleep
+                if signal == words[1] and level == 1:
+                    self._wake("pin")
                 threading.Timer(ms / 1000, self._pulse_end, args=(words[1],)).start()
+                return "ok"
             elif words[0] == "battery" and len(words) == 2:
                 self.battery_mv = int(words[1])
                 return "ok"

@@ -35,11 +35,14 @@ WAIT_S = 30.0
 class BatteryHome:
     """Medium, broker, hub and bridge; ``add()`` pairs and starts a battery board."""
 
-    def __init__(self, folder: Path, *, medium: EspNowMedium) -> None:
+    def __init__(self, folder: Path, *, medium: EspNowMedium,
+                 arc: dict[str, Any] | None = None) -> None:
+        """``arc``: the hub's [arc] table (tools/sim/centre.py, Centre.receiver), if a centre
+        takes its alarms."""
         self.folder = folder
         self.medium = medium
         self.mqtt_port = free_port()
-        self.config = write_hub_config(folder / "hub", mqtt_port=self.mqtt_port)
+        self.config = write_hub_config(folder / "hub", mqtt_port=self.mqtt_port, arc=arc)
         self.bridge_board = PtyBoard(folder / "bridge", romfs=True)
         with self.config.open("a") as f:
             f.write(f'\n[bridge]\nport = "{self.bridge_board.port_link}"\nreopen_s = 0.2\n')
@@ -145,8 +148,9 @@ class BatteryHome:
         self.broker.__exit__(None, None, None)
 
 
-def battery_home(folder: Path, medium: EspNowMedium) -> Iterator[BatteryHome]:
-    home = BatteryHome(folder, medium=medium)
+def battery_home(folder: Path, medium: EspNowMedium,
+                 arc: dict[str, Any] | None = None) -> Iterator[BatteryHome]:
+    home = BatteryHome(folder, medium=medium, arc=arc)
     try:
         yield home.start()
     finally:
