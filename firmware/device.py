@@ -60,8 +60,8 @@ class Device:
             self.clock.set_time(rtc, int(offset) if offset else 0)
         self.kid = binascii.unhexlify(cfg["device_id"])
         self.key = MacKey(binascii.unhexlify(cfg["key"]))
+        # Booted when the device runs (run(); a battery device's wake resumes it instead).
         self.seq = SequenceCounter(SequenceSlots(self.storage))
-        self.seq.boot()
         self.window = _load_window(self.storage)
         self.outbox = Outbox(self.storage, cfg["outbox_max"], cfg["resend_s"] * 1000,
                              cfg["resend_max_s"] * 1000)
@@ -255,6 +255,7 @@ class Device:
         if wake is not None:  # a battery device: its life between deep sleeps (firmware/wake.py)
             await wake(self)
             return
+        self.seq.boot()
         await self.hal.start()
         self.role.setup()
         self.send({"type": "hello", "firmware": VERSION, "role": self.cfg["role"],

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 _DEEP_SLEEP_EXIT_CODE = const(76)  # deep_sleep(): the launcher wakes it (tools/sim/board.py)
 _SLEEP_FILE = const("sim_sleep")  # "<ms> <signal or -> <level>": how the launcher wakes it
 _RADIO_FILE = const("sim_radio")  # the simulated ESP-NOW medium's UDP port
-_RESET_RECORD = const("reset_cause")  # hw/sim/hal.py reads it at the next start
 _RTC_MEMORY_RECORD = const("rtc_memory")  # the simulated RTC memory (2 KB on the ESP32)
 _RTC_MEMORY_SIZE = const(2048)
 
@@ -63,8 +62,9 @@ class SimLowPower:
 
     def deep_sleep(self, ms: int, signal: "str | None" = None, level: int = 1) -> None:
         # The chip powers down all but the RTC and starts again from /main.py: the launcher
-        # ends this process and starts a new one when the timer or the pin wakes it.
-        self.hal.storage.write(_RESET_RECORD, DEEP_SLEEP)
+        # ends this process and starts a new one when the timer or the pin wakes it, and says
+        # so (TRYGG_SIM_RESET=deep_sleep). Not a record on flash: a power cut while asleep
+        # must start as a power-up, with RTC memory lost, as the chip does.
         with open(self.hal.root + _SLEEP_FILE, "w") as f:
             f.write("%d %s %d" % (ms, signal or "-", level))
         print("sim: deep sleep %d ms%s" % (ms, " or %s=%d" % (signal, level) if signal else ""))

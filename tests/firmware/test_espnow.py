@@ -21,6 +21,7 @@ import pytest
 from trygg.hub.store import Store
 from trygg.protocol import cose, frame
 from trygg.protocol.bridge import mac_for
+from trygg.protocol.sequence import DEFAULT_STEP
 from trygg.tools.sim.board import DEEP_SLEEP_EXIT_CODE, SimBoard
 from trygg.tools.sim.centre import Centre
 from trygg.tools.sim.espnow_home import BatteryHome, battery_home
@@ -77,7 +78,15 @@ def _settled(board: SimBoard) -> int:
 
 
 def _outbox(wake_line: str) -> int:
-    return int(wake_line.rsplit(" ", 1)[1])
+    return int(wake_line.split(" outbox ")[1].split()[0])
+
+
+def _seq_writes(wake_line: str) -> int:
+    return int(wake_line.split(" seqw ")[1].split()[0])
+
+
+def _seqs(board: SimBoard, after: int = 0) -> list[int]:
+    return [int(line.split()[2]) for line in board.lines[after:] if line.startswith("up: seq")]
 
 
 def test_an_event_made_out_of_range_is_kept_through_deep_sleep_and_delivered_when_back(
@@ -167,6 +176,35 @@ def test_a_bridge_reboot_and_a_pulled_cable_lose_nothing_acked(home: BatteryHome
     board.wait_asleep(base + 4, timeout=SLEEP_S)
     stored = home.wait_event(device_id, "motion", 4)
     assert len({m["seq"] for m in stored}) == len(stored) == 4  # each event stored once
+
+
+def test_the_sequence_counter_is_kept_through_deep_sleep_and_a_power_cut_skips_its_block(
+        home: BatteryHome) -> None:
+    board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello", timeout=HELLO_S)
+    base = _settled(board)
+    for i in range(3):
+        _settled(board)  # asleep: the pulse is its wake pin
+        board.control("pulse pir 50")
+        board.wait_asleep(base + 1 + i, timeout=SLEEP_S)
+    wake_lines = _wakes(board)
+    # The power-up reserved a block on flash; the wakes from deep sleep wrote nothing.
+    assert _seq_writes(wake_lines[0]) == 1
+    assert [_seq_writes(w) for w in wake_lines[-3:]] == [0, 0, 0]
+    seqs = _seqs(board)
+    assert seqs == sorted(set(seqs))
+    assert seqs[-1] < DEFAULT_STEP
+    home.wait_event(device_id, "motion", 3)
+    # A power cut loses RTC memory: the counter starts past the reserved block, never reusing
+    # a number it may have sent.
+    lines = len(board.lines)
+    board.restart()
+    board.wait_for_line(r"wake: .* seqw 1", after=lines, timeout=SLEEP_S)
+    assert min(_seqs(board, lines)) >= DEFAULT_STEP
+    home.wait_event(device_id, "hello", 2)
+    stored = [e["seq"] for e in home.events(device_id)]
+    assert len(stored) == len(set(stored))
 
 
 def test_low_battery_is_reported_before_the_device_goes_silent(home: BatteryHome) -> None:

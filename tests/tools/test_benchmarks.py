@@ -68,9 +68,15 @@ def test_energy_bench_measures_every_battery_role_through_the_bridge() -> None:
         assert {"event", "heartbeat", "retry"} <= set(measured)
         assert measured["event"]["frames"] >= 1
         assert measured["event"]["radio_ms"] > 0
+        # The sequence counter kept through deep sleep: no flash write a wake (a block of
+        # numbers lasts days), where every wake wrote one before.
+        assert measured["event"]["seq_writes"] == 0
         for day in ("quiet", "busy"):
             assert figures[day]["mah_per_day"] > 0
             assert figures[day]["years"] > 0
+            assert figures[day]["seq_flash_writes_per_day"] < 1
+            assert figures[day]["seq_flash_writes_per_day_before"] == figures[day][
+                "wakes_per_day"]
 
 
 def test_protocol_and_arc_benches_run() -> None:

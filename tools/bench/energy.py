@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trygg.protocol.bridge import mac_for
+from trygg.protocol.sequence import DEFAULT_STEP
 from trygg.tools.sim.board import SimBoard
 from trygg.tools.sim.espnow_home import BatteryHome
 from trygg.tools.sim.espnow_medium import EspNowMedium
@@ -102,7 +103,7 @@ LOADS = {
 }
 
 _WAKE = re.compile(r"wake: awake (\d+) ms radio (\d+) ms tx (\d+) frames (\d+) bytes "
-                   r"failed (\d+) outbox (\d+)")
+                   r"failed (\d+) outbox (\d+)(?: seqw (\d+))?")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Wake:
     bytes: int
     failed: int
     kinds: tuple[str, ...]  # what the wake sent: "event", "heartbeat", ... from its up: lines
+    seq_writes: int = 0  # sequence-counter records written to flash (firmware/wake.py)
 
 
 def wakes(board: SimBoard, after: int = 0) -> list[Wake]:
@@ -124,8 +126,8 @@ def wakes(board: SimBoard, after: int = 0) -> list[Wake]:
             kinds.append(line.split()[3])
         m = _WAKE.search(line)
         if m:
-            a, r, f, b, fail, _ = (int(x) for x in m.groups())
-            found.append(Wake(a, r, f, b, fail, tuple(kinds)))
+            a, r, f, b, fail, _, seqw = (int(x or 0) for x in m.groups())
+            found.append(Wake(a, r, f, b, fail, tuple(kinds), seqw))
             kinds = []
     return found
 
@@ -146,7 +148,8 @@ def _median_wake(ws: list[Wake]) -> dict[str, float]:
     return {"awake_ms": statistics.median(w.awake_ms for w in ws),
             "radio_ms": statistics.median(w.radio_ms for w in ws),
             "frames": statistics.median(w.frames for w in ws),
-            "bytes": statistics.median(w.bytes for w in ws), "count": len(ws)}
+            "bytes": statistics.median(w.bytes for w in ws), "count": len(ws),
+            "seq_writes": statistics.mean(w.seq_writes for w in ws)}
 
 
 def _as_wake(m: dict[str, float]) -> Wake:
@@ -250,10 +253,25 @@ def budget(role: str, measured: dict[str, dict[str, float]], boot_ms: float,
     sleep_mas = (I_SLEEP_UA + load.sleep_extra_ua) / 1000 * 86400
     mah_day = (active_mas + sleep_mas) / 3600
     years = cell.mah * cell.usable / mah_day / 365
+    # Flash writes of the sequence counter. Before it was kept through deep sleep, every wake
+    # was a start and a start reserves a block (one record written); kept, a record is written
+    # when the day's frames use up a block (DEFAULT_STEP numbers), or as measured if more.
+    per_wake = {"event": events * (1 + own_per_event), "heartbeat": beats}
+    wakes_day = sum(per_wake.values())
+    frames_day = (events * (measured["event"]["frames"] + own_per_event
+                            * (own["frames"] if own else 0))
+                  + beats * measured["heartbeat"]["frames"])
+    measured_writes = (events * (measured["event"]["seq_writes"] + own_per_event
+                                 * (own["seq_writes"] if own else 0))
+                       + beats * measured["heartbeat"]["seq_writes"])
+    seq_writes = max(measured_writes, frames_day / DEFAULT_STEP)
     return {"events_per_day": events, "event_mas": round(event_mas, 2),
             "heartbeat_mas": round(beat_mas, 2), "own_wake_mas": round(own_mas, 2),
             "mah_per_day": round(mah_day, 4), "sleep_share": round(sleep_mas / 3600 / mah_day, 3),
             "years": round(years, 2), "goal_years": load.goal_years,
+            "wakes_per_day": round(wakes_day, 1),
+            "seq_flash_writes_per_day_before": round(wakes_day, 1),
+            "seq_flash_writes_per_day": round(seq_writes, 2),
             "meets_goal": years >= load.goal_years,
             "goal_day": load.goal_day == ("busy" if busy else "quiet")}
 
@@ -291,5 +309,8 @@ def run(events: int = 5, boot_ms: float = DEFAULT_BOOT_MS) -> int:
                   f"mAh/day (sleep {b['sleep_share']:.0%}), {b['years']:.1f} years "
                   + (f" (goal {b['goal_years']:g} years: "
                      f"{'met' if b['meets_goal'] else 'NOT met'})" if b["goal_day"] else ""))
+            print(f"        sequence counter flash writes: {b['seq_flash_writes_per_day']:g}/day "
+                  f"(kept through deep sleep; one a wake before: "
+                  f"{b['seq_flash_writes_per_day_before']:g}/day)")
     print(json.dumps(out))
     return 0
