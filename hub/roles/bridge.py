@@ -5,7 +5,7 @@ from . import RoleDescription
 ROLE = RoleDescription(
     name="bridge",
     title="ESP-NOW bridge for battery devices (on the hub's USB port)",
-    walk_hint="nothing to do: it passes the walk test by its hello",
+    walk_hint="nothing to do: it passes on its next hello or heartbeat (heartbeat_s)",
     pass_events=(),
     stimuli=(),
     cell="none",  # the hub's USB port; what it measures is that supply

@@ -308,3 +308,41 @@ def _button_call_and_cancel(home: BatteryHome, centre: Centre) -> None:
     assert len(home.events(device_id, "button")) == 1
     alarm = next(a for a in home.alarms() if a["alarm_id"] == alarm["alarm_id"])
     assert alarm["state"] == "resolved"
+
+
+def test_the_walk_test_passes_a_battery_device_only_on_an_event_after_it_began(
+        home: BatteryHome) -> None:
+    from trygg.tools.device.walktest import walk
+
+    board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello", timeout=HELLO_S)
+    base = _settled(board)
+    board.control("pulse pir 50")  # before the walk: passes nothing
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
+    home.wait_event(device_id, "motion")
+    said: list[str] = []
+    asked = threading.Event()
+
+    def say(line: str) -> None:
+        said.append(line)
+        if line.startswith("Trigger each device now"):
+            asked.set()
+
+    results: list[Any] = []
+    walker = threading.Thread(target=lambda: results.extend(walk(home.config, 60, say)))
+    walker.start()
+    assert asked.wait(30)
+    # The bridge passes on its next heartbeat (heartbeat_s 2 here); the sensor not yet.
+    deadline = time.monotonic() + 20
+    while not any("bridge" in line and "PASSED" in line for line in said):
+        assert time.monotonic() < deadline, said
+        time.sleep(0.1)
+    assert not any("battery_motion" in line and "PASSED" in line for line in said)
+    _settled(board)
+    board.control("pulse pir 50")  # the technician walks past
+    walker.join(60)
+    passed = {r["device_id"]: r for r in results}
+    assert passed[device_id]["passed"]
+    assert passed[device_id]["seen"] == "motion"
+    assert passed[home.bridge_id]["passed"]
