@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
 from .crash_points import crash_point
-from .roles import call_text
+from .roles import call_text, cell
 from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
 from .store import Device, Store, StoredEvent
@@ -55,7 +55,7 @@ def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
         residents={r.id: r for r in config.residents},
         devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
                                          d.heartbeat_s, d.paired_at, call_text(d.role),
-                                         d.power)
+                                         d.power, cell(d.role))
                  for d in devices})
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from trygg.hub.roles import roles as described_roles
+from trygg.hub.roles import wifi_roles
 from trygg.tools.device.tree import find_micropython
 from trygg.tools.sim.board import HubSide, Received, SimBoard, board_config, stage_board
 from trygg.tools.sim.launch import micropython_command, stage_romfs
@@ -315,7 +316,7 @@ def run(events: int = 100, roles: tuple[str, ...] | None = None) -> int:
     results: dict[str, Any] = {}
     # The hub's broker sends small frames at once too (mosquitto.conf(5) set_tcp_nodelay).
     with Mosquitto(extra_config=("set_tcp_nodelay true",)) as broker:
-        for role in roles or tuple(described_roles()):
+        for role in roles or wifi_roles():
             results[role] = bench_role(role, broker, events)
     modules, qstr_pools, image_size = module_heap()
     by_port = role_heap_by_port(tuple(results))
