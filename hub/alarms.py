@@ -31,8 +31,18 @@ from typing import Any, Protocol
 from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
 from .crash_points import crash_point
-from .roles import call_text
-from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
+from .roles import call_text, prompts
+from .rules import (
+    LocalCheck,
+    LocalCheckEnded,
+    RaiseAlarm,
+    ResolveAlarm,
+    RulesConfig,
+    RulesEngine,
+    State,
+    Tick,
+    replay,
+)
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
 from .store import Device, Store, StoredEvent
 
@@ -55,7 +65,7 @@ def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
         residents={r.id: r for r in config.residents},
         devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
                                          d.heartbeat_s, d.paired_at, call_text(d.role),
-                                         d.power)
+                                         d.power, prompts(d.role))
                  for d in devices})
 
 
@@ -74,6 +84,7 @@ class AlarmDesk:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.hub_scan_id = 0  # hub-made events up to this id have been fed to the rules
+        self.checks_asked = 0  # local checks begun since start (the service's status)
 
     def set_devices(self, devices: list[Device]) -> None:
         cfg = rules_config(self.config, devices)
@@ -94,6 +105,8 @@ class AlarmDesk:
                 if isinstance(action, RaiseAlarm):
                     if not store.alarm_exists(action.alarm_id):
                         new.append(action)
+                elif isinstance(action, LocalCheck | LocalCheckEnded):
+                    new.append(action)  # the ones still waiting are kept below
                 else:
                     rows = [a for a in store.alarms() if a["alarm_id"] == action.alarm_id]
                     if rows and rows[0]["state"] != "resolved":
@@ -103,6 +116,12 @@ class AlarmDesk:
         async with self._lock:
             self.state = State()
             actions = await self._run_db(_replay)
+            # A check of the past is history; one still waiting for her answer is asked again
+            # (the devices may have lost the prompt with the hub).
+            waiting = {c.check_id for rs in self.state.residents.values()
+                       for c in rs.checks.values() if c.answered_at is None}
+            actions = [a for a in actions if not isinstance(a, LocalCheckEnded)
+                       and (not isinstance(a, LocalCheck) or a.check_id in waiting)]
             self.hub_scan_id = self.state.last_event_id
             # A forwarded alarm is submitted again only while the outbox still remembers its
             # delivery ([arc].delivered_keep_days); older ones would go out as new messages.
@@ -136,10 +155,26 @@ class AlarmDesk:
             try:
                 if isinstance(action, RaiseAlarm):
                     await self._raise(action)
-                else:
+                elif isinstance(action, ResolveAlarm):
                     await self._resolve(action)
+                else:
+                    self._prompt(action)
             except Exception:
                 log.exception("acting on %s failed", action)
+
+    def _prompt(self, a: LocalCheck | LocalCheckEnded) -> None:
+        """A local check: the rules ask the resident before calling the centre. What was asked
+        and decided is the rules' own, rebuilt from the stored events (the answer is a stored
+        press); the log tells a technician. Delivering the prompt to the devices waits for a
+        device command that shows it."""
+        if isinstance(a, LocalCheck):
+            log.warning("local check %s: asking the resident on %s until %s: %s", a.check_id,
+                        ", ".join(a.device_ids), time.strftime("%H:%M:%S",
+                                                               time.localtime(a.answer_by)),
+                        a.reason)
+            self.checks_asked += 1
+        else:
+            log.warning("local check %s ended: %s", a.check_id, a.reason)
 
     async def _raise(self, a: RaiseAlarm) -> None:
         zone, room, device_id = await self._locate(a.device_id, a.cause_event_ids)

@@ -79,6 +79,10 @@ class DeviceInfo:
     # What powers it, as its last hello said (kept in the devices table, which outlives the
     # events' retention): "mains", "battery", or None (not said: treated as a battery).
     power: str | None = None
+    # It can prompt the resident (a light or buzzer) and takes the answer as its `button`
+    # event: the rules may ask before calling the centre (local_check.py). From the role's
+    # description (hub/roles), never from its name.
+    prompts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,8 @@ class Layout:
     has_motion: bool
     has_bed: bool
     bed_room: str | None
+    # The devices that can prompt the resident, in device-id order (local_check.py).
+    prompt_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,37 @@ class ResolveAlarm:
     at: float
 
 
-Action = RaiseAlarm | ResolveAlarm
+@dataclass(frozen=True, slots=True)
+class LocalCheck:
+    """Ask the resident before calling the centre: the prompting devices show a prompt; a press
+    on one of them by ``answer_by`` ends the episode (local_check.py). ``check_id`` is the id
+    of the alarm that goes to the centre without an answer."""
+
+    check_id: str
+    kind: str  # the alarm kind it stands for
+    resident_id: str
+    device_ids: tuple[str, ...]  # where the prompt shows
+    reason: str  # what the alarm's text would say
+    cause_event_ids: tuple[int, ...]
+    asked_at: float  # when the condition was met (the prompt's start)
+    answer_by: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCheckEnded:
+    """A check ended: answered (no alarm), or unanswered (its alarm was raised); the devices
+    stop prompting."""
+
+    check_id: str
+    resident_id: str
+    device_ids: tuple[str, ...]
+    answered: bool
+    reason: str
+    at: float
+
+
+Action = RaiseAlarm | ResolveAlarm | LocalCheck | LocalCheckEnded
 
 
 @dataclass(slots=True)
@@ -130,6 +166,22 @@ class OpenAlarm:
     device_id: str | None
     room: str | None = None  # where the resident was last seen when it was raised
     acknowledged: bool = False  # the centre has acknowledged it
+
+
+@dataclass(slots=True)
+class PendingCheck:
+    """A local check waiting for the resident's answer, or answered (kept so the episode is
+    not asked again)."""
+
+    check_id: str  # the alarm id it stands for
+    kind: str
+    episode: int
+    causes: tuple[int, ...]
+    clauses: tuple[str, ...]  # the alarm's text, refreshed while the condition lasts
+    room: str | None
+    asked_at: float
+    answer_by: float
+    answered_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -174,6 +226,12 @@ class ResidentState:
     doses_due: dict[int, tuple[float, int]] = field(default_factory=dict)
     # What the rules have learned of her routine from the stored events (routine.py).
     routine: Routine = field(default_factory=Routine)
+    # Local checks (local_check.py): by the id of the alarm each stands for; when prompts
+    # began (for the bound per hour); where a quiet spell began when an answer to a check cut
+    # it (the routine learns the whole spell: the press was asked for, not a movement of hers).
+    checks: dict[str, PendingCheck] = field(default_factory=dict)
+    prompts: list[float] = field(default_factory=list)
+    spell_from: float | None = None
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ the same room may be someone moving on the floor, and a new stillness there is a
 
 from __future__ import annotations
 
-from . import alarm_book, presence, routine, texts
+from . import alarm_book, local_check, presence, routine, texts
 from .context import Context
 from .local_time import window_containing
 from .model import POSSIBLE_FALL, ResidentState
@@ -43,7 +43,10 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     t = resident.thresholds
     now = ctx.now
     quiet = now - seen
-    if quiet < min(t.still_floor_min, t.night_no_motion_min, t.bathroom_no_motion_min) * 60.0:
+    prompts = bool(ctx.layout(resident.id).prompt_devices)
+    shortest = min(t.still_floor_min, t.night_no_motion_min, t.bathroom_no_motion_min,
+                   t.check_floor_min if prompts else t.still_floor_min)
+    if quiet < shortest * 60.0:
         return  # no limit, learned or default, is this short
     room = rs.seen_room or "home"
     days = ctx.local_days(resident)
@@ -53,10 +56,16 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     up_at_night = night is not None and rs.exit_at is not None and rs.exit_at >= night[0] \
         and rs.stay_start is not None and rs.stay_start < rs.exit_at
     bound = routine.stillness_bound(resident, rs.routine, days, room, now, up_at_night)
-    if quiet < bound.limit:
+    # With a device to ask her on, a stillness is checked at the learned check point (never
+    # later than the alarm's); without, it alarms at the alarm point, as it always did.
+    ask = bound.check if prompts and bound.check is not None else bound.limit
+    if quiet < ask:
         return
-    if up_at_night and rs.exit_at is not None and now - rs.exit_at < t.bed_exit_return_min * 60:
-        return
+    returned_by = 0.0
+    if up_at_night and rs.exit_at is not None:
+        returned_by = rs.exit_at + t.bed_exit_return_min * 60
+        if now < returned_by:
+            return
     where = f"in {room}" if rs.seen_room else "at home"
     first = f"No movement for {texts.duration(quiet)} {where}"
     # What her history shows here at this hour (nothing while it is being learned).
@@ -65,5 +74,9 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     if up_at_night and rs.exit_at is not None:
         context = f"up since {texts.clock(days, rs.exit_at)}"
     causes = (rs.seen_event, rs.exit_event) if up_at_night else (rs.seen_event,)
-    alarm_book.raise_alarm(ctx, POSSIBLE_FALL, resident.id, resident.id, None, rs.seen_event,
-                           causes, texts.fit(first, context, usual), rs.seen_room)
+    # When the condition was met: the limits are the hour's, so not before the hour began.
+    hour_began = days.hour_of(now)[2] - 3600.0
+    ask_at = max(seen + ask, returned_by, hour_began)
+    alarm_at = max(seen + bound.limit, returned_by, hour_began)
+    local_check.ask_or_raise(ctx, resident, rs, POSSIBLE_FALL, rs.seen_event, causes,
+                             (first, context, usual), rs.seen_room, ask_at, alarm_at)

@@ -51,8 +51,11 @@ def sign_of_life(ctx: Context, resident: Resident, rs: ResidentState, ev_id: int
     seen = rs.seen_at
     if seen is not None and at > seen and rs.seen_room is not None and not rs.away \
             and not in_bed(rs):
-        routine.record_spell(rs.routine, ctx.local_days(resident), rs.seen_room, seen, at,
+        # A spell an answer to a local check cut is learned whole (local_check.py).
+        begun = seen if rs.spell_from is None else min(seen, rs.spell_from)
+        routine.record_spell(rs.routine, ctx.local_days(resident), rs.seen_room, begun, at,
                              int(resident.thresholds.learn_days) + 2)
+    rs.spell_from = None
     if seen is None or at >= seen:
         rs.seen_at = at
         rs.seen_event = ev_id
