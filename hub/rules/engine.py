@@ -183,8 +183,9 @@ def _event(ctx: Context, ev: Event) -> None:
 
 def _signed(ctx: Context, resident: Resident, rs: ResidentState, room: str | None,
             why: str) -> None:
-    """A sign of life arrived: the stillness alarms it ends are resolved."""
-    if not ctx.state.open_alarms:
+    """A sign of life arrived: the stillness alarms (and waiting checks) it ends are
+    resolved."""
+    if not ctx.state.open_alarms and not rs.checks:
         return
     possible_fall.on_sign_of_life(ctx, resident, room, why)
     if not rs.away:

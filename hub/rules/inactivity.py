@@ -42,10 +42,12 @@ def _clock(seconds: float) -> dt.time:
 
 def on_sign_of_life(ctx: Context, resident: Resident) -> None:
     alarm_book.resolve_alarm(ctx, INACTIVITY, resident.id, "activity")
+    local_check.end(ctx, resident, INACTIVITY, "activity")
 
 
 def on_bed_out(ctx: Context, resident: Resident) -> None:
     alarm_book.resolve_alarm(ctx, NOT_UP, resident.id, "out of bed")
+    local_check.end(ctx, resident, NOT_UP, "out of bed")
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:

@@ -11,10 +11,12 @@ centre, its text saying when she was asked ("asked 14:02, no answer in 2 min").
 What never waits: fire, a call for help, a fall a device detected (they do not pass through
 here), and any condition in a home without a prompting device (exactly the rules as before).
 
-A press while a check waits is the answer, not a call for help: the check ends with it, so a
-second press is a call for help as usual. The rules ask at most ``check_max_per_hour`` times in
-any hour; a condition met above that bound is not asked about and goes to the centre at its
-ordinary alarm point.
+A check also ends, without an alarm, the way its alarm would be resolved: a stillness by a
+sign of life in another room, the bed or the door; not up by leaving the bed; the others by
+any activity at home. A press while a check waits is the answer, not a call for help: the
+check ends with it, so a second press is a call for help as usual. The rules ask at most
+``check_max_per_hour`` times in any hour; a condition met above that bound is not asked about
+and goes to the centre at its ordinary alarm point.
 
 Replayable: when a check begins and until when she may answer are computed from the state (the
 moment the condition was met), never from when a tick happened to run, so replaying the stored
@@ -26,6 +28,9 @@ from __future__ import annotations
 from . import alarm_book, texts
 from .context import Context
 from .model import (
+    CHECK_ANSWERED,
+    CHECK_ENDED,
+    CHECK_NO_ANSWER,
     INACTIVITY,
     NOT_UP,
     POSSIBLE_FALL,
@@ -47,6 +52,12 @@ _HOUR_S = 3600.0
 def handled(rs: ResidentState, alarm_id: str) -> bool:
     """Whether a check stands for ``alarm_id`` (waiting or answered)."""
     return alarm_id in rs.checks
+
+
+def decided(ctx: Context, rs: ResidentState, alarm_id: str) -> bool:
+    """Whether ``alarm_id`` was raised or has its check (the rule need not work out when its
+    condition was met again)."""
+    return alarm_id in ctx.state.raised or alarm_id in rs.checks
 
 
 def ask_or_raise(ctx: Context, resident: Resident, rs: ResidentState, kind: str, episode: int,
@@ -75,8 +86,9 @@ def ask_or_raise(ctx: Context, resident: Resident, rs: ResidentState, kind: str,
     recent = [p for p in rs.prompts if p > ask_at - _HOUR_S]
     if len(recent) >= t.check_max_per_hour:
         if ctx.now >= due:
+            last = texts.clock(ctx.local_days(resident), recent[-1])
             _raise(ctx, resident, kind, episode, causes,
-                   _with(clauses, f"not asked: {len(recent)} checks in the hour"), room)
+                   _with(clauses, f"not asked again (asked {last})"), room)
         return
     answer_by = ask_at + t.check_window_min * 60.0
     if ctx.now >= answer_by:
@@ -109,8 +121,8 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
         long = f"{asked} in {minutes}"
         note = long if len(check.clauses[0]) + 2 + len(long) <= texts.DESCRIPTION_MAX else asked
         devices = ctx.layout(resident.id).prompt_devices
-        ctx.actions.append(LocalCheckEnded(check.check_id, resident.id, devices, False,
-                                           f"no answer in {minutes}", now))
+        ctx.actions.append(LocalCheckEnded(check.check_id, resident.id, devices,
+                                           CHECK_NO_ANSWER, f"no answer in {minutes}", now))
         _raise(ctx, resident, check.kind, check.episode, check.causes,
                _with(check.clauses, note), check.room)
 
@@ -129,9 +141,29 @@ def on_button(ctx: Context, resident: Resident, rs: ResidentState, device: Devic
     for check in waiting:
         check.answered_at = at
         ctx.actions.append(LocalCheckEnded(check.check_id, resident.id,
-                                           ctx.layout(resident.id).prompt_devices, True,
-                                           f"answered at {when}{where}", ctx.now))
+                                           ctx.layout(resident.id).prompt_devices,
+                                           CHECK_ANSWERED, f"answered at {when}{where}",
+                                           ctx.now))
     return True
+
+
+def end(ctx: Context, resident: Resident, kind: str, reason: str,
+        room: str | None = None) -> None:
+    """The condition behind waiting checks of ``kind`` ended as it would resolve their alarm
+    (``room``: a sign of life there; a stillness check keeps waiting for one in its own room,
+    which may be someone moving on the floor)."""
+    rs = ctx.state.residents.get(resident.id)
+    if rs is None or not rs.checks:
+        return
+    for check in rs.checks.values():
+        if check.kind != kind or check.answered_at is not None:
+            continue
+        if room is not None and check.room is not None and room == check.room:
+            continue
+        check.answered_at = ctx.now
+        ctx.actions.append(LocalCheckEnded(check.check_id, resident.id,
+                                           ctx.layout(resident.id).prompt_devices,
+                                           CHECK_ENDED, reason, ctx.now))
 
 
 def _with(clauses: tuple[str, ...], note: str) -> tuple[str, ...]:

@@ -141,17 +141,27 @@ class LocalCheck:
     at: float
 
 
+# How a local check ends (LocalCheckEnded.outcome).
+CHECK_ANSWERED = "answered"  # she pressed: no alarm
+CHECK_NO_ANSWER = "no answer"  # the window passed: its alarm was raised
+CHECK_ENDED = "ended"  # the condition ended (she moved elsewhere, went to bed ...): no alarm
+
+
 @dataclass(frozen=True, slots=True)
 class LocalCheckEnded:
-    """A check ended: answered (no alarm), or unanswered (its alarm was raised); the devices
+    """A check ended (``outcome``: CHECK_ANSWERED, CHECK_NO_ANSWER, CHECK_ENDED); the devices
     stop prompting."""
 
     check_id: str
     resident_id: str
     device_ids: tuple[str, ...]
-    answered: bool
+    outcome: str
     reason: str
     at: float
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == CHECK_ANSWERED
 
 
 Action = RaiseAlarm | ResolveAlarm | LocalCheck | LocalCheckEnded

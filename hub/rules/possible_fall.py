@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from . import alarm_book, local_check, presence, routine, texts
 from .context import Context
-from .local_time import window_containing
+from .local_time import LocalDays, window_containing
 from .model import POSSIBLE_FALL, ResidentState
 from .resident import Resident
 
@@ -30,10 +30,12 @@ def on_sign_of_life(ctx: Context, resident: Resident, room: str | None, why: str
     for alarm in alarm_book.open_alarms(ctx, POSSIBLE_FALL, resident.id):
         if room is None or alarm.room is None or room != alarm.room:
             alarm_book.resolve(ctx, alarm, why)
+    local_check.end(ctx, resident, POSSIBLE_FALL, why, room)
 
 
 def on_bed_in(ctx: Context, resident: Resident) -> None:
     alarm_book.resolve_alarm(ctx, POSSIBLE_FALL, resident.id, "back in bed")
+    local_check.end(ctx, resident, POSSIBLE_FALL, "back in bed")
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
@@ -74,9 +76,34 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     if up_at_night and rs.exit_at is not None:
         context = f"up since {texts.clock(days, rs.exit_at)}"
     causes = (rs.seen_event, rs.exit_event) if up_at_night else (rs.seen_event,)
-    # When the condition was met: the limits are the hour's, so not before the hour began.
-    hour_began = days.hour_of(now)[2] - 3600.0
-    ask_at = max(seen + ask, returned_by, hour_began)
-    alarm_at = max(seen + bound.limit, returned_by, hour_began)
+    clauses = (first, context, usual)
+    if local_check.decided(ctx, rs, f"{POSSIBLE_FALL}-{resident.id}-{rs.seen_event}"):
+        local_check.ask_or_raise(ctx, resident, rs, POSSIBLE_FALL, rs.seen_event, causes,
+                                 clauses, rs.seen_room, now)  # only its words are new
+        return
+    ask_at = max(_met_since(resident, rs, days, room, seen, up_at_night, now, prompts),
+                 returned_by)
+    alarm_at = max(_met_since(resident, rs, days, room, seen, up_at_night, now, False),
+                   returned_by)
     local_check.ask_or_raise(ctx, resident, rs, POSSIBLE_FALL, rs.seen_event, causes,
-                             (first, context, usual), rs.seen_room, ask_at, alarm_at)
+                             clauses, rs.seen_room, ask_at, alarm_at)
+
+
+def _met_since(resident: Resident, rs: ResidentState, days: LocalDays, room: str, seen: float,
+               night: bool, now: float, check: bool) -> float:
+    """The moment a stillness since ``seen`` first reached its check point (``check``) or its
+    alarm point, met at ``now``: a function of the state, never of when ticks ran (a replay
+    that ticks only at events decides a check as live ticking did). The limits are each
+    hour's, so it walks back hour by hour while the limit was met before that hour began."""
+    def point(t: float) -> float:
+        bound = routine.stillness_bound(resident, rs.routine, days, room, t, night)
+        return bound.check if check and bound.check is not None else bound.limit
+
+    began = days.hour_of(now)[2] - 3600.0
+    met = max(seen + point(now), began)
+    for _ in range(24):
+        if began <= seen or began - seen < point(began - 1.0):
+            break  # not met before this hour: first met within it
+        met = max(seen + point(began - 1.0), began - 3600.0)
+        began -= 3600.0
+    return met

@@ -76,8 +76,9 @@ class Thresholds:
     check_max_per_hour: int = 2
     # Stillness is checked earlier than it alarms: when it is longer than on this share of the
     # learning days in that room around that hour (a quantile of the per-day longest spells;
-    # 1.0 = longer than on any of them, without the alarm's margin), never sooner than
-    # check_floor_min and never later than the alarm point. While learning: at the alarm point.
+    # 1.0 = longer than on any of them) by learn_margin_min -- without the alarm's factor
+    # learn_margin --, never sooner than check_floor_min and never later than the alarm point.
+    # While learning: at the alarm point.
     check_quantile: float = 1.0
     # A PIR misses a person reading or on the toilet for several minutes: asking sooner would
     # ask about ordinary quiet.

@@ -181,11 +181,13 @@ def stillness_bound(resident: Resident, routine: Routine, days: LocalDays, room:
 
 def _check_point(resident: Resident, maxima: list[float], limit: float) -> float:
     """When to ask about a stillness: longer than on ``check_quantile`` of the learning days
-    (nearest rank of the per-day longest spells), within ``check_floor_min`` .. ``limit``."""
+    (nearest rank of the per-day longest spells) by ``learn_margin_min`` (a PIR that missed
+    one movement: at exactly her usual longest she is usually about to move), within
+    ``check_floor_min`` .. ``limit``."""
     t = resident.thresholds
     s = sorted(maxima)
     k = min(len(s) - 1, max(0, math.ceil(t.check_quantile * len(s)) - 1))
-    return min(limit, max(t.check_floor_min * 60.0, s[k]))
+    return min(limit, max(t.check_floor_min * 60.0, s[k] + t.learn_margin_min * 60.0))
 
 
 def _stillness_bound(resident: Resident, routine: Routine, room: str, day: int, hour: int,
