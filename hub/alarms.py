@@ -23,6 +23,7 @@ crash points (``trygg.hub.crash_points``) where tests kill the hub.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -168,10 +169,13 @@ class AlarmDesk:
         press); the log tells a technician. Delivering the prompt to the devices waits for a
         device command that shows it."""
         if isinstance(a, LocalCheck):
+            try:
+                zone = self.config.resident(a.resident_id).zone
+            except KeyError:
+                zone = None
+            until = dt.datetime.fromtimestamp(a.answer_by, zone).strftime("%H:%M:%S")
             log.warning("local check %s: asking the resident on %s until %s: %s", a.check_id,
-                        ", ".join(a.device_ids), time.strftime("%H:%M:%S",
-                                                               time.localtime(a.answer_by)),
-                        a.reason)
+                        ", ".join(a.device_ids), until, a.reason)
             self.checks_asked += 1
         else:
             log.warning("local check %s ended: %s", a.check_id, a.reason)

@@ -30,7 +30,7 @@ from typing import Any
 from ..alarms import AlarmDesk
 from ..arc.report import AlarmReport
 from ..config import HubConfig
-from ..rules import LocalCheck, RaiseAlarm, ResolveAlarm
+from ..rules import LocalCheck, LocalCheckEnded, RaiseAlarm, ResolveAlarm
 from ..rules.model import Action
 from ..store import NewFrame, Store, StoredEvent
 from . import firmware_model
@@ -188,8 +188,11 @@ class Replayer:
         # the frames her answer sends (none: she does not answer). None: nobody answers.
         # Answers are delivered in time order among the recording's own items.
         self.respond: Callable[[LocalCheck], list[Delivery]] | None = None
-        self._answers: list[tuple[float, int, Delivery]] = []
+        self._answers: list[tuple[float, int, Delivery, str]] = []
         self._answer_order = 0
+        # Checks whose prompt stopped before her answer came (the check ended another way):
+        # their answers are not pressed.
+        self._withdrawn: set[str] = set()
         self.resolve_reasons: dict[str, str] = {}  # alarm id -> why the rules resolved it
         self._tap_actions()
         # The service's ticker: the first tick one interval after start.
@@ -217,7 +220,10 @@ class Replayer:
                         for answer in replayer.respond(action):
                             replayer._answer_order += 1
                             heapq.heappush(replayer._answers,
-                                           (answer.t, replayer._answer_order, answer))
+                                           (answer.t, replayer._answer_order, answer,
+                                            action.check_id))
+                    elif isinstance(action, LocalCheckEnded) and not action.answered:
+                        replayer._withdrawn.add(action.check_id)
             await act(actions)
 
         desk._act = tapped  # type: ignore[method-assign]
@@ -312,7 +318,9 @@ class Replayer:
                 item: Item = upcoming
                 upcoming = next(source, None)
             else:
-                item = heapq.heappop(answers)[2]
+                _, _, item, check_id = heapq.heappop(answers)
+                if check_id in self._withdrawn:
+                    continue
             if not await self._deliver(item):
                 return False
 

@@ -59,8 +59,11 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
         and rs.stay_start is not None and rs.stay_start < rs.exit_at
     bound = routine.stillness_bound(resident, rs.routine, days, room, now, up_at_night)
     # With a device to ask her on, a stillness is checked at the learned check point (never
-    # later than the alarm's); without, it alarms at the alarm point, as it always did.
-    ask = bound.check if prompts and bound.check is not None else bound.limit
+    # later than the alarm's); without, it alarms at the alarm point, as it always did. Once
+    # she has answered a check in this quiet spell (spell_from), the spell is hers as usual:
+    # she is asked again only at the alarm point.
+    early = prompts and rs.spell_from is None
+    ask = bound.check if early and bound.check is not None else bound.limit
     if quiet < ask:
         return
     returned_by = 0.0
@@ -81,7 +84,7 @@ def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
         local_check.ask_or_raise(ctx, resident, rs, POSSIBLE_FALL, rs.seen_event, causes,
                                  clauses, rs.seen_room, now)  # only its words are new
         return
-    ask_at = max(_met_since(resident, rs, days, room, seen, up_at_night, now, prompts),
+    ask_at = max(_met_since(resident, rs, days, room, seen, up_at_night, now, early),
                  returned_by)
     alarm_at = max(_met_since(resident, rs, days, room, seen, up_at_night, now, False),
                    returned_by)

@@ -42,7 +42,7 @@ from typing import Any
 from trygg.hub.config import ConfigError
 from trygg.hub.replay import falls, runner
 from trygg.hub.replay.recording import DeviceSpec, Recording, RecordingError
-from trygg.hub.rules import LocalCheck, alarm_kinds
+from trygg.hub.rules import LocalCheck, LocalCheckEnded, alarm_kinds
 from trygg.hub.rules import model as rules_model
 
 # The care alarms measured here: raised by inference about the resident, the ones whose false
@@ -57,6 +57,10 @@ DIRECT_KINDS = (rules_model.FIRE, rules_model.DEVICE_FALL, rules_model.ASSISTANC
 NOT_CARE_KINDS = DIRECT_KINDS + tuple(k.name for k in alarm_kinds.KINDS.values()
                                       if k.klass != alarm_kinds.CARE)
 
+# How checks ended, in the printed order: answered (no alarm), ended otherwise (she moved
+# elsewhere, went to bed: no alarm), no answer (the alarm went to the centre).
+CHECK_OUTCOMES = (rules_model.CHECK_ANSWERED, rules_model.CHECK_ENDED,
+                  rules_model.CHECK_NO_ANSWER)
 WITHIN_S = 1800.0  # the goal: a fall alarmed within 30 minutes
 DEFAULT_FALLS_PER_CATEGORY = 6
 JSON_VERSION = 1
@@ -111,7 +115,6 @@ class Resident:
         self.model = model
         self.home = home
         self.asked: Counter[str] = Counter()  # state -> checks asked in it
-        self.answered: Counter[str] = Counter()
         self._seq = 1 << 30  # the call point's answers, above the frames it sends itself
 
     def state_at(self, t: float) -> str:
@@ -121,6 +124,8 @@ class Resident:
         return "awake"  # no ground truth here: taken as up at home
 
     def respond(self, check: LocalCheck) -> list[runner.Delivery]:
+        """Her answer to ``check`` (none: she does not answer); the replay withdraws it if the
+        check ends another way first (she walked into another room: the prompt stopped)."""
         state = self.state_at(check.at)
         self.asked[state] += 1
         p = {"awake": self.model.awake, "asleep": self.model.asleep}.get(state, 0.0)
@@ -133,7 +138,6 @@ class Resident:
         t = check.at + delay
         if t >= check.answer_by:
             return []
-        self.answered[state] += 1
         self._seq += 1
         device = check.device_ids[0]
         return [runner.Delivery(t, device, self._seq, {"type": "event", "event": "button",
@@ -189,7 +193,7 @@ class HomeResult:
     motion_events: int = 0  # motion events the motion units sent (the hold-off's product)
     motion_device_hours: float = 0.0
     checks_by_state: dict[str, int] = field(default_factory=dict)
-    answered_by_state: dict[str, int] = field(default_factory=dict)
+    check_outcomes: dict[str, int] = field(default_factory=dict)  # LocalCheckEnded.outcome
 
 
 def _recording(job: HomeJob) -> Recording:
@@ -245,7 +249,9 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
                       dict(false_alarms), checks, dict(others), outcomes, result.frames,
                       time.perf_counter() - began, rec.derived, motion_events,
                       len(motion_units) * (rec.end - rec.start) / 3600.0,
-                      dict(person.asked), dict(person.answered))
+                      dict(person.asked), dict(Counter(
+                          str(a.fields.get("outcome")) for a in result.other_actions
+                          if a.type == LocalCheckEnded.__name__)))
 
 
 async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallOutcome:
@@ -375,8 +381,8 @@ def summarise(results: list[HomeResult]) -> dict[str, Any]:
                     _per_30(sum(r.local_checks for r in rs), days), 2),
                 "checks_by_state": dict(sum((Counter(r.checks_by_state) for r in rs),
                                             Counter[str]())),
-                "answered_by_state": dict(sum((Counter(r.answered_by_state) for r in rs),
-                                              Counter[str]()))}
+                "check_outcomes": dict(sum((Counter(r.check_outcomes) for r in rs),
+                                           Counter[str]()))}
 
     all_falls = [o for r in results for o in r.falls]
     categories = sorted({o.category for o in all_falls})
@@ -420,10 +426,11 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
     print("  local checks: rule actions asking the resident first (not alarms); false = care "
           "alarms that reached the centre")
     for name, f in summary["false_alarms"].items():
-        asked, answered = f["checks_by_state"], f["answered_by_state"]
+        asked, outcomes = f["checks_by_state"], f["check_outcomes"]
         if asked:
-            print(f"    {name:<10} checks asked/answered by her state: " + ", ".join(
-                f"{st} {asked[st]}/{answered.get(st, 0)}" for st in sorted(asked)))
+            print(f"    {name:<10} {sum(asked.values())} checks; she was " + ", ".join(
+                f"{st} {asked[st]}" for st in sorted(asked)) + "; " + ", ".join(
+                f"{k} {outcomes.get(k, 0)}" for k in CHECK_OUTCOMES))
     print("  motion events a motion unit sends per hour (the firmware's hold-off at work): "
           + ", ".join(f"{name} {f['motion_events_per_unit_hour']}"
                       for name, f in summary["false_alarms"].items()))
