@@ -176,6 +176,7 @@ class FallOutcome:
     room: str | None
     kind: str | None  # the first care alarm after the fall, None: none within the horizon
     delay_s: float | None
+    answered: int = 0  # checks answered after the fall (a fallen resident answers none)
 
 
 @dataclass
@@ -270,10 +271,12 @@ async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallO
 
     await twin.feed(after, injected.end, stop=care_alarm)
     twin.store.close()
+    answered = sum(1 for a in twin.other_actions if a.at > m.t and a.fields.get("outcome")
+                   == rules_model.CHECK_ANSWERED)
     if not first:
-        return FallOutcome(m.t, m.category, m.room, None, None)
+        return FallOutcome(m.t, m.category, m.room, None, None, answered)
     kind, at = first[0]
-    return FallOutcome(m.t, m.category, m.room, kind, at - m.t)
+    return FallOutcome(m.t, m.category, m.room, kind, at - m.t, answered)
 
 
 # --- the homes ---------------------------------------------------------------------------------
