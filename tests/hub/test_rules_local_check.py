@@ -127,18 +127,21 @@ def test_a_home_without_a_prompting_device_alarms_exactly_as_before() -> None:
 def test_fire_a_call_for_help_and_a_device_fall_never_wait() -> None:
     home = RulesHome(prompting=True)
     devices: dict[str, DeviceInfo] = dict(home.engine.config.devices)
-    pendant = "fa0000000001"
+    pendant = "fa0000000001"  # a worn button that prompts and detects falls
     devices[pendant] = DeviceInfo(pendant, "call_point", None, "r1", 98, 30 * 86400.0,
-                                  home.now)
+                                  home.now, prompts=True)
     home.engine = RulesEngine(RulesConfig(home.engine.config.residents, devices))
-    home.store(BED, "bed_out", home.at("08:00"))
-    home.store(SMOKE, "smoke_alarm", home.at("09:00"))
-    home.store(CALL, "button", home.at("09:05"))
-    home.store(pendant, "fall", home.at("09:10"))
+    still_in_the_kitchen(home)
+    home.run_until(home.at("11:30") + 10)
+    assert len(checks(home)) == 1  # a check waits for her answer ...
+    home.store(SMOKE, "smoke_alarm", home.at("11:30") + 20)  # ... fire does not wait for it
+    home.store(pendant, "fall", home.at("11:31"))  # nor does a fall a device detected
     assert [(a.kind, a.at) for a in home.raised()] == [
-        ("fire", home.at("09:00")), ("assistance", home.at("09:05")),
-        ("device_fall", home.at("09:10"))]
-    assert not checks(home)
+        ("fire", home.at("11:30") + 20), ("device_fall", home.at("11:31"))]
+    home.run_until(home.at("11:35"))
+    home.store(CALL, "button", home.at("11:40"))  # no check waits: a call for help, at once
+    assert [(a.kind, a.at) for a in home.raised()][-1] == ("assistance", home.at("11:40"))
+    assert len(checks(home)) == 1
 
 
 def test_not_up_is_asked_about_and_her_answer_spares_the_centre() -> None:
