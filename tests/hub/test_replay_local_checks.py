@@ -71,3 +71,33 @@ async def test_no_press_when_the_check_ended_another_way_first() -> None:
     ended = [a.fields["outcome"] for a in result.other_actions if a.type == "LocalCheckEnded"]
     assert ended == ["ended"]
     assert [a.kind for a in result.alarms] == []  # a late press would be an assistance call
+
+
+async def test_a_restarted_hub_asks_again_only_while_a_check_waits() -> None:
+    """The desk rebuilds from the store after a start: a check still waiting for her answer is
+    asked again (the devices may have lost the prompt with the hub); one whose window passed
+    while the hub was down goes to the centre, saying she was not asked in time."""
+    rec = morning(None)
+    replayer = runner.Replayer(rec.config(), rec.devices, rec.start)
+    await replayer.start()
+    until = at("11:30") + 30
+    await replayer.feed([x for x in runner.timeline(rec) if x.t <= until], until)
+    assert replayer.desk.checks_asked == 1
+    assert replayer.result(rec.start, rec.end).alarms == []
+
+    async def restarted(now: float) -> runner.Replayer:
+        twin = replayer.fork()
+        twin.clock.t = now
+        twin.desk.state = type(twin.desk.state)()
+        twin.desk.checks_asked = 0
+        await twin.desk.rebuild()
+        return twin
+
+    soon = await restarted(at("11:31"))
+    assert soon.desk.checks_asked == 1  # asked again, nothing raised
+    assert [a.kind for a in soon.result(rec.start, rec.end).alarms] == []
+    late = await restarted(at("11:40"))
+    assert late.desk.checks_asked == 0
+    [alarm] = late.result(rec.start, rec.end).alarms
+    assert alarm.kind == "possible_fall"
+    assert alarm.description.endswith("not asked (due 11:30)")
