@@ -101,3 +101,10 @@ async def test_a_restarted_hub_asks_again_only_while_a_check_waits() -> None:
     [alarm] = late.result(rec.start, rec.end).alarms
     assert alarm.kind == "possible_fall"
     assert alarm.description.endswith("not asked (due 11:30)")
+    # She answered at 11:31; a restart at 11:45 has nothing to ask.
+    press = runner.Delivery(at("11:31"), CALL, 1 << 30, {"type": "event", "event": "button",
+                                                          "uptime": 1, "time": int(at("11:31"))})
+    await replayer.feed([press], at("11:31"))
+    answered = await restarted(at("11:45"))
+    assert answered.desk.checks_asked == 0
+    assert answered.result(rec.start, rec.end).alarms == []
