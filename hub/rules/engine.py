@@ -167,12 +167,13 @@ def _event(ctx: Context, ev: Event) -> None:
     elif name in _SUPERVISION_EVENTS:
         device_supervision.on_event(ctx, device, ev)
     elif name == "button" and local_check.on_button(ctx, resident, rs, device, at):
-        # The answer to a check: no call for help, but a sign of life that ends the episode.
-        # The routine learns the quiet spell as if it went on (she pressed because she was
-        # asked); where she is stays where she was last seen.
+        # The answer to a check: no call for help, but a sign of life that ends the episode,
+        # at the device (a call point's room; a worn button has none). The routine learns the
+        # quiet spell as if it went on, in its room (she pressed because she was asked).
         spell_from = rs.spell_from if rs.spell_from is not None else rs.seen_at
-        presence.activity(ctx, resident, rs, ev, at, None)
-        rs.spell_from = spell_from
+        spell_room = rs.spell_room if rs.spell_from is not None else rs.seen_room
+        presence.activity(ctx, resident, rs, ev, at, device.room)
+        rs.spell_from, rs.spell_room = spell_from, spell_room
         _signed(ctx, resident, rs, None, "answered a check")
     elif name == "button" or name == "fall":
         assistance.on_event(ctx, device, ev)

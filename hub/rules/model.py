@@ -242,6 +242,7 @@ class ResidentState:
     checks: dict[str, PendingCheck] = field(default_factory=dict)
     prompts: list[float] = field(default_factory=list)
     spell_from: float | None = None
+    spell_room: str | None = None
 
 
 @dataclass(slots=True)

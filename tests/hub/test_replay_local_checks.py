@@ -28,7 +28,7 @@ def morning(seen_elsewhere: float | None) -> Recording:
     devices = [DeviceSpec(BED, "bed", "bedroom", "resident-1", "observations"),
                DeviceSpec(BEDROOM, "motion", "bedroom", "resident-1", "observations"),
                DeviceSpec(KITCHEN, "motion", "kitchen", "resident-1", "observations"),
-               DeviceSpec(CALL, "call_point", "bathroom", "resident-1", "observations")]
+               DeviceSpec(CALL, "call_point", "kitchen", "resident-1", "observations")]
     obs = [Observation(at("00:00") + 60, BED, "bed", True),
            Observation(at("08:00"), BED, "bed", False),
            Observation(at("08:00") + 20, BEDROOM, "pir")]

@@ -9,7 +9,7 @@ import dataclasses
 
 from test_rules_stillness import FULL, every, usual_day
 
-from support.rules_home import BED, BEDROOM, CALL, KITCHEN, SMOKE, RulesHome
+from support.rules_home import BED, BEDROOM, CALL, KITCHEN, LIVING, SMOKE, RulesHome
 from trygg.hub.rules import (
     DeviceInfo,
     LocalCheck,
@@ -226,3 +226,20 @@ def test_a_check_ends_without_an_alarm_when_she_is_seen_in_another_room() -> Non
     home2.store(KITCHEN, "motion", home2.at("11:31"))
     home2.run_until(home2.at("12:00"))
     assert [a.kind for a in home2.raised()] == ["possible_fall"]
+
+
+def test_her_answer_places_her_at_the_call_point_and_the_routine_keeps_the_whole_spell() -> None:
+    home = RulesHome(prompting=True)  # the call point is in the kitchen
+    home.store(BED, "bed_out", home.at("08:00"))
+    home.store(BEDROOM, "motion", home.at("08:00") + 10)
+    every(home, LIVING, home.at("08:10"), home.at("09:30"), 10)
+    home.run_until(home.at("11:31"))
+    assert checks(home)[0].reason.startswith("No movement for 2 h in living room")
+    home.store(CALL, "button", home.at("11:31"))
+    rs = home.state.residents["r1"]
+    assert rs.seen_room == "kitchen"  # she pressed the kitchen's call point
+    home.store(LIVING, "motion", home.at("11:40"))
+    # The quiet spell the routine learns ran from 09:30 to 11:40 in the living room: the
+    # press was asked for, not a movement of hers.
+    [cells] = rs.routine.still.values()  # one local day
+    assert cells[("living room", 11)] == home.at("11:40") - home.at("09:30")

@@ -62,7 +62,7 @@ class RulesHome:
         devices = {d: DeviceInfo(d, role, room, self.resident.id, i + 1, 30 * 86400.0, self.now)
                    for i, (d, (role, room)) in enumerate(ROLES.items())}
         if self.prompting:
-            devices[CALL] = DeviceInfo(CALL, "call_point", "bathroom", self.resident.id, 99,
+            devices[CALL] = DeviceInfo(CALL, "call_point", "kitchen", self.resident.id, 99,
                                        30 * 86400.0, self.now, prompts=prompts("call_point"))
         self.engine = RulesEngine(RulesConfig({self.resident.id: self.resident}, devices))
 

@@ -41,7 +41,7 @@ from typing import Any
 
 from trygg.hub.config import ConfigError
 from trygg.hub.replay import falls, runner
-from trygg.hub.replay.recording import DeviceSpec, Recording, RecordingError
+from trygg.hub.replay.recording import DeviceSpec, Observation, Recording, RecordingError
 from trygg.hub.rules import LocalCheck, LocalCheckEnded, alarm_kinds
 from trygg.hub.rules import model as rules_model
 
@@ -145,12 +145,11 @@ class Resident:
 
 
 def with_call_point(rec: Recording) -> Recording:
-    """The recording's home with a call point (in the bathroom, where a pull cord usually is,
-    else the first room) for its resident: a device that can prompt her."""
-    rooms = [d.room for d in rec.devices if d.room]
-    room = "bathroom" if "bathroom" in rooms else (rooms[0] if rooms else None)
+    """The recording's home with a call point for its resident: a device that can prompt her.
+    Its room is not said: the recordings have no walk to a fixed call point, so she answers
+    where she is (as on a worn button), and the rules do not move her."""
     resident_id = rec.devices[0].resident_id if rec.devices else "resident-1"
-    device = DeviceSpec(CALL_POINT_ID, "call_point", room, resident_id, "observations")
+    device = DeviceSpec(CALL_POINT_ID, "call_point", None, resident_id, "observations")
     return dataclasses.replace(rec, devices=[*rec.devices, device])
 
 
@@ -213,11 +212,23 @@ def run_home(job: HomeJob) -> HomeResult:
     logging.getLogger("trygg.hub.alarms").setLevel(logging.ERROR)
     began = time.perf_counter()
     rec = _recording(job)
-    if job.save_dir is not None:
-        from trygg.hub.replay import recording
-
-        recording.save(rec, Path(job.save_dir) / f"{job.name}.jsonl")
     return asyncio.run(_home(job, rec, began))
+
+
+def _save(job: HomeJob, rec: Recording, base: runner.Replayer) -> None:
+    """The home's recording with her answers to the checks as presses of the call point, so
+    that ``trygg hub replay`` with the same ``--set`` settings gives this run's alarms."""
+    from trygg.hub.replay import recording
+
+    presses = [Observation(e.received_at, CALL_POINT_ID, "button")
+               for e in base.store.events(device_id=CALL_POINT_ID) if e.name == "button"]
+    if presses:
+        about = dict(rec.about, answers="presses of the call point: the resident's answers to "
+                     "the rules' checks, as trygg bench care's model made them with settings "
+                     f"{list(job.settings)}")
+        rec = dataclasses.replace(rec, observations=sorted(
+            [*rec.observations, *presses], key=lambda o: (o.t, o.device_id)), about=about)
+    recording.save(rec, Path(job.save_dir or ".") / f"{job.name}.jsonl")
 
 
 async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
@@ -241,6 +252,8 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
         i = j
         outcomes.append(await _fall(base, rec, m))
     await base.feed(items[i:], rec.end)
+    if job.save_dir is not None:
+        _save(job, rec, base)
     result = base.result(rec.start, rec.end)
     residents = len(config.residents)
     false_alarms = Counter(a.kind for a in result.alarms if a.kind in CARE_KINDS)
@@ -546,7 +559,8 @@ def run(profiles: int = 5, days: int = 30, seed: int = 0,
             "goal": goal, "seconds": round(time.perf_counter() - began, 1)}
     if not as_json:
         print("Every home has a call point that prompts (the benchmark adds one to each home's "
-              "devices); the resident " + model.describe())
+              "devices, room not said: she answers where she is); the resident "
+              + model.describe())
         report(summary, results, note)
         if compare:
             sens, bare = comparison["sensitivity"], comparison["without_prompting"]
