@@ -6,7 +6,8 @@ Where her home has a device that can prompt her (a call point's light and buzzer
 description says ``prompts``), the condition first becomes a :class:`LocalCheck`: the devices
 prompt, and a press of one of their buttons within ``check_window_min`` answers. The answer ends
 the episode without an alarm and is a sign of life. Without an answer the alarm goes to the
-centre, its text saying when she was asked ("asked 14:02, no answer in 2 min").
+centre, its text saying when she was asked ("asked 14:02, no answer in 2 min", or without
+the window where the centre's 80 characters do not allow it).
 
 What never waits: fire, a call for help, a fall a device detected (they do not pass through
 here), and any condition in a home without a prompting device (exactly the rules as before).

@@ -429,6 +429,10 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
     derived = {r.derived for r in results if r.source == "placelab" and r.derived}
     for d in sorted(derived):
         print(f"  derived: {d}")
+    if derived:
+        print("  her state when asked (awake, asleep, out) is derived as well: asleep in the "
+              "derived bed stays, out from a \"Going out\" door close to the next object use, "
+              "awake at home otherwise (unannotated stretches included)")
     print()
     print("False care alarms per resident-30-days (nothing happened to these residents)")
     header = f"  {'source':<10} {'homes':>5} {'res-days':>8} {'total':>6} " + " ".join(
