@@ -175,13 +175,14 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
     cfg: dict[str, Any] = {}
     cfg["device_id"] = _hexstr(raw, "device_id", 12)
     cfg["key"] = _hexstr(raw, "key", 64)
-    cfg["wifi_ssid"] = _text(raw, "wifi_ssid", 1, 32)
-    cfg["wifi_password"] = _text(raw, "wifi_password", 0, 63)
-    cfg["broker_host"] = _text(raw, "broker_host", 1, 253)
-    cfg["broker_port"] = _uint("broker_port", raw.get("broker_port", 1883), 1, 65535)
-    cfg["mqtt_username"] = _text(raw, "mqtt_username", 0, 64, "")
-    cfg["mqtt_password"] = _text(raw, "mqtt_password", 0, 128, "")
     role = _role(raw)
+    if getattr(role, "link", None) is None:  # Wi-Fi (firmware/roles/base.py)
+        cfg["wifi_ssid"] = _text(raw, "wifi_ssid", 1, 32)
+        cfg["wifi_password"] = _text(raw, "wifi_password", 0, 63)
+        cfg["broker_host"] = _text(raw, "broker_host", 1, 253)
+        cfg["broker_port"] = _uint("broker_port", raw.get("broker_port", 1883), 1, 65535)
+        cfg["mqtt_username"] = _text(raw, "mqtt_username", 0, 64, "")
+        cfg["mqtt_password"] = _text(raw, "mqtt_password", 0, 128, "")
     own = role.CONFIG
     cfg["role"] = role.NAME
     cfg["board"] = _text(raw, "board", 1, 24)
@@ -194,6 +195,8 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
         spec = LOCAL_KEYS.get(name) or own.get(name)
         if isinstance(spec, tuple):  # local to the device: (default, lo, hi)
             cfg[name] = _uint(name, raw[name], spec[1], spec[2])
+        elif isinstance(spec, str):  # local to the device: as many hex digits as the default
+            cfg[name] = _hexstr(raw, name, len(spec))
         elif name in DEFAULTS or name in own:
             tunables[name] = raw[name]
         elif name in messages.CONFIG_KEYS:

@@ -23,7 +23,6 @@ from protocol.sequence import SequenceCounter
 
 from . import VERSION, tunables
 from .clock import Clock
-from .mqtt import MqttLink
 from .outbox import ALARM, REPORT, TELEMETRY, URGENT, Outbox
 
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
@@ -66,15 +65,20 @@ class Device:
         self.window = _load_window(self.storage)
         self.outbox = Outbox(self.storage, cfg["outbox_max"], cfg["resend_s"] * 1000,
                              cfg["resend_max_s"] * 1000)
-        self.link: Link = MqttLink(hal, cfg, self.on_downlink)
+        from . import roles
+
+        role_class = roles.load(cfg["role"])
+        # The role's transport: Wi-Fi unless the role names another (firmware/roles/base.py).
+        link: Any = getattr(role_class, "link", None)
+        if link is None:
+            from .mqtt import MqttLink as link
+        self.link: Link = link(hal, cfg, self.on_downlink)
         self.rejected = 0
         # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
         # Event, which wakes the sender at once (see hw.sim.hal.SimFlag for the alternative).
         self._wake = asyncio.Event()
         self._tasks: list[Any] = []
-        from . import roles
-
-        self.role = roles.create(cfg["role"], self)
+        self.role = role_class(self)
 
     # -- uplink -------------------------------------------------------------------
 
@@ -247,6 +251,10 @@ class Device:
             await asyncio.sleep_ms(_FEED_MS)
 
     async def run(self) -> None:
+        wake = getattr(self.link, "wake", None)
+        if wake is not None:  # a battery device: its life between deep sleeps (firmware/wake.py)
+            await wake(self)
+            return
         await self.hal.start()
         self.role.setup()
         self.send({"type": "hello", "firmware": VERSION, "role": self.cfg["role"],

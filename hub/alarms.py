@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
 from .crash_points import crash_point
-from .roles import call_text, prompts
+from .roles import call_text, cell, prompts
 from .rules import (
     LocalCheck,
     LocalCheckEnded,
@@ -66,7 +66,7 @@ def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
         residents={r.id: r for r in config.residents},
         devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
                                          d.heartbeat_s, d.paired_at, call_text(d.role),
-                                         d.power, prompts(d.role))
+                                         d.power, cell(d.role), prompts(d.role))
                  for d in devices})
 
 

@@ -134,6 +134,22 @@ class DiscoveryConfig:
 
 
 @dataclass(frozen=True)
+class BridgeConfig:
+    """[bridge]: the ESP-NOW bridge on a USB port (hub/bridge.py); none when port is empty."""
+
+    # The bridge's serial device, by its stable name (/dev/serial/by-id/usb-Silicon_Labs_...):
+    # /dev/ttyUSB0 may name another adapter after a replug.
+    port: str = ""
+    # MicroPython's console rate on the ESP32: a 250-byte frame is ~30 ms as a line.
+    baud: int = 115200
+    # After the cable is pulled (or the bridge resets), try to open the port again this often.
+    reopen_s: float = 1.0
+    # Downlink frames waiting for the bridge's credit; beyond, the oldest is dropped (an ack
+    # that does not get through costs the device one resend; a command is retried).
+    queue_max: int = 256
+
+
+@dataclass(frozen=True)
 class HubConfig:
     hub_id: str
     database: str
@@ -144,6 +160,7 @@ class HubConfig:
     commands: CommandConfig = field(default_factory=CommandConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
     # Seconds between rule ticks (timers: fall, inactivity, silence). 15 s keeps an alarm within
     # a quarter minute of its deadline at negligible CPU.
     tick_s: float = 15.0
@@ -209,6 +226,8 @@ _THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
     "check_floor_min": (1, 240),
     "dose_window_min": (5, 720), "silent_heartbeats": (2, 100), "heartbeat_s": (10, 86400),
     "battery_low_mv": (2000, 5000), "battery_ok_mv": (2000, 5000), "stock_low_doses": (0, 255),
+    "aa_low_mv": (2000, 5000), "aa_ok_mv": (2000, 5000),
+    "coin_cell_low_mv": (2000, 5000), "coin_cell_ok_mv": (2000, 5000),
 }
 # [hub] demo_profile = true: the time thresholds may be as short as a few seconds, so the
 # simulated-home demo (trygg demo) and its CI run show a night fall in seconds. Never for a
@@ -256,9 +275,10 @@ def _resident(reader: TableReader, demo_profile: bool = False) -> Resident:
     _reject_retired(section)
     thresholds = _dataclass_section(section, Thresholds,
                                     _DEMO_THRESHOLD_RANGES if demo_profile else _THRESHOLD_RANGES)
-    if thresholds.battery_ok_mv <= thresholds.battery_low_mv:
-        raise reader.error("thresholds.battery_ok_mv", "must be above battery_low_mv "
-                           "(hysteresis)")
+    for cell in ("battery", "aa", "coin_cell"):
+        if getattr(thresholds, f"{cell}_ok_mv") <= getattr(thresholds, f"{cell}_low_mv"):
+            raise reader.error(f"thresholds.{cell}_ok_mv", f"must be above {cell}_low_mv "
+                               "(hysteresis)")
     for low, high in (("still_floor_min", "still_ceiling_min"),
                       ("outing_floor_h", "outing_ceiling_h"), ("nap_floor_h", "nap_ceiling_h")):
         if getattr(thresholds, low) > getattr(thresholds, high):
@@ -335,6 +355,8 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     discovery = DiscoveryConfig(enabled=disc.get("enabled", bool, True),
                                 interfaces=disc.strings("interfaces", ()))
     disc.finish()
+    bridge = _dataclass_section(root.sub("bridge"), BridgeConfig, {
+        "baud": (1200, 3_000_000), "reopen_s": (0.05, 60), "queue_max": (1, 100_000)})
 
     root.used.add("residents")
     raw_residents = data.get("residents")
@@ -365,7 +387,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
     root.finish()
     return HubConfig(hub_id=hub_id, database=database, residents=residents, mqtt=mqtt_cfg,
                      broker=broker, ingest=ingest, commands=commands, retention=retention,
-                     discovery=discovery, tick_s=tick_s, arc=arc, source=source,
+                     discovery=discovery, bridge=bridge, tick_s=tick_s, arc=arc, source=source,
                      demo_profile=demo_profile)
 
 

@@ -18,6 +18,9 @@ The points of one alarm's delivery, in order:
 
 And of its resolution: ``alarm.resolve_queued``: the "resolved" report is in the outbox, the
 alarm not yet recorded resolved.
+
+And of an SOS Access password rotation: ``sos.rotation_answered``: the receiver gave a new
+password, the old one is saved as ``.previous``, the new one not yet written.
 """
 
 from __future__ import annotations

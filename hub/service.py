@@ -19,6 +19,7 @@ import aiomqtt
 
 from . import instance_lock
 from .alarms import AlarmDesk, AlarmSink
+from .bridge import BridgeLink
 from .broker import BROKER_DROPPED_TOPIC, DEVICES_CHANGED_TOPIC
 from .commands import CommandSender
 from .config import HubConfig
@@ -124,6 +125,9 @@ class HubService:
         self._device_stamp: tuple[Any, ...] = ()
         self._reloads: set[asyncio.Task[None]] = set()
         self._broker_dropped: int | None = None  # the broker's count when last read
+        # The ESP-NOW bridge on a USB port ([bridge] port), if the home has battery devices.
+        self.bridge = BridgeLink(config.bridge, self.ingest, clock) if config.bridge.port \
+            else None
         # device id -> key, to log what pairing changed; None until the first load
         self._paired: dict[str, bytes] | None = None
 
@@ -163,6 +167,10 @@ class HubService:
             self.ingest.count_broker_dropped(total - last)
 
     async def publish(self, topic: str, payload: bytes) -> None:
+        bridge = self.bridge
+        if bridge is not None and bridge.carries(topic[6:18]):  # trygg/<device id>/down
+            bridge.send(topic[6:18], payload)
+            return
         client = self._client
         if client is None:
             raise ConnectionError("not connected to the broker")
@@ -247,6 +255,8 @@ class HubService:
                     tasks.create_task(self.commands.run())
                     tasks.create_task(self._ticker())
                     tasks.create_task(self._pruner())
+                    if self.bridge is not None:
+                        tasks.create_task(self.bridge.run())
         finally:
             await self.desk.wait_idle()
             await self.db.close()

@@ -119,3 +119,30 @@ if TYPE_CHECKING:
         async def wifi_connect(self, ssid: str, password: str, timeout_ms: int) -> bool:
             """Associate with the access point; False if not connected within the timeout."""
             raise NotImplementedError
+
+    class LowPower(Protocol):
+        """Battery devices and the bridge only: ESP-NOW and deep sleep, from
+        hw.low_power.of(hal) (hw/esp32/low_power.py, hw/sim/low_power.py); kept out of
+        Hal so that a Wi-Fi device holds none of it."""
+
+        def radio(self, mac: bytes, channel: int, always_on: bool = False) -> "Any":
+            """ESP-NOW with this MAC on this channel (hw/esp32/radio.py describes it)."""
+            raise NotImplementedError
+
+        def deep_sleep(self, ms: int, signal: "str | None" = None, level: int = 1) -> None:
+            """Sleep for ``ms`` (0: until the pin) or until ``signal`` is at ``level``; the
+            device then starts again from /main.py with RTC memory kept (never returns)."""
+            raise NotImplementedError
+
+        def wake_cause(self) -> "str | None":
+            """After deep sleep: ``"timer"`` or ``"pin"``; None after any other start."""
+            raise NotImplementedError
+
+        def rtc_memory(self, data: "bytes | None" = None) -> bytes:
+            """RTC memory (kept through deep sleep, lost in a power cut): write ``data``, or
+            read it (b"" when lost)."""
+            raise NotImplementedError
+
+        def sleep_clock_ms(self) -> int:
+            """Milliseconds that keep counting through deep sleep (the RTC), not a power cut."""
+            raise NotImplementedError

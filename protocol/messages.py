@@ -20,7 +20,8 @@ from .errors import SCHEMA, WRONG_DIRECTION, ProtocolError
 
 # --- enumerations (wire value = index + 1 unless noted) --------------------
 
-ROLES = ("motion", "bed", "smoke", "dispenser", "call_point")
+ROLES = ("motion", "bed", "smoke", "dispenser", "call_point", "battery_motion", "battery_bed",
+         "button", "bridge")
 
 # Why the device last started. Mirrors machine.reset_cause() on ESP32 plus
 # brownout and panic, which esp32 reports through esp32.reset_cause-like means.
@@ -48,9 +49,11 @@ EVENTS = (
     "button",  # assistance button on the device
     "fall",  # device-detected fall (e.g. a future fall sensor)
     "calibrated",  # bed calibration done; value = new reference level
+    "cancel",  # the wearer cancels their call (a long press on the wearable button)
 )
 
-COMMANDS = ("set_config", "set_time", "set_dose_schedule", "identify", "reboot", "calibrate")
+COMMANDS = ("set_config", "set_time", "set_dose_schedule", "identify", "reboot", "calibrate",
+            "indicate")
 
 STATUSES = ("ok", "rejected", "unsupported", "failed")
 
@@ -168,6 +171,7 @@ COMMAND_FIELDS = {
     "identify": ("seconds",),
     "reboot": (),
     "calibrate": ("reference",),
+    "indicate": (),  # the centre has acknowledged the wearer's call: show it
 }
 
 _KEY_TYPE = 0  # every message: {0: type, ...}

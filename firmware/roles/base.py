@@ -50,6 +50,12 @@ class Role:
     SIGNALS: "tuple[str, ...]" = ()
     CONFIG: "dict[str, Any]" = {}
     COMMANDS: "tuple[str, ...]" = ()
+    # A role on another transport than Wi-Fi (firmware/mqtt.py) sets ``link`` to its class:
+    # EspNowLink (firmware/espnow.py: a battery device that wakes, sends through the bridge
+    # and sleeps; firmware/wake.py lists what such a role adds to this life cycle) or
+    # SerialLink (firmware/serial_link.py: the bridge itself, on the hub's USB port). Not
+    # declared here, and found by names a Wi-Fi device has anyway: every name is interned in
+    # its heap for good (tests/firmware/test_heap.py).
 
     @staticmethod
     def conflict(cfg: "dict[str, Any]", changes: "dict[str, Any]") -> "str | None":

@@ -55,6 +55,9 @@ class DeviceFacts:
     settings: Mapping[str, Any]  # name -> default
     local_settings: frozenset[str]  # of those, the ones the hub cannot change (not on the wire)
     commands: tuple[str, ...]
+    # The transport: "mqtt" (Wi-Fi), "espnow" (a battery device through the bridge), "serial_link"
+    # (the bridge itself).
+    link: str = "mqtt"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,11 @@ class RoleDescription:
     # What the alarm centre reads when the device calls for help (its ``button`` event), if
     # not the assistance rule's own words (hub/rules/assistance.py).
     call_text: str | None = None
+    # The cell the role's hardware runs on when its hello says "battery" (its board file's BOM;
+    # the low-battery limits are the resident's thresholds for it): "li_ion" (a Wi-Fi board's
+    # battery build or backup), "aa_alkaline" (2 in series), "coin_cell" (CR2032), or "none"
+    # (powered by the hub's USB port: never a low battery).
+    cell: str = "li_ion"
     # It can prompt the resident (a light, a buzzer, a voice) and her answer is its ``button``
     # event: the rules may then ask her before calling the centre about a doubtful condition
     # (hub/rules/local_check.py). The hub sends the prompt as the device's command.
@@ -99,6 +107,9 @@ def roles() -> dict[str, RoleDescription]:
         if not isinstance(described, RoleDescription) or described.name != name:
             raise RoleError(f"hub/roles/{name}.py: ROLE must be a RoleDescription named "
                             f"{name!r}")
+        if described.cell not in CELLS:
+            raise RoleError(f"hub/roles/{name}.py: cell {described.cell!r} (one of "
+                            f"{', '.join(CELLS)})")
         found[name] = described
     return found
 
@@ -109,6 +120,16 @@ def describe(name: str) -> RoleDescription:
     if described is None:
         raise RoleError(f"unknown role {name!r} (roles: {', '.join(roles())})")
     return described
+
+
+CELLS = ("li_ion", "aa_alkaline", "coin_cell", "none")
+
+
+def cell(role: str) -> str:
+    """The cell of ``role``'s hardware (RoleDescription.cell); "li_ion" for a role this hub has
+    no description of (held to the strictest limits: no low battery is missed)."""
+    described = roles().get(role)
+    return described.cell if described is not None else "li_ion"
 
 
 def call_text(role: str) -> str | None:
@@ -154,7 +175,19 @@ def command_problem(role: str, body: Mapping[str, Any]) -> str | None:
 # Class attribute of the firmware's Role -> its value when the role does not declare it
 # (firmware/roles/base.py).
 _DECLARATIONS: dict[str, Any] = {"NAME": "", "URGENT": (), "REPORT": (), "SIGNALS": (),
-                                 "CONFIG": {}, "COMMANDS": ()}
+                                 "CONFIG": {}, "COMMANDS": (), "link": "mqtt"}
+# A role's ``link`` names its transport's class (firmware/roles/base.py); Wi-Fi when absent.
+_LINKS = {"EspNowLink": "espnow", "SerialLink": "serial_link"}
+
+
+def link_of(link_class: str | None) -> str:
+    """The transport ("mqtt", "espnow", "serial_link") of a role whose ``link`` is the class
+    named ``link_class`` (None: not declared, Wi-Fi); RoleError for another class."""
+    if link_class is None:
+        return "mqtt"
+    if link_class not in _LINKS:
+        raise RoleError(f"link {link_class!r}: one of {', '.join(_LINKS)}")
+    return _LINKS[link_class]
 
 
 def firmware_role_path(name: str) -> Path:
@@ -198,6 +231,12 @@ def device_facts(name: str) -> DeviceFacts:
             continue
         if not isinstance(target, ast.Name) or target.id not in found:
             continue
+        if target.id == "link":
+            if not isinstance(value, ast.Name) or value.id not in _LINKS:
+                raise RoleError(f"{where}:{node.lineno}: {role_class.name}.link must name one "
+                                f"of {', '.join(_LINKS)}")
+            found["link"] = link_of(value.id)
+            continue
         try:
             found[target.id] = ast.literal_eval(value)
         except ValueError:
@@ -208,6 +247,14 @@ def device_facts(name: str) -> DeviceFacts:
         raise RoleError(f"{where}: {role_class.name}.NAME is {found['NAME']!r}, not {name!r}")
     settings = {key: spec[0] if isinstance(spec, tuple) else spec
                 for key, spec in found["CONFIG"].items()}
-    local = frozenset(key for key, spec in found["CONFIG"].items() if isinstance(spec, tuple))
+    local = frozenset(key for key, spec in found["CONFIG"].items()
+                      if isinstance(spec, (tuple, str)))
     return DeviceFacts(tuple(found["URGENT"]), tuple(found["REPORT"]), tuple(found["SIGNALS"]),
-                       settings, local, tuple(found["COMMANDS"]))
+                       settings, local, tuple(found["COMMANDS"]), str(found["link"]))
+
+
+def wifi_roles() -> tuple[str, ...]:
+    """The roles on Wi-Fi (MQTT): what `trygg bench firmware`, the heap test and the
+    simulated boards on a broker run; the battery roles and the bridge run through the
+    ESP-NOW medium instead (tools/sim/espnow_home.py, `trygg bench energy`)."""
+    return tuple(name for name in roles() if device_facts(name).link == "mqtt")

@@ -24,7 +24,7 @@ from .model import (
     DeviceInfo,
     Event,
 )
-from .resident import Resident
+from .resident import Resident, Thresholds
 
 
 def on_frame(ctx: Context, device: DeviceInfo, ev: Event, at: float) -> None:
@@ -72,15 +72,30 @@ def on_heartbeat(ctx: Context, resident: Resident, device: DeviceInfo, ev: Event
     # powers it; a device that never said (older firmware) is held to the battery rule.
     if (ds.power or device.power) == "mains":
         return
-    t = resident.thresholds
-    if mv < t.battery_low_mv and not ds.battery_low:
+    limits = battery_limits(resident.thresholds, device.cell)
+    if limits is None:
+        return
+    low, ok = limits
+    if mv < low and not ds.battery_low:
         ds.battery_low = True
         alarm_book.raise_alarm(ctx, LOW_BATTERY, device.device_id, device.resident_id,
                                device.device_id, ev.id, (ev.id,),
                                f"Battery low ({mv} mV)", device.room)
-    elif mv > t.battery_ok_mv and ds.battery_low:
+    elif mv > ok and ds.battery_low:
         ds.battery_low = False
         alarm_book.resolve_alarm(ctx, LOW_BATTERY, device.device_id, "battery replaced")
+
+
+def battery_limits(t: Thresholds, cell: str) -> tuple[int, int] | None:
+    """(low below, cleared above) in mV for a battery of ``cell``; None: the role has no
+    battery (the bridge on the hub's USB port)."""
+    if cell == "none":
+        return None
+    if cell == "aa_alkaline":
+        return t.aa_low_mv, t.aa_ok_mv
+    if cell == "coin_cell":
+        return t.coin_cell_low_mv, t.coin_cell_ok_mv
+    return t.battery_low_mv, t.battery_ok_mv
 
 
 def on_hub_event(ctx: Context, device: DeviceInfo, ev: Event) -> None:

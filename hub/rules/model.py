@@ -79,6 +79,9 @@ class DeviceInfo:
     # What powers it, as its last hello said (kept in the devices table, which outlives the
     # events' retention): "mains", "battery", or None (not said: treated as a battery).
     power: str | None = None
+    # The cell its role is built with when on a battery (hub/roles, RoleDescription.cell):
+    # which low-battery limits apply (Thresholds); "none": never a battery (the bridge).
+    cell: str = "li_ion"
     # It can prompt the resident (a light or buzzer) and takes the answer as its `button`
     # event: the rules may ask before calling the centre (local_check.py). From the role's
     # description (hub/roles), never from its name.

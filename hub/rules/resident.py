@@ -127,9 +127,25 @@ class Thresholds:
     # matches the firmware default.
     heartbeat_s: float = 300.0
     # Low battery below this (mV), cleared above battery_ok_mv: the hysteresis keeps a battery
-    # that sags under radio load from raising and clearing the notice every heartbeat.
+    # that sags under radio load from raising and clearing the notice every heartbeat. The
+    # limits follow the cell the device's role is built with (hub/roles, ``cell``):
+    # A battery-powered Wi-Fi board (its hello says "battery"; mains with a backup cell or a
+    # battery build): one Li-ion cell, 4.2 V full, ~3.6 V for most of its charge; below 3.4 V
+    # the last tenth is left and the 3.3 V regulator is about to drop out.
     battery_low_mv: int = 3400
     battery_ok_mv: int = 3600
+    # Two alkaline AA cells in series straight to 3V3 (battery motion and bed sensors): 3.0-3.2
+    # V fresh; the ESP32's brown-out detector resets it at ~2.43 V (its default level) and the
+    # radio's ~120 mA sags a tired pair by 0.1-0.2 V. 2600 (1.3 V a cell) leaves about the last
+    # fifth of an alkaline cell: months at a sleeping sensor's draw, time for a planned visit.
+    # Only fresh cells read above 2900.
+    aa_low_mv: int = 2600
+    aa_ok_mv: int = 2900
+    # A CR2032 lithium coin cell (the wearable button): 3.0-3.2 V fresh, a flat ~2.9 V for
+    # most of its life, then a knee; below 2700 at rest it is past the knee (about a tenth
+    # left) and the radio's peak through the buffer capacitor will soon brown the ESP32 out.
+    coin_cell_low_mv: int = 2700
+    coin_cell_ok_mv: int = 2900
     # Dispenser stock at or below this many doses is a technical notice (a refill visit takes a
     # day to plan).
     stock_low_doses: int = 4

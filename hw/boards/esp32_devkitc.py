@@ -42,7 +42,36 @@ call_point -- assistance call point: a pull cord or a wall button
     3.3 V and 100 nF to GND at the board: the cable to a ceiling switch is
     metres long, and the internal ~45k pull-up alone lets it pick up
     interference.
+
 """
+
+# (In comments, not the docstring: compiling a long docstring from source needs heap a
+# 110 KB test board lacks.)
+# Battery devices (ESP-NOW, deep sleep; firmware/espnow.py). A DevKitC is for development
+# and the simulated board only: its AMS1117 regulator and USB-UART bridge draw milliamps in
+# deep sleep, which no battery outlasts. A battery device is an ESP32-WROOM-32E module on a
+# board with a low-quiescent regulator (e.g. a 2 uA LDO such as TPS7A02, or none: 2xAA
+# straight to 3V3 through a reverse-polarity MOSFET) and no USB-UART, with the same GPIOs
+# (a programming header instead of USB). Wake pins are RTC GPIOs (ext0 wake: 0, 2, 4,
+# 12-15, 25-27, 32-39). The battery divider on GPIO35 is 1M/1M there (100k/100k would draw
+# 16 uA, more than the sleeping chip).
+# battery_motion -- PIR that wakes the chip
+#     BOM: AM312 PIR (~15 uA, 2.7-12 V, output high ~2 s per trigger), 2xAA holder.
+#     Wiring: PIR OUT -> GPIO27 (RTC GPIO17; ext0 wake on high).
+# battery_bed -- pressure mat behind a comparator
+#     BOM: FSR mat + 10k divider as the bed role's, nano-power comparator with push-pull
+#     output (TLV3691, 75 nA) with ~100 mV hysteresis, trimmer for the threshold.
+#     Wiring: divider midpoint -> comparator +in, trimmer -> -in, output -> GPIO33
+#     (RTC GPIO8; 1 = occupied). The divider draws only while loaded: an empty mat is open.
+# button -- wearable alarm button (pendant, wristband)
+#     BOM: ESP32-PICO-D4 or WROOM module, tactile switch, LED + 1k (a 2 mA flash is seen in
+#     daylight), CR2032 holder with a 470 uF low-ESR tantalum + 100 uF ceramic across it (see
+#     trygg bench energy: a coin cell cannot source the radio's peak current alone).
+#     Wiring: switch GPIO13 to GND with a 1M external pull-up (the internal pull-up is off in
+#     deep sleep unless held by the RTC domain; 1M draws 3 uA when pressed only), LED GPIO22.
+# bridge -- ESP-NOW bridge on the hub's USB port
+#     BOM: an ESP32-DevKitC as it is (powered by the hub's USB); nothing wired. Its console
+#     UART is the link to the hub (protocol/bridge.py).
 
 BATTERY_ADC = 35
 BATTERY_DIVIDER = 2
@@ -62,4 +91,8 @@ PINS = {
     "smoke": {"smoke_alarm": 25, "smoke_test": 33, "smoke_line": 32},
     "dispenser": {"servo": 18, "index": 4, "slot": 19, "tray": 23, "buzzer": 21, "led": 22},
     "call_point": {"call": 13},
+    "battery_motion": {"pir": 27},
+    "battery_bed": {"bed_occupied": 33},
+    "button": {"button": 13, "led": 22},
+    "bridge": {},
 }

@@ -48,7 +48,7 @@ import time
 
 from micropython import const
 
-from ..hal import HARD, IRQ_FALLING, IRQ_RISING, POWER_ON, SOFT, WATCHDOG
+from ..hal import DEEP_SLEEP, HARD, IRQ_FALLING, IRQ_RISING, POWER_ON, SOFT, WATCHDOG
 from ..storage import Storage
 
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
@@ -61,7 +61,7 @@ _WATCHDOG_SIGNAL = const("USR1")  # watchdog expiry: signalled, whatever the pro
 _RESET_RECORD = const("reset_cause")
 _RTC_RECORD = const("rtc")  # the simulated RTC: offset from the host clock, kept across resets
 _MAX_LINE = const(100)
-_CAUSES = (POWER_ON, HARD, WATCHDOG, SOFT)
+_CAUSES = (POWER_ON, HARD, WATCHDOG, SOFT, DEEP_SLEEP)
 # The reply to ``help``: one line, as every reply (a client reads one line per command).
 _HELP = const("pin <signal> <0|1>; pulse <signal> [ms]; adc <signal> <0..65535>; "
               "battery <mV> (supply voltage); rssi <dBm>; wifi <0|1>; get <signal>; heap; "

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from trygg.hub.roles import roles
-from trygg.tools.sim.board import HubSide, SimBoard, board_config
+from trygg.hub.roles import wifi_roles
+from trygg.tools.sim.board import HubSide, SimBoard, board_config, stage_board
 from trygg.tools.sim.launch import ESP32_HEAPSIZE, gc_pool
 from trygg.tools.sim.mosquitto import Mosquitto
 
@@ -40,7 +40,8 @@ class NoHeadroom(AssertionError):
     failure the files-mode xfail expects (a board that fails to boot fails that test)."""
 
 
-ROLES = tuple(roles())
+# Battery roles and the bridge boot into the ESP-NOW medium: tests/firmware/test_espnow.py.
+ROLES = wifi_roles()
 FILES_MODE_ROLES = [
     pytest.param(role, marks=pytest.mark.xfail(
         strict=True, raises=NoHeadroom,
@@ -96,3 +97,68 @@ def test_romfs_board_has_the_devices_heap_and_reports_it_without_the_image(
     files = heap_after_boot(micropython_bin, mosquitto, "motion", romfs=False)
     assert sum(romfs) == sum(files) == gc_pool(ESP32_HEAPSIZE)
     assert romfs[0] < files[0] - 20 * 1024  # the bytecode is in the image, not in the heap
+
+
+# Names only the battery devices' code defines (firmware/espnow.py, firmware/wake.py,
+# firmware/serial_link.py, hw/low_power.py and the HALs' low_power halves): a Wi-Fi device
+# that interned one of them holds that module's names in its heap for good.
+BATTERY_ONLY_MODULES = ("firmware.espnow", "firmware.wake", "firmware.serial_link",
+                        "hw.low_power", "hw.sim.low_power", "hw.sim.radio")
+BATTERY_ONLY_NAMES = ("EspNowLink", "SerialLink", "needs_bridge", "low_power", "rtc_memory",
+                      "sleep_clock_ms", "sleep_plan")
+
+BUILD_DEVICE = """
+import sys, micropython
+sys.path.insert(0, %r)  # the compiled packages, as deployed (dead code is not in them)
+from hw.select import hal_for_platform
+from firmware import config
+hal = hal_for_platform()
+cfg = config.load(hal.root + config.FILE_NAME, hal.storage)
+hal.use_board(cfg["board"], cfg["role"])
+from firmware.device import Device
+device = Device(hal, cfg)
+print("MODULES", " ".join(sorted(sys.modules)))
+micropython.qstr_info(1)
+"""
+
+
+def _built_device(run_micropython: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                  role: str) -> tuple[set[str], set[str]]:
+    """(modules loaded, names interned) once a device of ``role`` is built, as boot builds it."""
+    import json
+
+    cfg = board_config(role, 1883)
+    if role not in wifi_roles():
+        for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
+            cfg.pop(name)
+        if role != "bridge":
+            cfg["bridge_mac"] = "24a1b2c3d4e5"
+    (tmp_path / "trygg.json").write_text(json.dumps(cfg))
+    monkeypatch.setenv("TRYGG_SIM_ROOT", str(tmp_path))
+    packages = stage_board(tmp_path / "fs")
+    result = run_micropython(BUILD_DEVICE % str(packages), heapsize="1m")  # names, not heap
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    modules = set(next(x for x in lines if x.startswith("MODULES ")).split()[1:])
+    names = {x[2:-1] for x in lines if x.startswith("Q(") and x.endswith(")")}
+    return modules, names
+
+
+@pytest.mark.parametrize("role", ["motion", "dispenser"])
+def test_a_wifi_device_loads_and_interns_none_of_the_battery_devices_code(
+        run_micropython: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        role: str) -> None:
+    modules, names = _built_device(run_micropython, tmp_path, monkeypatch, role)
+    assert "firmware.mqtt" in modules  # the check sees what was loaded
+    assert not modules & set(BATTERY_ONLY_MODULES)
+    assert not names & set(BATTERY_ONLY_NAMES), names & set(BATTERY_ONLY_NAMES)
+
+
+def test_a_battery_device_loads_its_link_and_not_mqtt(
+        run_micropython: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The negative control of the test above: the same check sees the battery code when it
+    # is there.
+    modules, names = _built_device(run_micropython, tmp_path, monkeypatch, "battery_motion")
+    assert "firmware.espnow" in modules
+    assert "firmware.mqtt" not in modules
+    assert {"EspNowLink", "needs_bridge"} <= names

@@ -9,6 +9,7 @@ import pytest
 
 from support import mpy
 from trygg.tools.device.tree import romfs_image
+from trygg.tools.sim.launch import ESP32_HEAPSIZE, heap_bytes
 
 pytestmark = pytest.mark.micropython
 
@@ -43,7 +44,10 @@ def test_romfs_image_holds_the_compiled_packages_and_is_reproducible(
     assert romfs_image(arch=None) == image
     (tmp_path / "packages.romfs").write_bytes(image)
     # Mounted as the ESP32 mounts its ROMFS partition: the packages import from /rom alone
-    # (MICROPYPATH has the staged filesystem too; /rom comes first, as on the device).
+    # (MICROPYPATH has the staged filesystem too; /rom comes first, as on the device). The unix
+    # port has no flash to map: the image is read into the heap, which gets room for it on top
+    # of the device's (the launcher of the simulated boards does the same, tools/sim/launch.py).
+    heapsize = str(heap_bytes(ESP32_HEAPSIZE) + 2 * len(image))
     result = run_micropython(f"""
 import os, sys, vfs
 with open({str(tmp_path / "packages.romfs")!r}, "rb") as f:
@@ -61,7 +65,7 @@ def walk(folder):
 
 walk("/rom")
 print("module", protocol.cose.__file__)
-""")
+""", heapsize=heapsize)
     assert result.returncode == 0, result.stdout + result.stderr
     listed = result.stdout.split()
     assert listed[-2:] == ["module", "/rom/protocol/cose.mpy"]

@@ -28,6 +28,7 @@ for name in %r:
     role = __import__("firmware.roles." + name, None, None, ("ROLE",)).ROLE
     out[name] = {"NAME": role.NAME, "URGENT": role.URGENT, "REPORT": role.REPORT,
                  "SIGNALS": role.SIGNALS, "CONFIG": role.CONFIG, "COMMANDS": role.COMMANDS,
+                 "link": role.link.__name__ if hasattr(role, "link") else None,
                  "wired": [b for b in BOARDS
                            if all(s in load(b).PINS.get(name, {}) for s in role.SIGNALS)]}
 print(json.dumps(out))
@@ -38,8 +39,9 @@ print(json.dumps(out))
 def on_device(micropython_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Every role's declarations as MicroPython sees them, and the boards wiring all its
     signals."""
+    # Every role's module in one interpreter, from source: more than one device's heap.
     result = mpy.run_micropython(micropython_bin, _DECLARED % (messages.ROLES,),
-                                 workdir=tmp_path_factory.mktemp("declared"))
+                                 workdir=tmp_path_factory.mktemp("declared"), heapsize="1m")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -53,7 +55,9 @@ def test_hub_reads_the_declarations_micropython_runs(on_device: Any, name: str) 
         seen["URGENT"], seen["REPORT"], seen["SIGNALS"], seen["COMMANDS"])
     assert dict(read.settings) == {
         key: spec[0] if isinstance(spec, list) else spec for key, spec in seen["CONFIG"].items()}
-    assert read.local_settings == {k for k, v in seen["CONFIG"].items() if isinstance(v, list)}
+    assert read.local_settings == {k for k, v in seen["CONFIG"].items()
+                                   if isinstance(v, (list, str))}
+    assert read.link == hub_roles.link_of(seen["link"])
 
 
 @pytest.mark.parametrize("name", messages.ROLES)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from support import mpy
-from trygg.hub.roles import roles
+from trygg.hub.roles import wifi_roles
 
 
 def run_bench(*args: str) -> tuple[dict[str, Any], str]:
@@ -50,11 +50,34 @@ def test_hub_bench_counts_every_frame_acked_in_every_round() -> None:
                     reason="simulated boards need the MicroPython unix port")
 def test_firmware_bench_measures_every_role() -> None:
     result = bench("firmware", "--events", "2")
-    assert list(result["roles"]) == list(roles())
+    assert list(result["roles"]) == list(wifi_roles())
     for figures in result["roles"].values():
         assert 0 < figures["heap_after_boot"] < figures["heap_after_boot_files_mode"]
         assert figures["frame_bytes"]["hello"] > 0
     assert result["romfs_image_bytes"] > 0
+    # The 32-bit figures: tools/dev installs node and the WebAssembly port, so they must be
+    # there; every role's modules take less room with 4-byte pointers than with 8-byte ones.
+    assert list(result["heap_32bit"]) == list(wifi_roles())
+    for role, by_port in result["heap_32bit"].items():
+        assert 0 < by_port["wasm_32"] < by_port["unix_64"], role
+        boot64 = result["roles"][role]["heap_after_boot_files_mode"]
+        assert by_port["after_boot_files_mode_32bit_upper"] < boot64
+
+
+@pytest.mark.skipif(not mpy.micropython_platform_supported(),
+                    reason="simulated boards need the MicroPython unix port")
+def test_energy_bench_measures_every_battery_role_through_the_bridge() -> None:
+    result = bench("energy", "--events", "1")
+    assert set(result["roles"]) == {"battery_motion", "battery_bed", "button"}
+    for figures in result["roles"].values():
+        measured = figures["measured"]
+        # Each kind of wake was seen, and an event's wake sent its frame with the radio on.
+        assert {"event", "heartbeat", "retry"} <= set(measured)
+        assert measured["event"]["frames"] >= 1
+        assert measured["event"]["radio_ms"] > 0
+        for day in ("quiet", "busy"):
+            assert figures[day]["mah_per_day"] > 0
+            assert figures[day]["years"] > 0
 
 
 def test_protocol_and_arc_benches_run() -> None:

@@ -53,6 +53,14 @@ def register(sub: Any) -> None:
     fw.add_argument("--events", type=count(2, 10_000), default=100,
                     help="stimuli per role for the latency figures (default 100)")
     fw.set_defaults(func=_firmware)
+    energy = bsub.add_parser("energy", help="battery roles on simulated boards through the "
+                             "ESP-NOW bridge: awake time per wake, mAh a day, years on a cell")
+    energy.add_argument("--events", type=count(1, 1000), default=5,
+                        help="stimuli per role (default 5)")
+    energy.add_argument("--boot-ms", type=float, default=300.0,
+                        help="start from deep sleep to running firmware on the ESP32, measured "
+                        "on a real board (default 300, an assumption)")
+    energy.set_defaults(func=_energy)
     hub = bsub.add_parser("hub", help="hub ingest rate vs a bare subscriber, ack latency, "
                           "rules replay rate over a resident-year")
     hub.add_argument("--devices", type=count(1, 1000), default=10,
@@ -135,6 +143,12 @@ def _firmware(args: argparse.Namespace) -> int:
     from trygg.tools.bench import firmware as bench_firmware
 
     return bench_firmware.run(events=args.events)
+
+
+def _energy(args: argparse.Namespace) -> int:
+    from trygg.tools.bench import energy as bench_energy
+
+    return bench_energy.run(events=args.events, boot_ms=args.boot_ms)
 
 
 def _e2e(args: argparse.Namespace) -> int:

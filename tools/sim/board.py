@@ -73,6 +73,11 @@ DEFAULT_HEAPSIZE = ESP32_HEAPSIZE
 CONFIG_FILE = "trygg.json"
 # Exit status of a simulated board that reset itself (hw/sim/hal.py): the launcher restarts it.
 REBOOT_EXIT_CODE = 75
+# Exit status of a simulated board entering deep sleep (hw/sim/hal.py): the launcher wakes it
+# by its timer or its wake pin, with its RTC memory (a record on its flash) kept.
+DEEP_SLEEP_EXIT_CODE = 76
+SLEEP_FILE = "sim_sleep"
+RADIO_FILE = "sim_radio"
 WATCHDOG_SIGNAL = signal.SIGUSR1
 WAIT_TIMEOUT_S = 10.0
 
@@ -116,9 +121,12 @@ class SimBoard:
 
     def __init__(self, config: dict[str, Any] | None, *, workdir: Path | None = None,
                  heapsize: str = DEFAULT_HEAPSIZE, micropython: Path | None = None,
-                 auto_restart: bool = True, romfs: bool = True) -> None:
+                 auto_restart: bool = True, romfs: bool = True,
+                 medium_port: int | None = None) -> None:
         """``heapsize``: the device's heap (a ROMFS board's process gets the image on top);
-        ``romfs``: packages in a ROMFS image, else as files on the filesystem."""
+        ``romfs``: packages in a ROMFS image, else as files on the filesystem;
+        ``medium_port``: the simulated ESP-NOW medium (tools/sim/espnow_medium.py) its radio
+        talks to."""
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="trygg-simboard-"))
         self.fs = stage_board(self.workdir / "fs", packages=not romfs)
@@ -128,7 +136,16 @@ class SimBoard:
             stage_romfs(self.romfs)
         if config is not None:
             self.write_config(config)
+        if medium_port is not None:
+            (self.fs / RADIO_FILE).write_text(str(medium_port))
         self.config = config
+        # Deep sleep: the process has ended; the chip's wake condition (signal, level), the
+        # input levels the next process starts with, and the timer that wakes it.
+        self.asleep: tuple[str | None, int] | None = None
+        self.levels: dict[str, int] = {}
+        self.battery_mv: int | None = None
+        self.wakes = 0
+        self._sleep_timer: threading.Timer | None = None
         self.heapsize = heapsize
         exe = micropython or find_micropython()
         if exe is None:
@@ -158,10 +175,15 @@ class SimBoard:
 
     # -- process life cycle ---------------------------------------------------------
 
-    def start(self, reset: str = "power_on") -> "SimBoard":
+    def start(self, reset: str = "power_on", wake: str | None = None) -> "SimBoard":
         args, env = micropython_command(self.micropython, self.heapsize, "main.py", self.fs,
                                         self.romfs)
-        env.update(TRYGG_SIM_CONTROL_PORT=str(self.control_port), TRYGG_SIM_RESET=reset)
+        env.update(TRYGG_SIM_CONTROL_PORT=str(self.control_port), TRYGG_SIM_RESET=reset,
+                   TRYGG_SIM_LEVELS=",".join(f"{k}={v}" for k, v in self.levels.items()))
+        if wake is not None:
+            env["TRYGG_SIM_WAKE"] = wake
+        if self.battery_mv is not None:
+            env["TRYGG_SIM_BATTERY"] = str(self.battery_mv)
         proc = subprocess.Popen(args, cwd=self.fs, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._drop_control()
@@ -187,9 +209,83 @@ class SimBoard:
             if proc is not self._proc or self._expected_exit:
                 return
             restart = self.auto_restart and code in (REBOOT_EXIT_CODE, -WATCHDOG_SIGNAL)
+            if code == DEEP_SLEEP_EXIT_CODE:
+                self._fall_asleep()
+                return
         if restart:
             # The chip restarts itself; the cause is recorded on its flash (hw/sim/hal.py).
             self.start(reset="power_on")
+
+    # -- deep sleep ---------------------------------------------------------------------
+
+    def _fall_asleep(self) -> None:
+        """With the lock held: the firmware asked for deep sleep (hw/sim/hal.py)."""
+        try:
+            ms_text, signal, level_text = (self.fs / SLEEP_FILE).read_text().split()
+            ms, level = int(ms_text), int(level_text)
+        except (OSError, ValueError):
+            ms, signal, level = 1000, "-", 1  # a torn request: the timer alone, soon
+        self.asleep = (None if signal == "-" else signal, level)
+        if self.asleep[0] is not None and self._level(self.asleep[0]) == level:
+            self._wake("pin")  # the pin is already at its wake level: the chip wakes at once
+            return
+        if ms > 0:
+            self._sleep_timer = threading.Timer(ms / 1000, self._wake_by_timer)
+            self._sleep_timer.daemon = True
+            self._sleep_timer.start()
+
+    def _level(self, signal: str) -> int:
+        return self.levels.get(signal, 1 if signal in ("button", "call") else 0)
+
+    def _wake_by_timer(self) -> None:
+        with self._cond:
+            if self.asleep is not None:
+                self._wake("timer")
+
+    def _wake(self, cause: str) -> None:
+        """With the lock held: start the chip again from /main.py."""
+        self.asleep = None
+        if self._sleep_timer is not None:
+            self._sleep_timer.cancel()
+            self._sleep_timer = None
+        self.wakes += 1
+        threading.Thread(target=self.start, args=("deep_sleep", cause), daemon=True).start()
+
+    def wait_asleep(self, count: int = 1, timeout: float = WAIT_TIMEOUT_S) -> None:
+        """Until the board has gone to deep sleep ``count`` times in all."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.exits.count(DEEP_SLEEP_EXIT_CODE) >= count,
+                                       timeout):
+                raise TimeoutError(f"the board did not sleep {count} times within {timeout} s;"
+                                   " console:\n" + "\n".join(self.lines[-30:]))
+
+    def _control_asleep(self, words: list[str]) -> str | None:
+        """A control line for the inputs of a sleeping board (its process is not running):
+        levels are kept for the next start, and a level that is the wake condition wakes it.
+        None when the board is awake."""
+        with self._cond:
+            if self.asleep is None:
+                return None
+            if words[0] == "pin" and len(words) == 3:
+                self.levels[words[1]] = 1 if int(words[2]) else 0
+            elif words[0] == "pulse" and len(words) in (2, 3):
+                self.levels[words[1]] = 1
+                ms = int(words[2]) if len(words) == 3 else 100
+                threading.Timer(ms / 1000, self._pulse_end, args=(words[1],)).start()
+            elif words[0] == "battery" and len(words) == 2:
+                self.battery_mv = int(words[1])
+                return "ok"
+            else:
+                raise RuntimeError(f"simulated board: {' '.join(words)!r}: the board is in deep "
+                                   "sleep (only pin, pulse and battery reach it)")
+            signal, level = self.asleep
+            if signal == words[1] and self.levels[signal] == level:
+                self._wake("pin")
+            return "ok"
+
+    def _pulse_end(self, signal: str) -> None:
+        with contextlib.suppress(Exception):
+            self.control(f"pin {signal} 0")
 
     @property
     def running(self) -> bool:
@@ -206,6 +302,10 @@ class SimBoard:
         with self._cond:
             proc = self._proc
             self._expected_exit = True
+            self.asleep = None  # a power cut ends a sleep as well
+            if self._sleep_timer is not None:
+                self._sleep_timer.cancel()
+                self._sleep_timer = None
         if proc is not None and proc.poll() is None:
             proc.send_signal(sig)
             proc.wait(timeout=10)
@@ -250,14 +350,36 @@ class SimBoard:
                 self._cond.wait(left)
 
     def control(self, command: str, timeout: float = WAIT_TIMEOUT_S) -> str:
-        """Send one control command; return the reply (``ok ...``); RuntimeError on ``error``."""
+        """Send one control command; return the reply (``ok ...``); RuntimeError on ``error``.
+        A board in deep sleep takes input levels (which may wake it) and the battery."""
+        words = command.split()
+        if words and words[0] in ("pin", "pulse", "battery"):
+            if words[0] == "pin" and len(words) == 3:
+                self.levels[words[1]] = 1 if words[2] != "0" else 0
+            if words[0] == "battery" and len(words) == 2:
+                self.battery_mv = int(words[1])
+            for _ in range(50):  # bounded: a board between its process and its sleep
+                try:
+                    reply = self._control_asleep(words)
+                    if reply is not None:
+                        return reply
+                    return self._control_line(command, timeout)
+                except (ConnectionError, ConnectionRefusedError) as e:
+                    with self._cond:
+                        self._cond.wait_for(lambda: self.asleep is not None or self.running,
+                                            0.2)
+                    last = e
+            raise last
+        return self._control_line(command, timeout)
+
+    def _control_line(self, command: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while self._control is None:
             try:
                 s = socket.create_connection(("127.0.0.1", self.control_port), timeout=timeout)
                 self._control = (s, s.makefile("rb"))
             except (ConnectionRefusedError, ConnectionResetError):
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.asleep is not None:
                     raise
                 time.sleep(0.02)  # the board is still booting: its channel is not up yet
         sock, reader = self._control

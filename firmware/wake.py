@@ -1,0 +1,151 @@
+"""A battery device's life between two deep sleeps (its role's link is firmware/espnow.py).
+
+Loaded only by battery devices: the Wi-Fi roles never hold its code (heap, files mode). A
+battery role adds to the life cycle of roles/base.py (which leaves them out for the same
+reason):
+
+``resume(state, wake)``
+    after setup(): what the role kept in RTC memory before it slept (None after a
+    power-up) and what woke the device (hw/hal.py wake_cause);
+``async awake()``
+    report what woke the device (emit events); return when the device may sleep;
+``sleep_plan() -> (ms, signal, level)``
+    sleep at most ``ms`` (0: until the next heartbeat), and wake when ``signal`` is at
+    ``level`` (None: the timer only);
+``rtc_state()``
+    what to keep in RTC memory through the sleep (a small JSON value);
+``wants_downlink()`` (optional)
+    True to ask the bridge for frames with nothing to send (a pending feedback);
+``finish()`` (optional)
+    after the exchange with the hub, before sleeping (feedback to the wearer).
+"""
+
+import time
+
+from micropython import const
+
+from hw import low_power
+
+from . import VERSION
+from .outbox import REPORT
+
+TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _rtc_state(lp: "Any") -> "dict[str, Any]":
+    import json
+
+    raw = lp.rtc_memory()
+    try:
+        state = json.loads(raw) if raw else {}
+    except ValueError:  # RTC memory lost its content (brownout): start afresh
+        state = {}
+    return state if isinstance(state, dict) else {}
+
+
+async def wake(device: "Any") -> None:
+    """A battery device's life between two deep sleeps (firmware/espnow.py).
+
+    Woken by a power-up, its timer (a heartbeat falls due) or its role's pin: the role
+    reports what woke it; the outbox (on flash: it survives deep sleep and a battery
+    swap) is sent to the bridge, oldest first, and the device waits ``espnow_ack_ms``
+    after the last frame for the hub's acks; then it sleeps until the next heartbeat or
+    the role's pin. A frame the bridge did not hear, or that no ack came for, stays in the
+    outbox for the next wake: nothing is resent in a loop that would drain the battery
+    while the bridge is out of reach.
+    """
+    hal = device.hal
+    cfg = device.cfg
+    link: Any = device.link
+    awake_from = time.ticks_ms()
+    hal.watchdog_start(cfg["watchdog_ms"])  # a hung wake must not drain the battery
+    lp = low_power.of(hal)  # before the role's setup: its inputs' levels while asleep
+    await hal.start()
+    state = _rtc_state(lp)
+    device.role.setup()
+    device.role.resume(state.get("role"), lp.wake_cause())
+    if lp.wake_cause() is None:  # a power-up or a reset, not a wake from deep sleep
+        device.send({"type": "hello", "firmware": VERSION, "role": cfg["role"],
+                   "board": cfg["board"], "reset": hal.reset_cause(),
+                   "heartbeat_s": cfg["heartbeat_s"],
+                   # Whatever the board file says of the board: a device that sleeps between
+                   # wakes runs on its cell (hub/roles: which cell, so which limits).
+                   "power": "battery"}, REPORT)
+    beat_ms = cfg["heartbeat_s"] * 1000
+    now = lp.sleep_clock_ms()
+    due = state.get("beat")
+    # Due, never set, or further away than one interval (the RTC was set since).
+    if not isinstance(due, int) or now >= due or due - now > beat_ms:
+        device.heartbeat()
+        due = now + beat_ms
+    await device.role.awake()
+    hal.watchdog_feed()
+    role = device.role
+    polls = role.wants_downlink() if hasattr(role, "wants_downlink") else False
+    await _exchange(device, link, polls)
+    hal.watchdog_feed()
+    if hasattr(role, "finish"):
+        role.finish()
+    sleep_ms, signal, level = device.role.sleep_plan()
+    left = due - lp.sleep_clock_ms()
+    if left < 1:
+        left = 1
+    if sleep_ms <= 0 or sleep_ms > left:
+        sleep_ms = left
+    tries = state.get("retry")
+    tries = tries + 1 if len(device.outbox) and isinstance(tries, int) else (
+        1 if len(device.outbox) else 0)
+    if tries:
+        retry_ms = cfg["espnow_retry_s"] * 1000 << min(tries - 1, 16)
+        if retry_ms < sleep_ms:
+            sleep_ms = retry_ms
+    lp.rtc_memory(_dumps({"beat": due, "retry": tries, "role": device.role.rtc_state()}))
+    radio_ms = time.ticks_diff(time.ticks_ms(), link.radio_on_ms) if link.radio else 0
+    # What the wake cost, for trygg bench energy (tools/bench/energy.py reads this line).
+    print("wake: awake %d ms radio %d ms tx %d frames %d bytes failed %d outbox %d" % (
+        time.ticks_diff(time.ticks_ms(), awake_from), radio_ms, link.sent_frames,
+        link.sent_bytes, link.failed, len(device.outbox)))
+    if link.radio is not None:
+        link.radio.close()  # the radio is off in deep sleep anyway; say so on the air
+    lp.deep_sleep(sleep_ms, signal, level)
+
+
+async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
+    """Send the outbox to the bridge and take the hub's acks and commands, bounded by
+    ``espnow_rounds`` (a command's result is one more round)."""
+    outbox = device.outbox
+    wait_ms = device.cfg["espnow_ack_ms"]
+    for _ in range(device.cfg["espnow_rounds"]):
+        sent = 0
+        for entry in list(outbox.entries):
+            if entry not in outbox.entries:  # acked meanwhile
+                continue
+            data = outbox.read(entry)
+            if data is None:
+                outbox.ack([[entry[0], entry[0]]])
+                continue
+            if not await link.send(data):
+                return  # the bridge did not hear us: keep everything for the next wake
+            sent += 1
+        if not sent:
+            if not poll:
+                return
+            poll = False
+            if not await link.poll():
+                return
+        # Acks and commands come back through the bridge; wait for them, not longer.
+        while len(outbox) and await link.wait_frame(wait_ms):
+            pass
+        if not len(outbox):
+            # What the hub sent after the acks (a command) has a moment to arrive.
+            await link.wait_frame(wait_ms // 4 if not poll else wait_ms)
+            if not len(outbox):
+                return
+
+
+def _dumps(value: "Any") -> bytes:
+    import json
+
+    return json.dumps(value).encode()

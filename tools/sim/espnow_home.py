@@ -1,0 +1,153 @@
+"""A home with battery devices for tests and `trygg bench energy`: the ESP-NOW medium, the
+real mosquitto and `trygg hub run` reading the bridge over pyserial.
+
+The MicroPython unix port has no radio: the medium (tools/sim/espnow_medium.py) stands in for
+the air between the boards; everything else is as in a home: the bridge is the Trygg firmware
+in its bridge role on a simulated board behind a pseudo-terminal (the same serial path as a
+USB ESP32), and the hub opens that pty with pyserial as it would /dev/ttyUSB0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from trygg.hub import config as hub_config
+from trygg.hub.store import Store
+from trygg.protocol import bridge as bridge_line
+from trygg.tools.device.provision import pair
+from trygg.tools.sim.board import SimBoard, board_config, stage_board
+from trygg.tools.sim.espnow_medium import EspNowMedium
+from trygg.tools.sim.home import start_broker, write_hub_config
+from trygg.tools.sim.mosquitto import free_port
+from trygg.tools.sim.pty import PtyBoard
+
+CLI = [sys.executable, "-m", "trygg.tools.cli.main"]
+WAIT_S = 30.0
+
+
+class BatteryHome:
+    """Medium, broker, hub and bridge; ``add()`` pairs and starts a battery board."""
+
+    def __init__(self, folder: Path, *, medium: EspNowMedium) -> None:
+        self.folder = folder
+        self.medium = medium
+        self.mqtt_port = free_port()
+        self.config = write_hub_config(folder / "hub", mqtt_port=self.mqtt_port)
+        self.bridge_board = PtyBoard(folder / "bridge", romfs=True)
+        with self.config.open("a") as f:
+            f.write(f'\n[bridge]\nport = "{self.bridge_board.port_link}"\nreopen_s = 0.2\n')
+        self.hub_cfg = hub_config.load(self.config)
+        self.database = Path(self.hub_cfg.database)
+        self.boards: list[SimBoard] = []
+        self.hub: subprocess.Popen[bytes] | None = None
+        self.bridge_id = ""
+
+    def start(self) -> BatteryHome:
+        self.broker = start_broker(self.config.parent, self.mqtt_port)
+        self.broker.__enter__()
+        self.start_hub()
+        key = os.urandom(32)
+        device, _ = pair(self.hub_cfg, os.urandom(6).hex(), "bridge", "hall", None, None, key)
+        self.bridge_id = device.device_id
+        fs = self.bridge_board.fs
+        stage_board(fs, packages=False)
+        cfg = board_config("bridge", 0, device_id=self.bridge_id, key=key.hex(),
+                           heartbeat_s=2)
+        for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
+            cfg.pop(name)
+        (fs / "trygg.json").write_text(json.dumps(cfg))
+        (fs / "sim_radio").write_text(str(self.medium.port))
+        self.bridge_board.start()
+        # The hub reads the bridge and knows it: battery devices added now are heard.
+        self.wait_event(self.bridge_id, "heartbeat")
+        return self
+
+    def start_hub(self) -> None:
+        self.hub_log = (self.folder / "hub.log").open("ab")
+        self.hub = subprocess.Popen([*CLI, "hub", "run", "--config", str(self.config),
+                                     "--log-level", "info"], stdin=subprocess.DEVNULL,
+                                    stdout=self.hub_log, stderr=subprocess.STDOUT)
+
+    def kill_hub(self) -> None:
+        if self.hub is not None:
+            self.hub.kill()
+            self.hub.wait(10)
+            self.hub = None
+
+    @property
+    def bridge_mac(self) -> str:
+        return bridge_line.mac_for(bytes.fromhex(self.bridge_id)).hex()
+
+    def add(self, role: str, battery_mv: int = 3300, **settings: Any) -> SimBoard:
+        key = os.urandom(32)
+        device, _ = pair(self.hub_cfg, os.urandom(6).hex(), role, "bedroom", None, None, key)
+        cfg = board_config(role, 0, device_id=device.device_id, key=key.hex(),
+                           bridge_mac=self.bridge_mac, **settings)
+        for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
+            cfg.pop(name)
+        board = SimBoard(cfg, medium_port=self.medium.port)
+        board.battery_mv = battery_mv
+        self.boards.append(board)
+        return board.start()
+
+    def events(self, device_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        store = Store(str(self.database))
+        try:
+            rows = store.conn.execute(
+                "SELECT seq, type, name, value FROM events WHERE device_id = ? ORDER BY seq",
+                (device_id,)).fetchall()
+        finally:
+            store.close()
+        return [{"seq": seq, "type": kind, "event": event, "value": value}
+                for seq, kind, event, value in rows
+                if name is None or name in (kind, event)]
+
+    def wait_event(self, device_id: str, name: str, count: int = 1,
+                   timeout: float = WAIT_S) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(device_id, name)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{device_id}: {count} x {name} not stored within {timeout} s"
+                                   f"; stored: {self.events(device_id)}")
+            time.sleep(0.1)
+
+    def rejections(self) -> dict[tuple[str, str], int]:
+        store = Store(str(self.database))
+        try:
+            rows = store.conn.execute(
+                "SELECT device_id, reason, count FROM rejections").fetchall()
+        finally:
+            store.close()
+        return {(d, r): n for d, r, n in rows}
+
+    def alarms(self) -> list[dict[str, Any]]:
+        store = Store(str(self.database))
+        try:
+            return store.alarms(open_only=False)
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        for board in self.boards:
+            board.close()
+        self.bridge_board.close()
+        self.kill_hub()
+        self.broker.__exit__(None, None, None)
+
+
+def battery_home(folder: Path, medium: EspNowMedium) -> Iterator[BatteryHome]:
+    home = BatteryHome(folder, medium=medium)
+    try:
+        yield home.start()
+    finally:
+        home.close()
