@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -52,6 +53,8 @@ log = logging.getLogger("trygg.hub.alarms")
 # Zone reported for an alarm that no device can be named for (ARC zones are 1..999; devices
 # get 1..998 at pairing in practice).
 HUB_ZONE = 999
+# The longest prompt the wire allows (protocol/messages.py: a command's seconds).
+PROMPT_MAX_S = 600
 
 
 class AlarmSink(Protocol):
@@ -86,6 +89,8 @@ class AlarmDesk:
         self._tasks: set[asyncio.Task[None]] = set()
         self.hub_scan_id = 0  # hub-made events up to this id have been fed to the rules
         self.checks_asked = 0  # local checks begun since start (the service's status)
+        # Sends a device command (device id, body): the service's CommandSender.queue.
+        self.prompter: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
     def set_devices(self, devices: list[Device]) -> None:
         cfg = rules_config(self.config, devices)
@@ -159,15 +164,16 @@ class AlarmDesk:
                 elif isinstance(action, ResolveAlarm):
                     await self._resolve(action)
                 else:
-                    self._prompt(action)
+                    await self._prompt(action)
             except Exception:
                 log.exception("acting on %s failed", action)
 
-    def _prompt(self, a: LocalCheck | LocalCheckEnded) -> None:
+    async def _prompt(self, a: LocalCheck | LocalCheckEnded) -> None:
         """A local check: the rules ask the resident before calling the centre. What was asked
         and decided is the rules' own, rebuilt from the stored events (the answer is a stored
-        press); the log tells a technician. Delivering the prompt to the devices waits for a
-        device command that shows it."""
+        press); the log tells a technician, and ``prompter`` (the service's command sender)
+        sends each prompting device a ``prompt`` for the time left to answer. A device stops
+        by itself at the end of it, or when she answers on it."""
         if isinstance(a, LocalCheck):
             try:
                 zone = self.config.resident(a.resident_id).zone
@@ -177,6 +183,11 @@ class AlarmDesk:
             log.warning("local check %s: asking the resident on %s until %s: %s", a.check_id,
                         ", ".join(a.device_ids), until, a.reason)
             self.checks_asked += 1
+            left = math.ceil(a.answer_by - self._clock())
+            if self.prompter is not None and left > 0:
+                for device_id in a.device_ids:
+                    await self.prompter(device_id, {"command": "prompt",
+                                                    "seconds": min(PROMPT_MAX_S, left)})
         else:
             log.warning("local check %s ended: %s", a.check_id, a.reason)
 
