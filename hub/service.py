@@ -122,6 +122,7 @@ class HubService:
         self.ingest.on_heartbeats = self.reload_devices
         self.desk = AlarmDesk(config, self.db.run, arc, clock)
         self.commands = CommandSender(config, self.db.run, self.ingest, self.publish, clock)
+        self.desk.prompter = self.commands.queue  # a local check's prompt to the devices
         self._device_stamp: tuple[Any, ...] = ()
         self._reloads: set[asyncio.Task[None]] = set()
         self._broker_dropped: int | None = None  # the broker's count when last read
