@@ -23,7 +23,9 @@ crash points (``trygg.hub.crash_points``) where tests kill the hub.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -31,8 +33,18 @@ from typing import Any, Protocol
 from .arc.report import AlarmReport, restore_description
 from .config import HubConfig
 from .crash_points import crash_point
-from .roles import call_text, cell, describe
-from .rules import RaiseAlarm, ResolveAlarm, RulesConfig, RulesEngine, State, Tick, replay
+from .roles import call_text, cell, describe, prompts
+from .rules import (
+    LocalCheck,
+    LocalCheckEnded,
+    RaiseAlarm,
+    ResolveAlarm,
+    RulesConfig,
+    RulesEngine,
+    State,
+    Tick,
+    replay,
+)
 from .rules.model import HUB_ALARM_ACKNOWLEDGED, Action, DeviceInfo
 from .store import Device, Store, StoredEvent
 
@@ -41,6 +53,8 @@ log = logging.getLogger("trygg.hub.alarms")
 # Zone reported for an alarm that no device can be named for (ARC zones are 1..999; devices
 # get 1..998 at pairing in practice).
 HUB_ZONE = 999
+# The longest prompt the wire allows (protocol/messages.py: a command's seconds).
+PROMPT_MAX_S = 600
 
 
 class AlarmSink(Protocol):
@@ -60,7 +74,7 @@ def rules_config(config: HubConfig, devices: Iterable[Device]) -> RulesConfig:
         residents={r.id: r for r in config.residents},
         devices={d.device_id: DeviceInfo(d.device_id, d.role, d.room, d.resident_id, d.zone,
                                          d.heartbeat_s, d.paired_at, call_text(d.role),
-                                         d.power, cell(d.role))
+                                         d.power, cell(d.role), prompts(d.role))
                  for d in devices})
 
 
@@ -82,6 +96,9 @@ class AlarmDesk:
         # Queues a command to a device (CommandSender.queue), set by the service: the
         # wearer's device is told how far its call has come (feedback()).
         self.queue_command: Callable[[str, dict[str, Any]], Awaitable[int]] | None = None
+        self.checks_asked = 0  # local checks begun since start (the service's status)
+        # Sends a device command (device id, body): the service's CommandSender.queue.
+        self.prompter: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
     def set_devices(self, devices: list[Device]) -> None:
         cfg = rules_config(self.config, devices)
@@ -102,6 +119,8 @@ class AlarmDesk:
                 if isinstance(action, RaiseAlarm):
                     if not store.alarm_exists(action.alarm_id):
                         new.append(action)
+                elif isinstance(action, LocalCheck | LocalCheckEnded):
+                    new.append(action)  # the ones still waiting are kept below
                 else:
                     rows = [a for a in store.alarms() if a["alarm_id"] == action.alarm_id]
                     if rows and rows[0]["state"] != "resolved":
@@ -111,6 +130,12 @@ class AlarmDesk:
         async with self._lock:
             self.state = State()
             actions = await self._run_db(_replay)
+            # A check of the past is history; one still waiting for her answer is asked again
+            # (the devices may have lost the prompt with the hub).
+            waiting = {c.check_id for rs in self.state.residents.values()
+                       for c in rs.checks.values() if c.answered_at is None}
+            actions = [a for a in actions if not isinstance(a, LocalCheckEnded)
+                       and (not isinstance(a, LocalCheck) or a.check_id in waiting)]
             self.hub_scan_id = self.state.last_event_id
             # A forwarded alarm is submitted again only while the outbox still remembers its
             # delivery ([arc].delivered_keep_days); older ones would go out as new messages.
@@ -144,10 +169,35 @@ class AlarmDesk:
             try:
                 if isinstance(action, RaiseAlarm):
                     await self._raise(action)
-                else:
+                elif isinstance(action, ResolveAlarm):
                     await self._resolve(action)
+                else:
+                    await self._prompt(action)
             except Exception:
                 log.exception("acting on %s failed", action)
+
+    async def _prompt(self, a: LocalCheck | LocalCheckEnded) -> None:
+        """A local check: the rules ask the resident before calling the centre. What was asked
+        and decided is the rules' own, rebuilt from the stored events (the answer is a stored
+        press); the log tells a technician, and ``prompter`` (the service's command sender)
+        sends each prompting device a ``prompt`` for the time left to answer. A device stops
+        by itself at the end of it, or when she answers on it."""
+        if isinstance(a, LocalCheck):
+            try:
+                zone = self.config.resident(a.resident_id).zone
+            except KeyError:
+                zone = None
+            until = dt.datetime.fromtimestamp(a.answer_by, zone).strftime("%H:%M:%S")
+            log.warning("local check %s: asking the resident on %s until %s: %s", a.check_id,
+                        ", ".join(a.device_ids), until, a.reason)
+            self.checks_asked += 1
+            left = math.ceil(a.answer_by - self._clock())
+            if self.prompter is not None and left > 0:
+                for device_id in a.device_ids:
+                    await self.prompter(device_id, {"command": "prompt",
+                                                    "seconds": min(PROMPT_MAX_S, left)})
+        else:
+            log.warning("local check %s ended: %s", a.check_id, a.reason)
 
     async def _raise(self, a: RaiseAlarm) -> None:
         zone, room, device_id = await self._locate(a.device_id, a.cause_event_ids)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -82,7 +83,16 @@ class CommandSender:
                             device_id, attempts)
                 continue
             msg = dict(body, type="command", command_id=command_id)
-            if msg["command"] == "set_time":
+            if msg["command"] == "prompt":
+                # A prompt asks for an answer within its seconds from when it was queued: a
+                # retry asks only for what is left, and none after (hub/rules/local_check.py).
+                left = math.ceil(created_at + int(msg["seconds"]) - now)
+                if left <= 0:
+                    store.finish_command(command_id, None, "expired",
+                                         "the local check's time to answer has passed", now)
+                    continue
+                msg["seconds"] = left
+            elif msg["command"] == "set_time":
                 msg["time"] = int(now)
                 msg["utc_offset_min"] = utc_offset_min(self._zone_of(device_id), now)
             try:

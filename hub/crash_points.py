@@ -18,6 +18,13 @@ The points of one alarm's delivery, in order:
 
 And of its resolution: ``alarm.resolve_queued``: the "resolved" report is in the outbox, the
 alarm not yet recorded resolved.
+
+And of ingest: ``ingest.next_batch``: the acks of every batch so far have reached the broker,
+the next batch is about to be stored. Named with a count, ``ingest.next_batch@3``, it fires
+the third time: after two batches of a burst were stored and acked, before the rest.
+
+And of an SOS Access password rotation: ``sos.rotation_answered``: the receiver gave a new
+password, the old one is saved as ``.previous``, the new one not yet written.
 """
 
 from __future__ import annotations
@@ -30,10 +37,32 @@ POINTS = ("alarm.stored", "alarm.queued", "alarm.forwarded", "arc.sending", "arc
           "arc.delivered")
 RESOLVE_POINTS = ("alarm.resolve_queued",)
 
-_ARMED = frozenset(p.strip() for p in os.environ.get(ENV, "").split(",") if p.strip())
+
+def _parse(value: str) -> dict[str, int]:
+    """``name`` or ``name@N`` (fire on the N-th time) for each comma-separated entry."""
+    armed: dict[str, int] = {}
+    for entry in (p.strip() for p in value.split(",")):
+        if not entry:
+            continue
+        name, _, count = entry.partition("@")
+        if count and not (count.isdigit() and int(count) >= 1):
+            raise SystemExit(f"{ENV}: {entry!r}: the count after @ must be a whole number >= 1")
+        armed[name] = int(count) if count else 1
+    return armed
+
+
+_ARMED = _parse(os.environ.get(ENV, ""))
+_SEEN: dict[str, int] = {}
+
+
+def armed(name: str) -> bool:
+    """True if ``TRYGG_CRASH_AT`` names ``name`` (a test wants this instant)."""
+    return name in _ARMED
 
 
 def crash_point(name: str) -> None:
-    """Kill this process with SIGKILL if ``TRYGG_CRASH_AT`` names ``name``."""
+    """Kill this process with SIGKILL if ``TRYGG_CRASH_AT`` names ``name`` (at its count)."""
     if name in _ARMED:
-        os.kill(os.getpid(), signal.SIGKILL)
+        _SEEN[name] = _SEEN.get(name, 0) + 1
+        if _SEEN[name] >= _ARMED[name]:
+            os.kill(os.getpid(), signal.SIGKILL)

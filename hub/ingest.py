@@ -49,6 +49,7 @@ from trygg.protocol import errors as perr
 from trygg.protocol.replay import ReplayWindow
 from trygg.protocol.sequence import SequenceCounter
 
+from . import crash_points
 from .config import IngestConfig
 from .rejection_log import RejectionLog
 from .rules.model import HUB_REJECTED_FRAMES, HUB_REJECTED_FRAMES_CLEAR
@@ -326,6 +327,9 @@ class Ingest:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
+                if crash_points.armed("ingest.next_batch"):  # only in durability tests
+                    await self.wait_acks_sent()
+                    crash_points.crash_point("ingest.next_batch")
                 batch = self._pending[: self.config.batch_max]
                 del self._pending[: len(batch)]
                 rejections, self._rejections = self._rejections, {}

@@ -4,8 +4,9 @@ The key is 32 random bytes shared with the device at provisioning (over the seri
 stored in the hub database (mode 0600) and never printed or logged; the device's broker password
 is derived from it (:func:`trygg.hub.broker.device_password`).
 
-The broker is told first, over MQTT as the hub's own user (mosquitto's dynamic-security plugin,
-see :mod:`trygg.hub.broker`), and answers; only then does the hub's database change, and then
+The broker is told first, over MQTT as the hub tools' own broker login (mosquitto's
+dynamic-security plugin, see :mod:`trygg.hub.broker`; not the hub service's login, whose client
+id only the running hub uses), and answers; only then does the hub's database change, and then
 the running hub is told to reload its devices. So a paired device can log in and is verified at
 once, an unpaired one is disconnected at once, and if the broker is down nothing changes and the
 error says what to do.
@@ -52,9 +53,29 @@ def hub_password(config: HubConfig, *, create: bool = False) -> str:
     return secret
 
 
+def hub_logins(config: HubConfig) -> broker.HubLogins:
+    return broker.HubLogins(config.mqtt.username, hub_password(config), config.hub_id)
+
+
+def admin_lock_path(config: HubConfig) -> Path:
+    """Held while a tool administers the broker (one admin connection at a time)."""
+    return Path(f"{config.database}.broker-admin.lock")
+
+
 def broker_admin(config: HubConfig) -> broker.BrokerAdmin:
-    return broker.BrokerAdmin(config.mqtt.host, config.mqtt.port, config.mqtt.username,
-                              hub_password(config), config.broker.admin_timeout_s)
+    """The tools' administrative connection: the admin login, its one client id."""
+    hub = hub_logins(config)
+    return broker.BrokerAdmin(config.mqtt.host, config.mqtt.port, hub.admin_user,
+                              hub.admin_password, config.broker.admin_timeout_s,
+                              client_id=hub.admin_client_id, lock_path=admin_lock_path(config))
+
+
+def _legacy_admin(config: HubConfig) -> broker.BrokerAdmin:
+    """The hub service's own login with a client id of its choice: how the tools administered a
+    broker set up before they had a login of their own (it still has the admin role there)."""
+    hub = hub_logins(config)
+    return broker.BrokerAdmin(config.mqtt.host, config.mqtt.port, hub.user, hub.password,
+                              config.broker.admin_timeout_s, lock_path=admin_lock_path(config))
 
 
 def broker_settings(config: HubConfig) -> broker.BrokerSettings:
@@ -192,15 +213,25 @@ def setup_broker(config: HubConfig, store: Store) -> tuple[str, broker.SyncRepor
                            "then run `trygg hub broker` again") from None
     conf = write_broker_config(config)
     devices = _device_keys(store)
+    hub = hub_logins(config)
+    hub_changes: list[str] = []
     try:
+        try:
+            with broker_admin(config) as admin:
+                pass
+        except broker.BrokerRefused:
+            # A broker set up before the tools had a login of their own: the service's login
+            # still administers it, once, to add the tools' login.
+            with _legacy_admin(config) as admin:
+                hub_changes += admin.sync_hub(hub, service=False)
         with broker_admin(config) as admin:
+            hub_changes += admin.sync_hub(hub)
             report = admin.sync_devices(devices)
             admin.notify_devices_changed()
     except broker.BrokerError as exc:
         path = Path(config.broker.dynsec_file)
         try:
-            broker.write_dynsec_file(path, config.mqtt.username, hub_password(config), devices,
-                                     config.broker.group)
+            broker.write_dynsec_file(path, hub, devices, config.broker.group)
         except OSError as err:
             raise PairingError(f"[broker] dynsec_file: cannot write {path}: {err.strerror}; "
                                "the folder must belong to the hub's user, group "
@@ -215,5 +246,7 @@ def setup_broker(config: HubConfig, store: Store) -> tuple[str, broker.SyncRepor
                 Path(legacy).unlink()
                 removed.append(legacy)
     note = f"; removed the old {', '.join(removed)}" if removed else ""
+    if hub_changes:
+        note += f"; set up the hub's {', '.join(hub_changes)}"
     return (f"wrote {conf}; the broker at {config.mqtt.host}:{config.mqtt.port} has the hub and "
             f"{len(devices)} device(s) ({report.summary()}){note}"), report

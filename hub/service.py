@@ -123,6 +123,7 @@ class HubService:
         self.desk = AlarmDesk(config, self.db.run, arc, clock)
         self.commands = CommandSender(config, self.db.run, self.ingest, self.publish, clock)
         self.desk.queue_command = self.commands.queue
+        self.desk.prompter = self.commands.queue  # a local check's prompt to the devices
         self._device_stamp: tuple[Any, ...] = ()
         self._reloads: set[asyncio.Task[None]] = set()
         self._broker_dropped: int | None = None  # the broker's count when last read

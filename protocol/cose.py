@@ -40,9 +40,9 @@ _compare: "Any" = None
 try:  # CPython: OpenSSL's one-shot HMAC, ~10x faster than the fallback.
     import hmac as _hmac  # type: ignore[import-not-found, unused-ignore]
 
-    _hmac_digest = _hmac.digest
-    _compare = _hmac.compare_digest
-except ImportError:  # MicroPython: no hmac module on the ESP32 port.
+    _hmac_digest, _compare = _hmac.digest, _hmac.compare_digest
+except (ImportError, AttributeError):
+    # MicroPython: the ESP32 port has no hmac; the WebAssembly port's lacks digest.
     pass
 
 TYPE_CHECKING = False

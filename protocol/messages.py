@@ -53,7 +53,7 @@ EVENTS = (
 )
 
 COMMANDS = ("set_config", "set_time", "set_dose_schedule", "identify", "reboot", "calibrate",
-            "indicate")
+            "indicate", "prompt")
 
 STATUSES = ("ok", "rejected", "unsupported", "failed")
 
@@ -158,7 +158,7 @@ FIELDS = {
         ("time", 4, "uint", False, 0, MAX_UINT32),  # set_time: UTC epoch seconds
         ("utc_offset_min", 5, "int", False, -840, 840),  # set_time: local offset now
         ("doses", 6, "doses", False, 0, MAX_DOSES),  # set_dose_schedule
-        ("seconds", 7, "uint", False, 1, 600),  # identify: blink/beep duration
+        ("seconds", 7, "uint", False, 1, 600),  # identify: blink/beep duration; prompt: how long
         ("reference", 8, "enum", False, CALIBRATE_REFERENCES, 0),  # calibrate
         # indicate: 1 the hub has stored the call's alarm, 2 the centre has acknowledged it.
         # A name every device has already (heap: tests/firmware/test_heap.py).
@@ -175,6 +175,8 @@ COMMAND_FIELDS = {
     "reboot": (),
     "calibrate": ("reference",),
     "indicate": ("level",),  # how far the wearer's call has come: show it
+    # The hub asks the resident to press if she is fine (a local check), for ``seconds``.
+    "prompt": ("seconds",),
 }
 
 _KEY_TYPE = 0  # every message: {0: type, ...}

@@ -335,8 +335,23 @@ def dispenser(device: DeviceSpec, obs: list[Observation], start: float, end: flo
     return out
 
 
+def call_point(device: DeviceSpec, obs: list[Observation], start: float, end: float,
+               after: float = -math.inf) -> _Sender:
+    """``firmware/roles/call_point.py``: a pull or press is sent at once (urgent class)."""
+    cfg = tunables(device)
+    boot, beats = _heartbeats(device, cfg, start, end)
+    out = _Sender(device, boot, after, start)
+    for t, kind, o in _merge(obs, beats):
+        if kind == 1:
+            out.heartbeat(t, {})
+        elif o.sensor == "button":
+            out.emit(t, "button")
+    return out
+
+
 ROLES: dict[str, Callable[..., _Sender]] = {
-    "motion": motion, "bed": bed, "smoke": smoke, "dispenser": dispenser}
+    "motion": motion, "bed": bed, "smoke": smoke, "dispenser": dispenser,
+    "call_point": call_point}
 
 
 def frames(device: DeviceSpec, obs: list[Observation], start: float, end: float,

@@ -62,6 +62,7 @@ ROLE_SENSORS = {
     "bed": ("bed", "button"),
     "smoke": ("smoke", "button"),
     "dispenser": ("button",),
+    "call_point": ("button",),
 }
 HUB_EVENTS = (rules_model.HUB_AWAY_ON, rules_model.HUB_AWAY_OFF, rules_model.HUB_RESOLVE_ALARM,
               rules_model.HUB_ALARM_ACKNOWLEDGED, rules_model.HUB_REJECTED_FRAMES,

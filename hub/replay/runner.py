@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any
 from ..alarms import AlarmDesk
 from ..arc.report import AlarmReport
 from ..config import HubConfig
-from ..rules import RaiseAlarm, ResolveAlarm
+from ..rules import LocalCheck, LocalCheckEnded, RaiseAlarm, ResolveAlarm
 from ..rules.model import Action
 from ..store import NewFrame, Store, StoredEvent
 from . import firmware_model
@@ -183,6 +184,15 @@ class Replayer:
         self.desk = AlarmDesk(config, self._run_db, self.centre, self.clock.now)
         self.desk.set_devices(self.store.devices())
         self.other_actions: list[OtherAction] = []
+        # What the resident does when the rules ask her (a local check): given the check,
+        # the frames her answer sends (none: she does not answer). None: nobody answers.
+        # Answers are delivered in time order among the recording's own items.
+        self.respond: Callable[[LocalCheck], list[Delivery]] | None = None
+        self._answers: list[tuple[float, int, Delivery, str]] = []
+        self._answer_order = 0
+        # Checks whose prompt stopped before her answer came (the check ended another way):
+        # their answers are not pressed.
+        self._withdrawn: set[str] = set()
         self.resolve_reasons: dict[str, str] = {}  # alarm id -> why the rules resolved it
         self._tap_actions()
         # The service's ticker: the first tick one interval after start.
@@ -206,6 +216,14 @@ class Replayer:
                     replayer.resolve_reasons.setdefault(action.alarm_id, action.reason)
                 elif not isinstance(action, RaiseAlarm):
                     replayer._note(action, replayer.clock.t)
+                    if isinstance(action, LocalCheck) and replayer.respond is not None:
+                        for answer in replayer.respond(action):
+                            replayer._answer_order += 1
+                            heapq.heappush(replayer._answers,
+                                           (answer.t, replayer._answer_order, answer,
+                                            action.check_id))
+                    elif isinstance(action, LocalCheckEnded) and not action.answered:
+                        replayer._withdrawn.add(action.check_id)
             await act(actions)
 
         desk._act = tapped  # type: ignore[method-assign]
@@ -231,17 +249,16 @@ class Replayer:
                 self.desk.on_delivery(alarm_id, "raised", CENTRE, True, "acknowledged")
             await self.desk.wait_idle()
 
-    async def _tick_to(self, t: float, inclusive: bool) -> bool:
-        """Tick every ``tick_s`` up to ``t``. Returns False when ``stop`` asked to stop."""
-        while self.next_tick < t or (inclusive and self.next_tick == t):
-            self.clock.t = self.next_tick
-            self.next_tick += self.tick_s
-            await self.desk.tick()
-            self.ticks += 1
-            if self.centre.acks_due:
-                await self._settle()
-                if self._stop_now():
-                    return False
+    async def _tick(self) -> bool:
+        """One tick of the service's ticker. Returns False when ``stop`` asked to stop."""
+        self.clock.t = self.next_tick
+        self.next_tick += self.tick_s
+        await self.desk.tick()
+        self.ticks += 1
+        if self.centre.acks_due:
+            await self._settle()
+            if self._stop_now():
+                return False
         return True
 
     _stop: Callable[[AlarmReport], bool] | None = None
@@ -255,33 +272,57 @@ class Replayer:
         self._seen_reports = len(reports)
         return any(r.event == "raised" and self._stop(r) for r in new)
 
+    async def _deliver(self, item: Item) -> bool:
+        self.clock.t = max(self.clock.t, item.t)
+        if isinstance(item, Delivery):
+            stored = self.store.store_frames([NewFrame(item.device_id, item.seq, item.t,
+                                                       item.msg)], {}, self.resident_of)
+            self.frames += 1
+            if stored:
+                await self.desk.on_events(stored)
+        else:
+            self.store.add_hub_event(item.event, item.t, item.resident_id,
+                                     detail=item.detail or None)
+            self.hub_events += 1
+            await self.desk.poll_hub_events()
+        if self.centre.acks_due:
+            await self._settle()
+            if self._stop_now():
+                return False
+        return True
+
     async def feed(self, items: Iterable[Item], until: float,
                    stop: Callable[[AlarmReport], bool] | None = None) -> bool:
-        """Deliver ``items`` (time order, none after ``until``) and tick up to ``until``.
-        With ``stop``, return False as soon as a raised alarm's report satisfies it."""
+        """Deliver ``items`` (time order, none after ``until``) and the resident's answers to
+        the rules' checks, ticking every ``tick_s`` up to ``until`` (at an instant, items
+        before the tick). With ``stop``, return False as soon as a raised alarm's report
+        satisfies it."""
         self._stop = stop
         self._seen_reports = len(self.centre.reports)
-        store = self.store
-        for item in items:
-            if not await self._tick_to(item.t, inclusive=False):
-                return False
-            self.clock.t = max(self.clock.t, item.t)
-            if isinstance(item, Delivery):
-                stored = store.store_frames([NewFrame(item.device_id, item.seq, item.t,
-                                                      item.msg)], {}, self.resident_of)
-                self.frames += 1
-                if stored:
-                    await self.desk.on_events(stored)
-            else:
-                store.add_hub_event(item.event, item.t, item.resident_id,
-                                    detail=item.detail or None)
-                self.hub_events += 1
-                await self.desk.poll_hub_events()
-            if self.centre.acks_due:
-                await self._settle()
-                if self._stop_now():
+        source = iter(items)
+        upcoming = next(source, None)
+        answers = self._answers
+        inf = math.inf
+        while True:
+            item_t = upcoming.t if upcoming is not None else inf
+            answer_t = answers[0][0] if answers and answers[0][0] <= until else inf
+            tick_t = self.next_tick if self.next_tick <= until else inf
+            first = min(item_t, answer_t)
+            if tick_t < first:
+                if not await self._tick():
                     return False
-        return await self._tick_to(until, inclusive=True)
+                continue
+            if first == inf:
+                return True
+            if upcoming is not None and item_t <= answer_t:
+                item: Item = upcoming
+                upcoming = next(source, None)
+            else:
+                _, _, item, check_id = heapq.heappop(answers)
+                if check_id in self._withdrawn:
+                    continue
+            if not await self._deliver(item):
+                return False
 
     def fork(self) -> Replayer:
         """An independent copy of this hub as it stands: store, rules state, desk, centre.
@@ -292,6 +333,7 @@ class Replayer:
         store = Store(":memory:")
         self.store.conn.backup(store.conn)
         memo: dict[int, Any] = {id(self.store): store, id(self.config): self.config,
+                                id(self.respond): self.respond,
                                 id(self.desk._lock): asyncio.Lock(),
                                 id(self.desk.engine.config): self.desk.engine.config}
         twin: Replayer = copy.deepcopy(self, memo)

@@ -83,6 +83,10 @@ class RoleDescription:
     # battery build or backup), "aa_lithium" (2 lithium AA in series), "coin_cell" (CR2032),
     # or "none" (powered by the hub's USB port: never a low battery).
     cell: str = "li_ion"
+    # It can prompt the resident (a light, a buzzer, a voice) and her answer is its ``button``
+    # event: the rules may then ask her before calling the centre about a doubtful condition
+    # (hub/rules/local_check.py). The hub sends the prompt as the device's command.
+    prompts: bool = False
 
     def device(self) -> DeviceFacts:
         """What the role's firmware module declares, read from its source."""
@@ -134,6 +138,13 @@ def call_text(role: str) -> str | None:
     to a missing description)."""
     described = roles().get(role)
     return described.call_text if described is not None else None
+
+
+def prompts(role: str) -> bool:
+    """Whether a device of ``role`` can prompt the resident and take her answer (False for a
+    role this hub has no description of)."""
+    described = roles().get(role)
+    return described.prompts if described is not None else False
 
 
 def foreign_settings(role: str) -> frozenset[str]:

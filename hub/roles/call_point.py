@@ -15,4 +15,6 @@ ROLE = RoleDescription(
     quick_settings={"call_press_ms": 0},
     # Fixed in a room, unlike a worn button: it tells the centre where the resident is.
     call_text="Assistance call point activated",
+    # Its light and buzzer ask "press if you are fine"; the cord or button answers.
+    prompts=True,
 )

@@ -3,8 +3,9 @@
 One module per rule family -- ``smoke``, ``possible_fall`` (stillness), ``inactivity`` (not up,
 not in bed, not back as usual), ``medication``, ``device_supervision``, ``assistance`` -- plus
 ``presence`` (signs of life, the bed, away) and ``routine`` (what is learned of the resident
-from the stored history) that several use; ``device_order`` applies each device's state events
-in its own order; ``engine`` dispatches; ``alarm_book`` keeps the open alarms and one alarm per
+from the stored history) that several use; ``local_check`` asks the resident before a doubtful
+care alarm goes to the centre; ``device_order`` applies each device's state events in its own
+order; ``engine`` dispatches; ``alarm_book`` keeps the open alarms and one alarm per
 episode; ``texts`` words them for the centre. ``resident`` is the rules' own model of whom they
 watch (built from TOML by ``trygg.hub.config``).
 
@@ -18,6 +19,8 @@ from .model import (
     Action,
     DeviceInfo,
     Event,
+    LocalCheck,
+    LocalCheckEnded,
     RaiseAlarm,
     ResolveAlarm,
     RulesConfig,
@@ -26,5 +29,6 @@ from .model import (
 )
 from .resident import Resident, Thresholds
 
-__all__ = ["PRIORITY", "Action", "DeviceInfo", "Event", "RaiseAlarm", "Resident", "ResolveAlarm",
-           "RulesConfig", "RulesEngine", "State", "Thresholds", "Tick", "occurred_at", "replay"]
+__all__ = ["PRIORITY", "Action", "DeviceInfo", "Event", "LocalCheck", "LocalCheckEnded",
+           "RaiseAlarm", "Resident", "ResolveAlarm", "RulesConfig", "RulesEngine", "State",
+           "Thresholds", "Tick", "occurred_at", "replay"]

@@ -74,7 +74,9 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
         "possible_fall", 2, CARE, "POSSIBLE FALL",
         "The resident is at home, out of bed, and nothing has moved for longer than is usual "
         "for this resident in that room at that hour (learned from the resident's own weeks; "
-        "the text says how long, where, and what is usual).",
+        "the text says how long, where, and what is usual). Where the home has a call point "
+        "that prompts, the resident was asked first and did not answer (text: \"asked 14:02, "
+        "no answer\").",
         "The resident may be on the floor in the room named, or unwell out of sensor view. "
         "Call the resident; if there is no clear answer, send help.",
         "The resident moved again or went back to bed.",
@@ -89,7 +91,8 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
         "inactivity", 3, CARE, "NO ACTIVITY",
         "A check: the resident went out and is not back as usual (text: \"Not back as "
         "usual\"), or is not in bed long after the usual bedtime and has been still for a "
-        "while (text: \"Not in bed\").",
+        "while (text: \"Not in bed\"). Where the home has a call point that prompts, the "
+        "resident was asked first and did not answer.",
         "The resident may be out longer than planned, or have fallen just behind the door "
         "or in a room at night. Call the resident (a mobile phone if out); follow the care "
         "plan if there is no answer.",
@@ -98,7 +101,8 @@ KINDS: dict[str, AlarmKind] = {k.name: k for k in (
     AlarmKind(
         "not_up", 3, CARE, "NOT UP",
         "The resident is still in bed well past the usual rise time, or has been in bed in "
-        "the daytime much longer than the usual naps.",
+        "the daytime much longer than the usual naps. Where the home has a call point that "
+        "prompts, the resident was asked first and did not answer.",
         "The resident may be ill or too weak to get up. Call the resident.",
         "The resident got out of bed.",
     ),

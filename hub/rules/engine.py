@@ -22,6 +22,7 @@ from . import (
     device_order,
     device_supervision,
     inactivity,
+    local_check,
     medication,
     possible_fall,
     presence,
@@ -81,7 +82,8 @@ class RulesEngine:
             rid: Layout(
                 has_motion=any(d.role == "motion" for d in mine),
                 has_bed=any(d.role == "bed" for d in mine),
-                bed_room=next((d.room for d in mine if d.role == "bed"), None))
+                bed_room=next((d.room for d in mine if d.role == "bed"), None),
+                prompt_devices=tuple(sorted(d.device_id for d in mine if d.prompts)))
             for rid in config.residents
             for mine in [[d for d in config.devices.values() if d.resident_id == rid]]}
 
@@ -102,6 +104,7 @@ def _tick(ctx: Context) -> None:
         possible_fall.on_tick(ctx, resident, rs)
         inactivity.on_tick(ctx, resident, rs)
         medication.on_tick(ctx, resident, rs)
+        local_check.on_tick(ctx, resident, rs)
     device_supervision.on_tick(ctx)
 
 
@@ -165,6 +168,15 @@ def _event(ctx: Context, ev: Event) -> None:
         device_supervision.on_event(ctx, device, ev)
     elif name == "cancel":
         assistance.on_cancel(ctx, device, ev)
+    elif name == "button" and local_check.on_button(ctx, resident, rs, device, at):
+        # The answer to a check: no call for help, but a sign of life that ends the episode,
+        # at the device (a call point's room; a worn button has none). The routine learns the
+        # quiet spell as if it went on, in its room (she pressed because she was asked).
+        spell_from = rs.spell_from if rs.spell_from is not None else rs.seen_at
+        spell_room = rs.spell_room if rs.spell_from is not None else rs.seen_room
+        presence.activity(ctx, resident, rs, ev, at, device.room)
+        rs.spell_from, rs.spell_room = spell_from, spell_room
+        _signed(ctx, resident, rs, None, "answered a check")
     elif name == "button" or name == "fall":
         assistance.on_event(ctx, device, ev)
         if name == "button":
@@ -174,8 +186,9 @@ def _event(ctx: Context, ev: Event) -> None:
 
 def _signed(ctx: Context, resident: Resident, rs: ResidentState, room: str | None,
             why: str) -> None:
-    """A sign of life arrived: the stillness alarms it ends are resolved."""
-    if not ctx.state.open_alarms:
+    """A sign of life arrived: the stillness alarms (and waiting checks) it ends are
+    resolved."""
+    if not ctx.state.open_alarms and not rs.checks:
         return
     possible_fall.on_sign_of_life(ctx, resident, room, why)
     if not rs.away:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import alarm_book, presence, routine, texts
+from . import alarm_book, local_check, presence, routine, texts
 from .context import Context
 from .local_time import at_local, next_wall_time, window_containing
 from .model import INACTIVITY, NOT_UP, POSSIBLE_FALL, ResidentState
@@ -42,10 +42,12 @@ def _clock(seconds: float) -> dt.time:
 
 def on_sign_of_life(ctx: Context, resident: Resident) -> None:
     alarm_book.resolve_alarm(ctx, INACTIVITY, resident.id, "activity")
+    local_check.end(ctx, resident, INACTIVITY, "activity")
 
 
 def on_bed_out(ctx: Context, resident: Resident) -> None:
     alarm_book.resolve_alarm(ctx, NOT_UP, resident.id, "out of bed")
+    local_check.end(ctx, resident, NOT_UP, "out of bed")
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
@@ -80,22 +82,22 @@ def _in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
         rs.in_bed_due = rise
         if now < rise:
             return
-        text = texts.fit(f"Still in bed at {texts.clock(days, now)}",
-                         f"usually up by {texts.clock_of(bound.usual)}"
-                         if bound.usual is not None else "")
+        due = rise
+        clauses = (f"Still in bed at {texts.clock(days, now)}",
+                   f"usually up by {texts.clock_of(bound.usual)}"
+                   if bound.usual is not None else "")
     else:
         bound = routine.duration_bound(resident, rs.routine.naps, today,
                                        t.nap_default_h * 3600.0, t.nap_floor_h * 3600.0,
                                        t.nap_ceiling_h * 3600.0)
-        rs.in_bed_due = start + bound.limit
+        rs.in_bed_due = due = start + bound.limit
         if now - start < bound.limit:
             return
-        text = texts.fit(f"In bed since {texts.clock(days, start)} "
-                         f"({texts.duration(now - start)})",
-                         f"naps usually under {texts.duration(bound.usual)}"
-                         if bound.usual is not None else "")
-    alarm_book.raise_alarm(ctx, NOT_UP, resident.id, resident.id, None, rs.stay_event,
-                           (rs.stay_event,), text, ctx.layout(resident.id).bed_room)
+        clauses = (f"In bed since {texts.clock(days, start)} ({texts.duration(now - start)})",
+                   f"naps usually under {texts.duration(bound.usual)}"
+                   if bound.usual is not None else "")
+    local_check.ask_or_raise(ctx, resident, rs, NOT_UP, rs.stay_event, (rs.stay_event,),
+                             clauses, ctx.layout(resident.id).bed_room, due)
 
 
 def _not_in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
@@ -120,16 +122,18 @@ def _not_in_bed(ctx: Context, resident: Resident, rs: ResidentState) -> None:
                                 _seconds(resident.latest_bedtime_max) + 43200.0)
     if now < noon + bound.limit:
         return
-    if f"{POSSIBLE_FALL}-{resident.id}-{rs.seen_event}" in ctx.state.raised:
-        return  # this stillness has its alarm already
+    fall = f"{POSSIBLE_FALL}-{resident.id}-{rs.seen_event}"
+    if fall in ctx.state.raised or local_check.handled(rs, fall):
+        return  # this stillness has its alarm (or its check) already
     rs.not_in_bed_evening = evening
     where = f" in {rs.seen_room}" if rs.seen_room else ""
-    text = texts.fit(f"Not in bed at {texts.clock(days, now)}",
-                     f"no movement for {texts.duration(quiet)}{where}",
-                     f"usually in bed by {texts.clock_of(bound.usual + 43200.0)}"
-                     if bound.usual is not None else "")
-    alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None, rs.seen_event,
-                           (rs.seen_event,), text, rs.seen_room)
+    clauses = (f"Not in bed at {texts.clock(days, now)}",
+               f"no movement for {texts.duration(quiet)}{where}",
+               f"usually in bed by {texts.clock_of(bound.usual + 43200.0)}"
+               if bound.usual is not None else "")
+    due = max(rs.seen_at + t.not_in_bed_still_min * 60.0, noon + bound.limit)
+    local_check.ask_or_raise(ctx, resident, rs, INACTIVITY, rs.seen_event, (rs.seen_event,),
+                             clauses, rs.seen_room, due)
 
 
 def _not_back(ctx: Context, resident: Resident, rs: ResidentState) -> None:
@@ -142,8 +146,8 @@ def _not_back(ctx: Context, resident: Resident, rs: ResidentState) -> None:
     out = now - rs.away_since
     if out < bound.limit:
         return
-    text = texts.fit(f"Not back as usual: out {texts.duration(out)}",
-                     f"usually back within {texts.duration(bound.usual)}"
-                     if bound.usual is not None else "")
-    alarm_book.raise_alarm(ctx, INACTIVITY, resident.id, resident.id, None, rs.away_event,
-                           (rs.away_event,), text, None)
+    clauses = (f"Not back as usual: out {texts.duration(out)}",
+               f"usually back within {texts.duration(bound.usual)}"
+               if bound.usual is not None else "")
+    local_check.ask_or_raise(ctx, resident, rs, INACTIVITY, rs.away_event, (rs.away_event,),
+                             clauses, None, rs.away_since + bound.limit)

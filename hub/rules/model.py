@@ -82,6 +82,10 @@ class DeviceInfo:
     # The cell its role is built with when on a battery (hub/roles, RoleDescription.cell):
     # which low-battery limits apply (Thresholds); "none": never a battery (the bridge).
     cell: str = "li_ion"
+    # It can prompt the resident (a light or buzzer) and takes the answer as its `button`
+    # event: the rules may ask before calling the centre (local_check.py). From the role's
+    # description (hub/roles), never from its name.
+    prompts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class Layout:
     has_motion: bool
     has_bed: bool
     bed_room: str | None
+    # The devices that can prompt the resident, in device-id order (local_check.py).
+    prompt_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,47 @@ class ResolveAlarm:
     at: float
 
 
-Action = RaiseAlarm | ResolveAlarm
+@dataclass(frozen=True, slots=True)
+class LocalCheck:
+    """Ask the resident before calling the centre: the prompting devices show a prompt; a press
+    on one of them by ``answer_by`` ends the episode (local_check.py). ``check_id`` is the id
+    of the alarm that goes to the centre without an answer."""
+
+    check_id: str
+    kind: str  # the alarm kind it stands for
+    resident_id: str
+    device_ids: tuple[str, ...]  # where the prompt shows
+    reason: str  # what the alarm's text would say
+    cause_event_ids: tuple[int, ...]
+    asked_at: float  # when the condition was met (the prompt's start)
+    answer_by: float
+    at: float
+
+
+# How a local check ends (LocalCheckEnded.outcome).
+CHECK_ANSWERED = "answered"  # she pressed: no alarm
+CHECK_NO_ANSWER = "no answer"  # the window passed: its alarm was raised
+CHECK_ENDED = "ended"  # the condition ended (she moved elsewhere, went to bed ...): no alarm
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCheckEnded:
+    """A check ended (``outcome``: CHECK_ANSWERED, CHECK_NO_ANSWER, CHECK_ENDED); the devices
+    stop prompting."""
+
+    check_id: str
+    resident_id: str
+    device_ids: tuple[str, ...]
+    outcome: str
+    reason: str
+    at: float
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == CHECK_ANSWERED
+
+
+Action = RaiseAlarm | ResolveAlarm | LocalCheck | LocalCheckEnded
 
 
 @dataclass(slots=True)
@@ -133,6 +179,22 @@ class OpenAlarm:
     device_id: str | None
     room: str | None = None  # where the resident was last seen when it was raised
     acknowledged: bool = False  # the centre has acknowledged it
+
+
+@dataclass(slots=True)
+class PendingCheck:
+    """A local check waiting for the resident's answer, or answered (kept so the episode is
+    not asked again)."""
+
+    check_id: str  # the alarm id it stands for
+    kind: str
+    episode: int
+    causes: tuple[int, ...]
+    clauses: tuple[str, ...]  # the alarm's text, refreshed while the condition lasts
+    room: str | None
+    asked_at: float
+    answer_by: float
+    answered_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -177,6 +239,13 @@ class ResidentState:
     doses_due: dict[int, tuple[float, int]] = field(default_factory=dict)
     # What the rules have learned of her routine from the stored events (routine.py).
     routine: Routine = field(default_factory=Routine)
+    # Local checks (local_check.py): by the id of the alarm each stands for; when prompts
+    # began (for the bound per hour); where a quiet spell began when an answer to a check cut
+    # it (the routine learns the whole spell: the press was asked for, not a movement of hers).
+    checks: dict[str, PendingCheck] = field(default_factory=dict)
+    prompts: list[float] = field(default_factory=list)
+    spell_from: float | None = None
+    spell_room: str | None = None
 
 
 @dataclass(slots=True)

@@ -49,10 +49,15 @@ def sign_of_life(ctx: Context, resident: Resident, rs: ResidentState, ev_id: int
     """Someone at home at ``at`` in ``room``. ``inside``: whether it was certainly after the
     last door close (so she did not leave through it); by default, whether ``at`` is."""
     seen = rs.seen_at
-    if seen is not None and at > seen and rs.seen_room is not None and not rs.away \
+    # A spell an answer to a local check cut is learned whole, in its room (local_check.py).
+    begun, where = seen, rs.seen_room
+    if rs.spell_from is not None and seen is not None:
+        begun, where = min(seen, rs.spell_from), rs.spell_room or rs.seen_room
+    if begun is not None and at > begun and where is not None and not rs.away \
             and not in_bed(rs):
-        routine.record_spell(rs.routine, ctx.local_days(resident), rs.seen_room, seen, at,
+        routine.record_spell(rs.routine, ctx.local_days(resident), where, begun, at,
                              int(resident.thresholds.learn_days) + 2)
+    rs.spell_from = rs.spell_room = None
     if seen is None or at >= seen:
         rs.seen_at = at
         rs.seen_event = ev_id

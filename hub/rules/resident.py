@@ -64,6 +64,26 @@ class Thresholds:
     # resident is taken to be still in bed.
     bed_exit_confirm_s: float = 120.0
 
+    # --- Local checks: ask the resident before calling the centre (local_check.py) ------------
+    # Where the home has a device that can prompt the resident, a doubtful care condition
+    # (stillness, not up, not in bed, not back as usual) first asks her to press its button.
+    # She has this long to answer: long enough to hear the prompt and reach a call point across
+    # a flat at an older person's pace, short against the 30 minutes a fall may wait.
+    check_window_min: float = 2.0
+    # At most this many prompts in any hour; a condition met above it goes to the centre at its
+    # ordinary alarm point without asking: a resident asked again and again is either unwell or
+    # being nagged, and either way a person should call.
+    check_max_per_hour: int = 2
+    # Stillness is checked earlier than it alarms: when it is longer than on this share of the
+    # learning days in that room around that hour (a quantile of the per-day longest spells;
+    # 1.0 = longer than on any of them) by learn_margin_min -- without the alarm's factor
+    # learn_margin --, never sooner than check_floor_min and never later than the alarm point.
+    # While learning: at the alarm point.
+    check_quantile: float = 1.0
+    # A PIR misses a person reading or on the toilet for several minutes: asking sooner would
+    # ask about ordinary quiet.
+    check_floor_min: float = 10.0
+
     # --- Presence -------------------------------------------------------------------------------
     # Away inference: after the entrance door opened and closed while she was home, this long
     # without any sign of life inside before the home counts as empty (a PIR sees someone who

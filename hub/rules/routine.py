@@ -25,6 +25,7 @@ expected to be (:func:`_stretch`), so a young history is used, but cautiously. B
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .local_time import LocalDays
@@ -45,6 +46,8 @@ class Bound:
     limit: float  # seconds (a duration) or seconds after a reference (a clock time)
     usual: float | None  # the typical value of the learning days (median), None if default
     days: int  # how many learning days showed the behaviour
+    # Stillness only: when to ask the resident first (local_check.py), at most ``limit``.
+    check: float | None = None
 
 
 @dataclass(slots=True)
@@ -176,6 +179,17 @@ def stillness_bound(resident: Resident, routine: Routine, days: LocalDays, room:
     return bound
 
 
+def _check_point(resident: Resident, maxima: list[float], limit: float) -> float:
+    """When to ask about a stillness: longer than on ``check_quantile`` of the learning days
+    (nearest rank of the per-day longest spells) by ``learn_margin_min`` (a PIR that missed
+    one movement: at exactly her usual longest she is usually about to move), within
+    ``check_floor_min`` .. ``limit``."""
+    t = resident.thresholds
+    s = sorted(maxima)
+    k = min(len(s) - 1, max(0, math.ceil(t.check_quantile * len(s)) - 1))
+    return min(limit, max(t.check_floor_min * 60.0, s[k] + t.learn_margin_min * 60.0))
+
+
 def _stillness_bound(resident: Resident, routine: Routine, room: str, day: int, hour: int,
                      night: bool) -> Bound:
     t = resident.thresholds
@@ -190,9 +204,11 @@ def _stillness_bound(resident: Resident, routine: Routine, room: str, day: int, 
             if longest > 0.0:
                 maxima.append(longest)
         if len(maxima) >= t.learn_min_days:
-            return _bound(t.learn_min_days, maxima,
-                          t.learn_margin * _stretch(resident, len(maxima)),
-                          t.learn_margin_min * 60.0, 0.0, floor, ceiling)
+            bound = _bound(t.learn_min_days, maxima,
+                           t.learn_margin * _stretch(resident, len(maxima)),
+                           t.learn_margin_min * 60.0, 0.0, floor, ceiling)
+            return Bound(bound.limit, bound.usual, bound.days, _check_point(resident, maxima,
+                                                                            bound.limit))
     if night:
         default = t.night_no_motion_min
     elif room in resident.bathroom_rooms:

@@ -90,7 +90,9 @@ PINS = {
     "bed": {"bed": 34},
     "smoke": {"smoke_alarm": 25, "smoke_test": 33, "smoke_line": 32},
     "dispenser": {"servo": 18, "index": 4, "slot": 19, "tray": 23, "buzzer": 21, "led": 22},
-    "call_point": {"call": 13},
+    # The call point's prompt: a passive piezo buzzer driven by a 2N2222 + 1k base resistor
+    # (PWM) and an LED + 330R, as on the dispenser.
+    "call_point": {"call": 13, "buzzer": 21, "led": 22},
     "battery_motion": {"pir": 27},
     "battery_bed": {"bed_occupied": 33},
     "button": {"button": 13, "led": 22},

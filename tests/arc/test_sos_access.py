@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -192,11 +194,13 @@ async def test_new_authentication_is_stored_privately_and_never_shown(
         assert isinstance(link, sos.SosAccessLink)
         result = await link.request_new_authentication()
         new = centre.credentials[CODE]
+        previous = auth_file.with_name(auth_file.name + ".previous")
+        _stored_privately(previous, PASSWORD)  # until the new one is accepted once
         assert (await link.send(report("test"), 9)).verdict == "delivered"  # the new one works
+        assert not previous.exists()
     assert result == "status 0 OK"
     assert new != PASSWORD
     _stored_privately(auth_file, new)
-    _stored_privately(auth_file.with_name(auth_file.name + ".previous"), PASSWORD)
     shown = caplog.text + "".join(capsys.readouterr()) + repr(link.counters())
     shown += "".join(e.operator_line() + repr(e.fields) for e in centre.events)
     assert new not in shown
@@ -206,6 +210,122 @@ async def test_new_authentication_is_stored_privately_and_never_shown(
 def _stored_privately(path: Path, secret: str) -> None:
     assert path.read_text().strip() == secret
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+# -- password rotation the centre did not commit, and a kill -9 during it -------------------
+
+def _previous(auth: Path) -> Path:
+    return auth.with_name(auth.name + ".previous")
+
+
+def _shown(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+           link: sos.SosAccessLink, centre: SosAccessConsole) -> str:
+    shown = caplog.text + "".join(capsys.readouterr()) + repr(link.counters())
+    return shown + "".join(e.operator_line() + repr(e.fields) for e in centre.events)
+
+
+async def test_a_rotation_the_centre_did_not_commit_falls_back_to_the_previous_password(
+        auth_file: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    async with console(port) as centre:
+        link = open_link(config(sos_receiver("sos", port, auth_file)), 0)
+        assert isinstance(link, sos.SosAccessLink)
+        await link.request_new_authentication()
+        new = centre.credentials[CODE]
+        centre.credentials[CODE] = PASSWORD  # the centre lost the rotation (not committed)
+        assert (await link.send(report("fire"), 1)).verdict == "delivered"
+        # The refused new password, then the previous one, taken: one alarm at the centre.
+        assert [e.status for e in centre.events][-2:] == [sos.NOT_AUTHORIZED, sos.OK]
+        assert (await link.link_test(2)).verdict == "delivered"  # no second fallback needed
+    _stored_privately(auth_file, PASSWORD)  # the previous one is the current one again
+    assert not _previous(auth_file).exists()
+    assert link.counters()["auth_fallbacks"] == 1
+    assert "did not commit the rotation" in caplog.text
+    shown = _shown(caplog, capsys, link, centre)
+    assert new not in shown
+    assert PASSWORD not in shown
+
+
+async def test_a_centre_refusing_both_passwords_is_counted_and_both_are_kept(
+        auth_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    async with console(port) as centre:
+        link = open_link(config(sos_receiver("sos", port, auth_file)), 0)
+        assert isinstance(link, sos.SosAccessLink)
+        await link.request_new_authentication()
+        new = centre.credentials[CODE]
+        centre.credentials[CODE] = sos.new_password()  # neither of the hub's
+        assert (await link.send(report("fire"), 1)).verdict == "failover"
+        tried = len(centre.events)
+        assert (await link.send(report("fire"), 2)).verdict == "failover"
+        assert len(centre.events) == tried + 1  # the previous one is tried once, not every time
+    _stored_privately(auth_file, new)
+    _stored_privately(_previous(auth_file), PASSWORD)
+    assert link.counters()["auth_fallbacks_refused"] == 1
+    assert "refuses both the password from the last rotation and the previous one" in caplog.text
+
+
+async def test_a_second_rotation_waits_until_the_first_is_accepted(auth_file: Path) -> None:
+    port = free_port()
+    async with console(port) as centre:
+        link = open_link(config(sos_receiver("sos", port, auth_file)), 0)
+        assert isinstance(link, sos.SosAccessLink)
+        await link.request_new_authentication()
+        first = centre.credentials[CODE]
+        with pytest.raises(sos.SosAccessError, match="not accepted the password from the last"):
+            await link.request_new_authentication()
+        assert centre.credentials[CODE] == first
+        assert (await link.link_test(1)).verdict == "delivered"  # accepted: confirmed
+        await link.request_new_authentication()
+    _stored_privately(_previous(auth_file), first)
+
+
+ROTATE = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from support.arc import config
+from trygg.hub.arc.forwarder import open_link
+asyncio.run(open_link(config({receiver!r}), 0).request_new_authentication())
+"""
+
+
+async def test_kill_9_during_rotation_leaves_whole_passwords_and_a_working_link(
+        auth_file: Path) -> None:
+    """The hub rotating in its own process, killed (SIGKILL) the instant the receiver's answer
+    with the new password has arrived, before it is written: each file holds a whole password
+    (never empty, never half), the old one is kept, and a receiver that took the old one back
+    (the answer never reached the hub) gets alarms again. A receiver that committed the new
+    one refuses both: that instant's loss is told to the technician (hub/arc/README.md)."""
+    port = free_port()
+    receiver_table = sos_receiver("sos", port, auth_file)
+    script = ROTATE.format(tests=str(Path(__file__).parent.parent), receiver=receiver_table)
+    async with console(port) as centre:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, env={**os.environ,
+                                                "TRYGG_CRASH_AT": "sos.rotation_answered"})
+        async with asyncio.timeout(WAIT * 3):
+            assert await proc.wait() == -signal.SIGKILL
+        assert centre.credentials[CODE] != PASSWORD  # the centre gave the new one
+        _stored_privately(auth_file, PASSWORD)
+        _stored_privately(_previous(auth_file), PASSWORD)
+        assert not auth_file.with_name(auth_file.name + ".tmp").exists()
+        centre.credentials[CODE] = PASSWORD  # the centre rolled the unacknowledged one back
+        link = open_link(config(receiver_table), 0)
+        assert (await link.send(report("fire"), 1)).verdict == "delivered"
+    assert not _previous(auth_file).exists()
+    # Killed after the write instead: the new password is whole in the file, the old beside it.
+    async with console(port) as centre:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script + "import os, signal\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+        async with asyncio.timeout(WAIT * 3):
+            assert await proc.wait() == -signal.SIGKILL
+        _stored_privately(auth_file, centre.credentials[CODE])
+        _stored_privately(_previous(auth_file), PASSWORD)
+        assert (await open_link(config(receiver_table), 0).send(report("fire"), 2)
+                ).verdict == "delivered"
 
 
 # -- hostile peers ----------------------------------------------------------------------------

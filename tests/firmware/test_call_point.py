@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from support.simboards import MakeBoard, event
+from support.simboards import MakeBoard, command, event
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
 from trygg.tools.sim.board import HubSide
@@ -31,6 +31,41 @@ CLI = [sys.executable, "-m", "trygg.tools.cli.main"]
 # contact are shorter than it even on a loaded machine.
 PRESS_MS = 2000
 LINE_TIMEOUT_S = 60.0  # for a line of `trygg walktest`
+
+
+def seen(board: Any, signal: str, value: str, within_s: float = 5.0) -> bool:
+    """Whether the simulated board's ``signal`` reads ``value`` ("get" on its control
+    channel) at some moment within the time: the prompt's pattern changes every 0.5 s."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if board.control(f"get {signal}") == value:
+            return True
+    return False
+
+
+def test_a_prompt_blinks_and_beeps_until_the_cord_is_pulled_which_is_the_answer(
+        make_board: MakeBoard, hub: HubSide) -> None:
+    board = make_board("call_point", heartbeat_s=1, call_press_ms=0)
+    assert board.control("get led") == "ok 0"
+    result = command(hub, board, "prompt", seconds=60)
+    assert result.msg["status"] == "ok"
+    board.wait_for_line(r"call point: prompting for 60 s")
+    assert seen(board, "led", "ok 1")
+    assert seen(board, "led", "ok 0")  # blinking
+    assert seen(board, "buzzer", "ok 2700 16384")  # a beep at a quarter duty ...
+    assert seen(board, "buzzer", "ok 2700 0")  # ... now and then
+    lines = len(board.lines)
+    board.control("pin call 0")  # she pulls the cord: the answer, reported as a call
+    hub.wait_for(event("button"))
+    board.wait_for_line(r"call point: prompt ended", after=lines)
+    assert board.control("get led") == "ok 0"
+    assert board.control("get buzzer") == "ok 2700 0"
+    board.control("pin call 1")
+    # Unanswered, a prompt ends by itself after its seconds.
+    lines = len(board.lines)
+    assert command(hub, board, "prompt", seconds=1).msg["status"] == "ok"
+    board.wait_for_line(r"call point: prompt ended", after=lines)
+    assert board.control("get led") == "ok 0"
 
 
 def test_a_pull_is_one_urgent_call_however_long_the_cord_is_held(

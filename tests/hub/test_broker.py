@@ -43,12 +43,12 @@ def test_the_plugins_file_holds_no_password_and_only_the_broker_may_read_it(
         tmp_path: Path) -> None:
     path = tmp_path / "etc" / "dynamic-security.json"
     hub_secret = broker.new_password()
-    broker.write_dynsec_file(path, broker.HUB_USER, hub_secret, [(DEV_A, KEY_A), (DEV_B, KEY_B)],
-                             "mosquitto")
+    hub = broker.HubLogins(broker.HUB_USER, hub_secret, "hub-1")
+    broker.write_dynsec_file(path, hub, [(DEV_A, KEY_A), (DEV_B, KEY_B)], "mosquitto")
     # owner, and the broker's group (it rewrites the file); nobody else
     assert stat.S_IMODE(os.stat(path).st_mode) in (0o600, 0o660)
     text = path.read_text()
-    for secret in (hub_secret, broker.device_password(KEY_A), KEY_A.hex()):
+    for secret in (hub_secret, hub.admin_password, broker.device_password(KEY_A), KEY_A.hex()):
         assert secret not in text
     doc = json.loads(text)
     assert doc["defaultACLAccess"] == {"publishClientSend": False,
@@ -56,8 +56,12 @@ def test_the_plugins_file_holds_no_password_and_only_the_broker_may_read_it(
                                        "unsubscribe": True}
     clients = {c["username"]: c for c in doc["clients"]}
     assert clients[DEV_A]["clientid"] == f"trygg-{DEV_A}"
+    # The hub's service and its tools: two logins, each bound to its one client id.
+    assert clients[broker.HUB_USER]["clientid"] == "trygg-hub-hub-1"
+    assert clients[hub.admin_user]["clientid"] == "trygg-admin-hub-1"
+    assert hub_secret not in repr(hub)
     with pytest.raises(ValueError, match="12 lowercase hex"):
-        broker.dynsec_document(broker.HUB_USER, "x", [("../etc", KEY_A)])
+        broker.dynsec_document(hub, [("../etc", KEY_A)])
 
 
 def test_pair_cli_writes_key_and_broker_files_owner_only_and_prints_no_secret(

@@ -2,8 +2,9 @@
 
 The hub runs as its own process (`trygg hub run`). Three simulated devices send a burst while
 it is away, which the broker queues in the hub's persistent session (MQTT 3.1.1 §3.1.2.4);
-the hub comes back, drains it in small group commits, and is killed with SIGKILL as soon as
-acks are flowing, so it dies mid-burst (checked: frames sent to it that it had not stored).
+the hub comes back, drains it in small group commits, and kills itself with SIGKILL before
+its third batch (crash point ``ingest.next_batch@3``: two batches stored and acked), so it
+dies mid-burst whatever the machine's load (checked: frames sent to it that it had not stored).
 Restarted, it gets what the devices send again. Every event acked before the kill must be in
 the database, and at the end every event is stored exactly once.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from pathlib import Path
+
+import pytest
 
 from support.hub import start_hub, stop_hub, wait_until_acking, write_hub_toml
 from trygg.hub.store import Store
@@ -25,7 +27,7 @@ DEVICES = {"a1b2c3d4e5f6": bytes(range(32)), "0a0b0c0d0e0f": bytes(range(1, 33))
            "c0ffee000001": bytes(range(2, 34))}
 BURST = 200  # per device: 600 frames queued for the hub (the test broker queues up to 1000)
 BATCH_MAX = 16
-KILL_AFTER_ACKS = 2 * BATCH_MAX  # acks flowing, almost all of the burst still to store
+KILL_BEFORE_BATCH = 3  # two batches stored and acked, almost all of the burst still to store
 WAIT_S = 30.0
 
 
@@ -51,19 +53,17 @@ async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path,
             await wait_until_acking(devices[0], proc, config)  # its session is subscribed
             stop_hub(proc)
             await asyncio.gather(*(_burst(dev) for dev in devices))  # queued for the hub
-            proc = start_hub(config)
-            # Kill the hub as soon as acks for the burst are flowing.
+            proc = start_hub(config, crash_at=f"ingest.next_batch@{KILL_BEFORE_BATCH}")
+            await asyncio.to_thread(proc.wait, WAIT_S)
+            assert proc.returncode == -signal.SIGKILL
+            # The acks of the two stored batches had reached the broker before the kill.
             async with asyncio.timeout(WAIT_S):
-                while sum(len(d.acked) for d in devices) < 1 + KILL_AFTER_ACKS:
+                while sum(len(d.acked) for d in devices) < 1 + KILL_BEFORE_BATCH - 1:
                     devices[0]._changed.clear()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(0.2):
                             await devices[0]._changed.wait()
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            assert proc.returncode == -signal.SIGKILL
             acked_before = {d.device_id: set(d.acked) for d in devices}
-            assert sum(map(len, acked_before.values())) >= 1 + KILL_AFTER_ACKS
 
             not_stored = 0
             db = Store(tmp_path / "hub.db")
@@ -104,3 +104,12 @@ async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path,
 async def _burst(dev: SimulatedDevice) -> None:
     for _ in range(BURST):
         await dev.event("motion")
+
+
+def test_crash_points_are_named_with_an_optional_count() -> None:
+    from trygg.hub.crash_points import _parse
+
+    assert _parse(" alarm.stored, ingest.next_batch@3 ,") == {"alarm.stored": 1,
+                                                             "ingest.next_batch": 3}
+    with pytest.raises(SystemExit, match=r"ingest\.next_batch@0.*whole number"):
+        _parse("ingest.next_batch@0")

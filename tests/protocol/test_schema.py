@@ -340,6 +340,8 @@ def _p(what: str, wire: Any) -> Any:
         _p("reboot with a config", {0: 17, 1: 1, 2: 5, 3: {1: 60}}),
         _p("set_time without offset", {0: 17, 1: 1, 2: 2, 4: 1}),
         _p("identify without seconds", {0: 17, 1: 1, 2: 4}),
+        _p("prompt without seconds", {0: 17, 1: 1, 2: 8}),
+        _p("indicate with seconds", {0: 17, 1: 1, 2: 7, 7: 60}),
         _p("doses out of order", {0: 17, 1: 1, 2: 3, 6: [[600, 1], [500, 2]]}),
         _p("two doses at the same minute", {0: 17, 1: 1, 2: 3, 6: [[600, 1], [600, 2]]}),
         _p("ack range backwards", {0: 16, 1: [[5, 4]]}),
@@ -555,6 +557,7 @@ _BASES = {
                          "utc_offset_min": 60},
     "command/identify": {"type": "command", "command_id": 1, "command": "identify",
                          "seconds": 5},
+    "command/prompt": {"type": "command", "command_id": 1, "command": "prompt", "seconds": 120},
     "command/calibrate": {"type": "command", "command_id": 1, "command": "calibrate",
                           "reference": "empty"},
 }

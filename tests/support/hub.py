@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -166,13 +167,15 @@ arc_account = "{account}"
     return path
 
 
-def start_hub(config: Path) -> subprocess.Popen[bytes]:
+def start_hub(config: Path, crash_at: str = "") -> subprocess.Popen[bytes]:
     """`trygg hub run` on ``config``; its log goes to hub.log beside it (a file, not a pipe
-    nobody reads: a hub logging a long outage must never block on a full pipe)."""
+    nobody reads: a hub logging a long outage must never block on a full pipe).
+    ``crash_at``: hub/crash_points.py names at which the hub kills itself (SIGKILL)."""
+    env = {**os.environ, "TRYGG_CRASH_AT": crash_at}
     with open(config.with_name("hub.log"), "ab") as log:
         return subprocess.Popen([*TRYGG, "hub", "run", "--config", str(config), "--log-level",
                                  "warning"], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=log)
+                                stdout=subprocess.DEVNULL, stderr=log, env=env)
 
 
 def hub_log(config: Path) -> str:

@@ -26,6 +26,9 @@ from trygg.hub.rules import (
     Tick,
 )
 
+# A call point: in a home with ``prompting=True`` it can prompt the resident (its role's
+# description says so: trygg.hub.roles), so the rules may ask her first (local_check.py).
+CALL = "ca0000000001"
 BED, BEDROOM, BATH, KITCHEN, HALL, LIVING, SMOKE, PILLS = (
     "b00000000001", "a00000000001", "a00000000002", "a00000000003", "a00000000004",
     "a00000000005", "5a0000000001", "d00000000001")
@@ -48,13 +51,19 @@ class RulesHome:
     actions: list[Action] = field(default_factory=list)
     now: float = 0.0
     _seq: dict[str, int] = field(default_factory=dict)
+    prompting: bool = False  # the home has the call point CALL
 
     def __post_init__(self) -> None:
+        from trygg.hub.roles import prompts
+
         self.now = self.at("00:00")
         # Heartbeats every 30 days: device supervision stays out of tests about the resident
         # (it has tests of its own).
         devices = {d: DeviceInfo(d, role, room, self.resident.id, i + 1, 30 * 86400.0, self.now)
                    for i, (d, (role, room)) in enumerate(ROLES.items())}
+        if self.prompting:
+            devices[CALL] = DeviceInfo(CALL, "call_point", "kitchen", self.resident.id, 99,
+                                       30 * 86400.0, self.now, prompts=prompts("call_point"))
         self.engine = RulesEngine(RulesConfig({self.resident.id: self.resident}, devices))
 
     def at(self, hhmm: str, day: int = 0) -> float:

@@ -55,6 +55,13 @@ def test_firmware_bench_measures_every_role() -> None:
         assert 0 < figures["heap_after_boot"] < figures["heap_after_boot_files_mode"]
         assert figures["frame_bytes"]["hello"] > 0
     assert result["romfs_image_bytes"] > 0
+    # The 32-bit figures: tools/dev installs node and the WebAssembly port, so they must be
+    # there; every role's modules take less room with 4-byte pointers than with 8-byte ones.
+    assert list(result["heap_32bit"]) == list(wifi_roles())
+    for role, by_port in result["heap_32bit"].items():
+        assert 0 < by_port["wasm_32"] < by_port["unix_64"], role
+        boot64 = result["roles"][role]["heap_after_boot_files_mode"]
+        assert by_port["after_boot_files_mode_32bit_upper"] < boot64
 
 
 @pytest.mark.skipif(not mpy.micropython_platform_supported(),

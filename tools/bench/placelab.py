@@ -29,6 +29,7 @@ followed by use inside (after a quiet half hour: a return home).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import re
@@ -37,6 +38,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trygg.hub.replay.recording import DeviceSpec, Observation, Recording, RecordingError
 
@@ -257,7 +259,47 @@ def load_subject(directory: Path, days: int = 0) -> Recording:
         derived=DERIVED,
         about={"importer": "tools/bench/placelab.py", "subject": name,
                "front_door_sensor": door_id,
-               "fall_moments": [[round(t, 1), c, r] for t, c, r in sorted(moments)]})
+               "fall_moments": [[round(t, 1), c, r] for t, c, r in sorted(moments)],
+               "resident_states": _states(sleep, _outings(uses, door_id), start, end)})
+
+
+def _outings(uses: list[Use], door_id: str | None) -> list[tuple[float, float]]:
+    """Out of the home: from the door closing in a "Going out ..." activity to the next use of
+    anything after it (the door opening on the way back, or an object inside)."""
+    out: list[tuple[float, float]] = []
+    if door_id is None:
+        return out
+    ons = [u.on for u in uses]
+    for u in uses:
+        if u.sensor_id != door_id or not u.activity.lower().startswith("going out"):
+            continue
+        closed = u.off if u.off is not None and u.off > u.on else u.on + DOOR_OPEN_S
+        i = bisect.bisect_right(ons, closed + 1.0)
+        if i < len(ons) and (not out or closed > out[-1][1]):
+            out.append((closed, ons[i]))
+    return out
+
+
+def _states(sleep: list[tuple[float, float]], outings: list[tuple[float, float]], start: float,
+            end: float) -> list[list[Any]]:
+    """``[from, to, state]`` spans as the benchmark's answer model needs them, DERIVED: asleep
+    in the derived bed stays (there is no sleeping annotation), out during the derived outings,
+    awake at home otherwise (including unannotated stretches, where she may in truth have been
+    out or asleep)."""
+    marks = sorted([(a, b, "asleep") for a, b in sleep] + [(a, b, "out") for a, b in outings])
+    spans: list[list[Any]] = []
+    t = start
+    for a, b, state in marks:
+        a, b = max(a, t), min(b, end)
+        if b <= a:
+            continue
+        if a > t:
+            spans.append([round(t, 1), round(a, 1), "awake"])
+        spans.append([round(a, 1), round(b, 1), state])
+        t = b
+    if t < end:
+        spans.append([round(t, 1), round(end, 1), "awake"])
+    return spans
 
 
 def _front_door(records: list[_Record], sensors: dict[str, Sensor]) -> str | None:
@@ -355,8 +397,6 @@ def _door_moments(doors: list[tuple[float, float]], uses: list[Use],
                   room: str) -> list[tuple[float, str, str]]:
     out: list[tuple[float, str, str]] = []
     ons = [u.on for u in uses]
-    import bisect
-
     for opened, closed in doors:
         i = bisect.bisect_right(ons, closed)
         inside_after = i < len(ons) and ons[i] - closed <= 600

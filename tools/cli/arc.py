@@ -204,5 +204,6 @@ def _rotate(args: argparse.Namespace) -> int:
         return _error(f"{args.receiver}: the password was not changed: {exc}")
     print(f"{args.receiver}: {result}; the new password is in "
           f"{getattr(link.config, 'authentication_file', '?')} (the old one beside it, "
-          ".previous)")
+          ".previous, until the receiver has accepted the new one; should it refuse the new "
+          "one, the hub goes back to the old one and logs it)")
     return 0

@@ -173,8 +173,18 @@ def _broker(cfg: hub_config.HubConfig) -> list[Check]:
     except Exception as exc:  # the database: permissions, a newer schema
         return [*checks, Check("broker administrable", False, f"{type(exc).__name__}: {exc}",
                                "run as the hub's user")]
-    checks.append(Check("broker administrable", True, f"the hub logs in as "
-                        f"{cfg.mqtt.username!r} and manages device logins"))
+    hub = broker.HubLogins(cfg.mqtt.username, "", cfg.hub_id)
+    checks.append(Check("broker administrable", True, f"the hub's tools log in as "
+                        f"{hub.admin_user!r} and manage device logins"))
+    own = clients.get(hub.user, {})
+    if own.get("clientid") != hub.client_id:
+        checks.append(Check("hub login", False, f"the hub's login {hub.user!r} is not bound to "
+                            f"its client id {hub.client_id!r}: a login holding its password "
+                            "could take the running hub's session over",
+                            f"run `trygg hub broker --config {cfg.source}`"))
+    else:
+        checks.append(Check("hub login", True, f"{hub.user!r} logs in only as {hub.client_id!r}"
+                            ", and no other login can"))
     stale = [d.device_id for d in devices
              if clients.get(d.device_id, {}).get("textname")
              != broker.device_textname(broker.device_password(d.key))]

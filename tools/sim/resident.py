@@ -28,6 +28,7 @@ import math
 import random
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
 from trygg.hub.replay.recording import DeviceSpec, Observation, Recording
 
@@ -488,7 +489,29 @@ def generate(profile: str, seed: int = 0, days: int = 30) -> Recording:
                 "daily life, not measured in a home",
         about={"generator": "tools/sim/resident.py", "profile": profile, "seed": seed,
                "days": days, "summary": _summary(h, guests),
-               "fall_moments": [list(m) for m in moments]})
+               "fall_moments": [list(m) for m in moments],
+               "resident_states": _states(h, start, end)})
+
+
+# What the resident is doing, as the benchmark's model of answering a local check needs it.
+ASLEEP_ACTIVITIES = frozenset(("sleep", "doze"))
+
+
+def _states(h: _Home, start: float, end: float) -> list[list[Any]]:
+    """The generator's ground truth as ``[from, to, state]`` spans, state ``asleep`` (in bed or
+    dozing in the chair), ``out`` (not in the flat) or ``awake`` (at home, up)."""
+    out: list[list[Any]] = []
+    for stay in h.stays:
+        state = ("out" if stay.room is None else "asleep" if stay.activity in ASLEEP_ACTIVITIES
+                 else "awake")
+        a, b = max(start, stay.start), min(end, stay.end)
+        if b <= a:
+            continue
+        if out and out[-1][2] == state and abs(out[-1][1] - a) < 1.0:
+            out[-1][1] = round(b, 1)
+        else:
+            out.append([round(a, 1), round(b, 1), state])
+    return out
 
 
 def _summary(h: _Home, guests: list[tuple[float, float]]) -> dict[str, float]:

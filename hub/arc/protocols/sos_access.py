@@ -52,7 +52,7 @@ import secrets
 import ssl
 import string
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +60,7 @@ from xml.parsers import expat
 from xml.sax.saxutils import escape
 
 from ...config_reader import TableReader
+from ...crash_points import crash_point
 from ...private_files import read_secret, write_secret
 from ...rules.alarm_kinds import KINDS
 from .. import codes
@@ -346,6 +347,15 @@ class SosCounters:
     discarded_bytes: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    # The receiver refused the password from the last rotation and took the previous one (it
+    # did not commit the rotation), or refused both.
+    auth_fallbacks: int = 0
+    auth_fallbacks_refused: int = 0
+
+
+# Answers that prove the receiver accepted the password (it treated the request); other
+# statuses may come before any password check.
+AUTH_ACCEPTED = (OK, DUPLICATE)
 
 
 def judge_status(status: int, info: str) -> str:
@@ -366,6 +376,7 @@ class SosAccessLink(CentreLink):
         self.stats = SosCounters()
         self._lock = asyncio.Lock()
         self._heartbeat_factor = 1.0  # grows on PING_TO_OFTEN
+        self._fallback_tried = False  # the previous password, once per rotation and run
 
     @property
     def supervision_interval(self) -> float:
@@ -378,13 +389,23 @@ class SosAccessLink(CentreLink):
     def _authentication(self) -> str:
         return read_secret(Path(self.receiver.authentication_file))
 
-    def _identity(self, reference: str) -> dict[str, str | None]:
-        return {"authentication": self._authentication(), "reference": reference,
+    @property
+    def _previous_path(self) -> Path:
+        """The password before the last rotation, kept until the new one is accepted once."""
+        path = Path(self.receiver.authentication_file)
+        return path.with_name(path.name + ".previous")
+
+    def _identity(self, reference: str, authentication: str | None = None
+                  ) -> dict[str, str | None]:
+        return {"authentication": authentication or self._authentication(),
+                "reference": reference,
                 "transmittercode": self.receiver.transmitter_code,
                 "transmittertype": self.receiver.transmitter_type}
 
-    def alarm_request(self, report: AlarmReport, number: int) -> bytes:
-        """The <alarmrequest> for ``report`` as message ``number``."""
+    def alarm_request(self, report: AlarmReport, number: int,
+                      authentication: str | None = None) -> bytes:
+        """The <alarmrequest> for ``report`` as message ``number`` (``authentication``: the
+        password to send, the current one by default)."""
         kind = KINDS[report.kind]
         where = "the hub" if report.zone == 0 else (report.room or f"zone {report.zone:03d}")
         info = [f"Trygg {kind.title} ({report.kind}) "
@@ -398,7 +419,7 @@ class SosAccessLink(CentreLink):
             info.append(f"Device {report.device_id}")
         fields: dict[str, str | None] = {
             "reference": reference_for(report, number),
-            "authentication": self._authentication(),
+            "authentication": authentication or self._authentication(),
             "receiver": self.receiver.receiver_id,
             "transmittertime": arrival_time(report.raised_at),
             "alarmtype": "RE" if report.event == "resolved" else "AL",
@@ -419,11 +440,12 @@ class SosAccessLink(CentreLink):
             request = self.alarm_request(report, number)
         except OSError as exc:
             return Outcome(UNREACHABLE, f"authentication file: {exc}", f"reference {reference}")
-        answer = await self._exchange(request, "alarmrequest", reference)
+        answer = await self._authenticated(
+            request, lambda old: self.alarm_request(report, number, old), "alarmrequest",
+            reference)
         if isinstance(answer, Outcome):
             return answer
-        doc, rtt = answer
-        status, info = self._status(doc)
+        _doc, rtt, status, info = answer
         verdict = judge_status(status, info)
         wire = f"reference {reference}"
         if verdict == DELIVERED:
@@ -443,11 +465,12 @@ class SosAccessLink(CentreLink):
             request = document("pingrequest", self._identity(reference))
         except OSError as exc:
             return Outcome(UNREACHABLE, f"authentication file: {exc}", f"reference {reference}")
-        answer = await self._exchange(request, "pingrequest", reference)
+        answer = await self._authenticated(
+            request, lambda old: document("pingrequest", self._identity(reference, old)),
+            "pingrequest", reference)
         if isinstance(answer, Outcome):
             return answer
-        doc, rtt = answer
-        status, info = self._status(doc)
+        _doc, rtt, status, info = answer
         wire = f"reference {reference}"
         if "NOT_AUTHORIZED" in info.upper():
             # Alarms cannot pass this receiver: the link is down for the centre's purposes,
@@ -465,26 +488,105 @@ class SosAccessLink(CentreLink):
 
     async def request_new_authentication(self) -> str:
         """Rotate the password (``requestnewauthentication``): the new one replaces the old in
-        the authentication file (atomically, 0600), the old is kept beside it as
-        ``<file>.previous`` until the operator has seen the new one used. Returns the status
-        text; never the password. Raises OSError, SosAccessError."""
+        the authentication file, the old is kept beside it as ``<file>.previous`` until the
+        receiver has accepted the new one once (each written to a temporary file, fsynced and
+        renamed: a kill at any instant leaves each file whole, old or new). Should the
+        receiver refuse the new one (it did not commit the rotation), the link falls back to
+        the previous one (:meth:`_authenticated`). Refused while the last rotation is not
+        confirmed. Returns the status text; never the password. Raises OSError,
+        SosAccessError."""
+        path, previous = Path(self.receiver.authentication_file), self._previous_path
+        current = self._authentication()
+        with contextlib.suppress(FileNotFoundError):
+            if read_secret(previous) != current:
+                raise SosAccessError(0, f"{self.name}: the receiver has not accepted the "
+                                     f"password from the last rotation yet ({previous} is "
+                                     "kept): send a test alarm (trygg hub test-alarm) or wait "
+                                     "for the next heartbeat, then rotate again")
+        # The current password is saved as the previous one before asking, so that once the
+        # answer arrives, one rename puts the new one in place: the shortest window in which a
+        # kill loses a new password the receiver has committed (the operator then issues one).
+        write_secret(previous, current)
         reference = f"A{secrets.randbelow(10**9)}"
-        request = document("requestnewauthentication", self._identity(reference))
-        answer = await self._exchange(request, "requestnewauthentication", reference)
-        if isinstance(answer, Outcome):
-            raise SosAccessError(0, f"{self.name}: {answer.detail}")
-        doc, _rtt = answer
-        status, info = self._status(doc)
-        if status != OK:
-            raise SosAccessError(status, f"{self.name}: status {status} {info}")
-        new = doc.fields.get("newauthentication") or doc.fields.get("authentication") or ""
-        if len(new) != AUTH_LENGTH or not new.isprintable():
-            raise SosAccessError(WRONG_CONTENT, f"{self.name}: the new password in the answer "
-                                 f"is not {AUTH_LENGTH} printable characters")
-        path = Path(self.receiver.authentication_file)
-        write_secret(path.with_name(path.name + ".previous"), self._authentication())
+        request = document("requestnewauthentication", self._identity(reference, current))
+        try:
+            answer = await self._exchange(request, "requestnewauthentication", reference)
+            if isinstance(answer, Outcome):
+                raise SosAccessError(0, f"{self.name}: {answer.detail}")
+            doc, _rtt = answer
+            status, info = self._status(doc)
+            if status != OK:
+                raise SosAccessError(status, f"{self.name}: status {status} {info}")
+            new = doc.fields.get("newauthentication") or doc.fields.get("authentication") or ""
+            if len(new) != AUTH_LENGTH or not new.isprintable():
+                raise SosAccessError(WRONG_CONTENT, f"{self.name}: the new password in the "
+                                     f"answer is not {AUTH_LENGTH} printable characters")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                previous.unlink()  # nothing rotated: the current password stays the only one
+            raise
+        crash_point("sos.rotation_answered")
         write_secret(path, new)
+        self._fallback_tried = False
+        log.warning("arc: %s: password rotated (the previous one is kept in %s until the "
+                    "receiver accepts the new one)", self.name, previous)
         return f"status {status} {info}"
+
+    async def _authenticated(self, request: bytes, with_password: Callable[[str], bytes],
+                             kind: str, reference: str
+                             ) -> tuple[Document, float, int, str] | Outcome:
+        """Exchange ``request`` (made with the current password). The first answer that
+        accepts the current password confirms the last rotation (the previous password is
+        deleted). If the receiver refuses the current password (NOT_AUTHORIZED) while the
+        previous one is still kept, the request is made again, once, with the previous one
+        (``with_password``): a receiver that takes it never committed the rotation, so the
+        previous password becomes the current one again; logged, counted, never shown."""
+        answer = await self._exchange(request, kind, reference)
+        if isinstance(answer, Outcome):
+            return answer
+        doc, rtt = answer
+        status, info = self._status(doc)
+        previous = self._previous_path
+        if status in AUTH_ACCEPTED and "NOT_AUTHORIZED" not in info.upper():
+            if previous.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    previous.unlink()
+                log.info("arc: %s accepted the rotated password; the previous one is deleted",
+                         self.name)
+            return doc, rtt, status, info
+        if "NOT_AUTHORIZED" not in info.upper() or self._fallback_tried:
+            return doc, rtt, status, info
+        try:
+            old = read_secret(previous)
+        except FileNotFoundError:
+            return doc, rtt, status, info
+        except OSError as exc:
+            log.error("arc: %s refuses the current password, and the previous one cannot be "
+                      "read (%s)", self.name, exc)
+            return doc, rtt, status, info
+        self._fallback_tried = True
+        again = await self._exchange(with_password(old), kind, reference)
+        if isinstance(again, Outcome):
+            return again
+        doc2, rtt2 = again
+        status2, info2 = self._status(doc2)
+        if status2 in AUTH_ACCEPTED and "NOT_AUTHORIZED" not in info2.upper():
+            self.stats.auth_fallbacks += 1
+            write_secret(Path(self.receiver.authentication_file), old)
+            with contextlib.suppress(FileNotFoundError):
+                previous.unlink()
+            log.error("arc: %s refused the password from the last rotation and accepted the "
+                      "previous one: the alarm centre did not commit the rotation. The hub uses "
+                      "the previous password again; tell the alarm operator, then rotate again "
+                      "(trygg arc rotate-authentication) once they confirm", self.name)
+        else:
+            self.stats.auth_fallbacks_refused += 1
+            log.error("arc: %s refuses both the password from the last rotation and the "
+                      "previous one (status %s %s): ask the alarm operator for a new password "
+                      "for transmitter %s and put it in %s (README: SOS Access)", self.name,
+                      status2, info2, self.receiver.transmitter_code,
+                      self.receiver.authentication_file)
+        return doc2, rtt + rtt2, status2, info2
 
     def _status(self, doc: Document) -> tuple[int, str]:
         text = doc.fields.get("status", "")
