@@ -32,6 +32,48 @@ CLI = [sys.executable, "-m", "trygg.tools.cli.main"]
 WAIT_S = 30.0
 
 
+def add_bridge_section(config: Path, board: PtyBoard) -> None:
+    """Point the hub (before it starts) at the bridge's pty, as at /dev/ttyUSB0."""
+    with config.open("a") as f:
+        f.write(f'\n[bridge]\nport = "{board.port_link}"\nreopen_s = 0.2\n')
+
+
+def _espnow_config(role: str, device_id: str, key: bytes, **settings: Any) -> dict[str, Any]:
+    """A battery device's or the bridge's provisioning file: no Wi-Fi, no broker."""
+    cfg = board_config(role, 0, device_id=device_id, key=key.hex(), **settings)
+    for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
+        cfg.pop(name)
+    return cfg
+
+
+def start_bridge(hub_cfg: hub_config.HubConfig, board: PtyBoard, medium: EspNowMedium,
+                 room: str, **settings: Any) -> str:
+    """Pair the bridge, flash its configuration onto ``board`` (a ROMFS pty board), put its
+    radio on ``medium`` and start it; returns its device id."""
+    key = os.urandom(32)
+    device, _ = pair(hub_cfg, os.urandom(6).hex(), "bridge", room, None, None, key)
+    stage_board(board.fs, packages=False)
+    cfg = _espnow_config("bridge", device.device_id, key, **settings)
+    (board.fs / "trygg.json").write_text(json.dumps(cfg))
+    (board.fs / "sim_radio").write_text(str(medium.port))
+    board.start()
+    return str(device.device_id)
+
+
+def battery_board(hub_cfg: hub_config.HubConfig, role: str, room: str, bridge_id: str,
+                  medium: EspNowMedium, *, workdir: Path | None = None,
+                  battery_mv: int = 3300, **settings: Any) -> SimBoard:
+    """Pair a battery device whose only peer is the bridge ``bridge_id``; returns its board,
+    not yet started."""
+    key = os.urandom(32)
+    device, _ = pair(hub_cfg, os.urandom(6).hex(), role, room, None, None, key)
+    bridge_mac = bridge_line.mac_for(bytes.fromhex(bridge_id)).hex()
+    cfg = _espnow_config(role, device.device_id, key, bridge_mac=bridge_mac, **settings)
+    board = SimBoard(cfg, workdir=workdir, medium_port=medium.port)
+    board.battery_mv = battery_mv
+    return board
+
+
 class BatteryHome:
     """Medium, broker, hub and bridge; ``add()`` pairs and starts a battery board."""
 
@@ -44,8 +86,7 @@ class BatteryHome:
         self.mqtt_port = free_port()
         self.config = write_hub_config(folder / "hub", mqtt_port=self.mqtt_port, arc=arc)
         self.bridge_board = PtyBoard(folder / "bridge", romfs=True)
-        with self.config.open("a") as f:
-            f.write(f'\n[bridge]\nport = "{self.bridge_board.port_link}"\nreopen_s = 0.2\n')
+        add_bridge_section(self.config, self.bridge_board)
         self.hub_cfg = hub_config.load(self.config)
         self.database = Path(self.hub_cfg.database)
         self.boards: list[SimBoard] = []
@@ -56,18 +97,8 @@ class BatteryHome:
         self.broker = start_broker(self.config.parent, self.mqtt_port)
         self.broker.__enter__()
         self.start_hub()
-        key = os.urandom(32)
-        device, _ = pair(self.hub_cfg, os.urandom(6).hex(), "bridge", "hall", None, None, key)
-        self.bridge_id = device.device_id
-        fs = self.bridge_board.fs
-        stage_board(fs, packages=False)
-        cfg = board_config("bridge", 0, device_id=self.bridge_id, key=key.hex(),
-                           heartbeat_s=2)
-        for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
-            cfg.pop(name)
-        (fs / "trygg.json").write_text(json.dumps(cfg))
-        (fs / "sim_radio").write_text(str(self.medium.port))
-        self.bridge_board.start()
+        self.bridge_id = start_bridge(self.hub_cfg, self.bridge_board, self.medium, "hall",
+                                      heartbeat_s=2)
         # The hub reads the bridge and knows it: battery devices added now are heard.
         self.wait_event(self.bridge_id, "heartbeat")
         return self
@@ -89,14 +120,8 @@ class BatteryHome:
         return bridge_line.mac_for(bytes.fromhex(self.bridge_id)).hex()
 
     def add(self, role: str, battery_mv: int = 3300, **settings: Any) -> SimBoard:
-        key = os.urandom(32)
-        device, _ = pair(self.hub_cfg, os.urandom(6).hex(), role, "bedroom", None, None, key)
-        cfg = board_config(role, 0, device_id=device.device_id, key=key.hex(),
-                           bridge_mac=self.bridge_mac, **settings)
-        for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
-            cfg.pop(name)
-        board = SimBoard(cfg, medium_port=self.medium.port)
-        board.battery_mv = battery_mv
+        board = battery_board(self.hub_cfg, role, "bedroom", self.bridge_id, self.medium,
+                              battery_mv=battery_mv, **settings)
         self.boards.append(board)
         return board.start()
 
