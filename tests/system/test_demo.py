@@ -3,9 +3,11 @@ and with nothing else, in the centre's own protocol.
 
 The whole system at once, all real parts on loopback: mosquitto with the hub's ACLs, the hub,
 the centre (by default the SCAIP console behind a real kamailio; pysiaalarm for SIA DC-09; the
-SOS Access console), and six boards running the firmware on the MicroPython unix port,
-provisioned over their ptys. Only the radios are simulated. The default centre plays every
-scenario (about four minutes); the other two the smoke scenario, an alarm and its restore.
+SOS Access console), and six Wi-Fi boards running the firmware on the MicroPython unix port,
+provisioned over their ptys, with the bridge on the hub's serial port and the resident's
+wearable button on a simulated ESP-NOW medium. Only the radios are simulated. The default
+centre plays every scenario (about four minutes); the other two the smoke scenario, an alarm
+and its restore.
 """
 
 import json
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.micropython  # the home's boards run the firmware on th
 # The codes are written out here, not read from the encoders' tables: SIA codes (DC-03),
 # SCAIP device type / status code (SS 91100: 0023 smoke detector, 0011 pill dispenser, 0002
 # local unit; 0009 automatic alarm, 0081 pill not taken, 0094 restoral), SOS Access event
-# code and alarm type (AL alarm, RE restore).
+# code and alarm type (AL alarm, RE restore). SCAIP 0010: manual alarm (the button).
 AT_THE_CENTRE = {
     "scaip": {
         "quiet-day": ([], []),
@@ -32,10 +34,14 @@ AT_THE_CENTRE = {
         "missed-dose": ([("missed_dose", "0011/0081")], []),
         "bathroom-fall": ([("possible_fall", "0002/0009")], []),
         "night-fall": ([("possible_fall", "0002/0009")], []),
+        "button-call": ([("assistance", "0002/0010")], []),
     },
     "dc09": {"smoke": ([("fire", "FA")], [("fire", "FH")])},
     "sos-access": {"smoke": ([("fire", "FA AL")], [("fire", "FA RE")])},
 }
+# What the wearer's button must show after its call (its console's "button: feedback ..."):
+# the hub has the call, then the centre acknowledged it. Exactly these, in this order.
+AT_THE_WEARER = {"button-call": ["received", "acknowledged"]}
 
 
 def _demo(*args: str) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
@@ -55,6 +61,7 @@ def _check(summary: dict[str, Any], centre: str) -> None:
         got = scenarios[name]
         assert [(a["kind"], a["code"]) for a in got["alarms_at_arc"]] == alarms, (name, got)
         assert [(r["kind"], r["code"]) for r in got["restores_at_arc"]] == restores, (name, got)
+        assert got["feedback_at_wearer"] == AT_THE_WEARER.get(name, []), (name, got)
         for alarm in got["alarms_at_arc"] + got["restores_at_arc"]:
             assert 1 <= alarm["zone"] <= 998, (name, alarm)
         for alarm in got["alarms_at_arc"]:

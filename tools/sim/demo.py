@@ -5,10 +5,13 @@ Starts on loopback: mosquitto with the hub's password and ACL files, the hub
 bedroom, bathroom, kitchen, hallway -- whose devices are real firmware on simulated
 boards, each brought up through the technician's path: a fresh board on a
 pseudo-terminal, flashed with Trygg's production image (the packages in ROMFS,
-the ESP32's 110 KB heap), ``trygg provision`` over its serial REPL. Then it plays the
-scenarios, printing a live timeline (device events, the hub's alarms, what the
-centre's console shows with latencies) and a summary; ``--json`` prints one
-machine-readable summary instead.
+the ESP32's 110 KB heap), ``trygg provision`` over its serial REPL. The resident's
+wearable alarm button is a battery device on ESP-NOW: its frames cross the simulated air
+(tools/sim/espnow_medium.py) to the bridge, a board on the hub's serial port (a pty the hub
+reads with pyserial, as /dev/ttyUSB0). Then it plays the scenarios, printing a live
+timeline (device events, the hub's alarms, what the centre's console shows with latencies,
+what the wearer's button shows) and a summary; ``--json`` prints one machine-readable summary
+instead.
 
 The centre (tools/sim/centre.py) speaks SCAIP by default, the protocol of the Nordic
 municipal social-alarm centres: the SCAIP console behind a real kamailio, the SIP registrar
@@ -42,9 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from trygg.hub import roles
+from trygg.tools.sim.board import SimBoard
 from trygg.tools.sim.centre import DEFAULT as DEFAULT_CENTRE
 from trygg.tools.sim.centre import PROTOCOLS as CENTRE_PROTOCOLS
 from trygg.tools.sim.centre import Arrival, Centre
+from trygg.tools.sim.espnow_home import add_bridge_section, battery_board, start_bridge
+from trygg.tools.sim.espnow_medium import EspNowMedium
 from trygg.tools.sim.home import start_broker, write_hub_config
 from trygg.tools.sim.mosquitto import free_port
 from trygg.tools.sim.processes import end_process
@@ -69,10 +75,21 @@ DEVICE_TUNABLES = {"motion_holdoff_s": 2, "bed_enter_s": 1, "bed_exit_s": 1,
 IN_BED, OUT_OF_BED = 40000, 2000  # pressure mat ADC levels (thresholds 24000 / 16000)
 ALARM_WAIT_S = 60.0
 DOSE_LEAD_S = 20  # at least this long between scheduling the demo's dose and its minute
-SCENARIO_ORDER = ("quiet-day", "smoke", "missed-dose", "bathroom-fall", "night-fall")
+SCENARIO_ORDER = ("quiet-day", "smoke", "missed-dose", "bathroom-fall", "night-fall",
+                  "button-call")
 # (role, room) of every device in the home
 HOME = (("bed", "bedroom"), ("motion", "bathroom"), ("motion", "kitchen"),
         ("motion", "hallway"), ("smoke", "kitchen"), ("dispenser", "kitchen"))
+BRIDGE_ROOM = "hallway"
+WEARER_ROOM = "bedroom"  # where the hub files the wearable button (it goes where she goes)
+# The wearable button: after a call it asks the bridge for the hub's feedback every 2 s (10 s
+# by default) for up to a minute; a frame the hub did not ack (the hello sent before the hub
+# reloaded its devices) goes again after 3 s instead of 30 s.
+BUTTON_TUNABLES = {"heartbeat_s": 3600, "feedback_poll_s": 2, "feedback_window_s": 60,
+                   "espnow_retry_s": 3}
+BRIDGE_HEARTBEAT_S = 30  # as the Wi-Fi devices'
+HELLO_WAIT_S = 60.0  # a refused first hello goes again after espnow_retry_s
+PRESS_S = 0.2  # a short press: a call (a press held cancel_press_ms, 3 s, is a cancel)
 
 # scenario -> (the alarms the centre must receive, the restores it must receive, the Demo
 # method that plays it). Exactly these: anything else at the centre fails the scenario.
@@ -82,7 +99,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "missed-dose": (("missed_dose",), (), "missed_dose"),
     "bathroom-fall": (("possible_fall",), (), "bathroom_fall"),
     "night-fall": (("possible_fall",), (), "night_fall"),
+    "button-call": (("assistance",), (), "button_call"),
 }
+# scenario -> the feedback the wearer's button must show, in this order (its console lines
+# "button: feedback <what>"): the hub has stored the call, then the centre acknowledged it.
+FEEDBACK_AT_WEARER: dict[str, tuple[str, ...]] = {"button-call": ("received", "acknowledged")}
 
 
 
@@ -104,6 +125,8 @@ class ScenarioResult:
     restores: list[dict[str, Any]] = field(default_factory=list)
     passed: bool = False
     seconds: float = 0.0
+    expected_feedback: tuple[str, ...] = ()
+    feedback: list[str] = field(default_factory=list)
 
 
 class Demo:
@@ -123,6 +146,14 @@ class Demo:
         self._seen_alarms: dict[str, str] = {}
         self._stimulus_at: float | None = None
         self._mark = 0  # index into arc_events where the current scenario began
+        self.medium: EspNowMedium | None = None
+        self.bridge_board: PtyBoard | None = None
+        self.bridge_id = ""
+        self.button: SimBoard | None = None
+        self.button_id = ""
+        self.feedback: list[str] = []  # what the wearer's button has shown, in order
+        self._feedback_mark = 0
+        self._fed_back = asyncio.Event()
 
     # -- output -------------------------------------------------------------------------
 
@@ -145,6 +176,8 @@ class Demo:
         text = self.config_path.read_text().replace('tick_s = 1.0\n',
                                                     'tick_s = 1.0\ndemo_profile = true\n')
         self.config_path.write_text(text)
+        if self.bridge_board is not None:
+            add_bridge_section(self.config_path, self.bridge_board)
 
     def start_hub(self) -> None:
         log = (self.workdir / "hub.log").open("wb")
@@ -177,6 +210,62 @@ class Demo:
             self.say("device", f"{role:9} {room:9} provisioned over {board.port}: id "
                      f"{device.device_id}, zone {device.zone}, online={result['online']}")
 
+    async def pair_wearable(self) -> None:
+        """The bridge on the hub's serial port, then the resident's button on the air."""
+        from trygg.hub import config as hub_config
+
+        assert self.medium is not None
+        assert self.bridge_board is not None
+        cfg = hub_config.load(self.config_path)
+        self.bridge_id = await asyncio.to_thread(
+            start_bridge, cfg, self.bridge_board, self.medium, BRIDGE_ROOM,
+            heartbeat_s=BRIDGE_HEARTBEAT_S, resend_s=DEVICE_TUNABLES["resend_s"])
+        await self.wait_stored(self.bridge_id, "hello")
+        self.say("device", f"{'bridge':9} {BRIDGE_ROOM:9} on the hub's serial port "
+                 f"{self.bridge_board.port}: id {self.bridge_id}, online=True")
+        button = await asyncio.to_thread(battery_board, cfg, "button", WEARER_ROOM,
+                                         self.bridge_id, self.medium,
+                                         workdir=self.workdir / "button-wearer",
+                                         **BUTTON_TUNABLES)
+        self.button = button
+        self.button_id = str(button.config["device_id"]) if button.config else ""
+        await asyncio.to_thread(button.start)
+        await self.wait_stored(self.button_id, "hello")
+        self.say("device", f"{'button':9} {'(worn)':9} over ESP-NOW through the bridge: id "
+                 f"{self.button_id}, zone {self._zone(self.button_id)}, online=True")
+
+    def _stored(self, device_id: str, name: str) -> bool:
+        from trygg.hub import config as hub_config
+        from trygg.hub.store import Store
+
+        store = Store(hub_config.load(self.config_path).database)
+        try:
+            return store.conn.execute(
+                "SELECT 1 FROM events WHERE device_id = ? AND (type = ? OR name = ?) LIMIT 1",
+                (device_id, name, name)).fetchone() is not None
+        finally:
+            store.close()
+
+    def _zone(self, device_id: str) -> int:
+        from trygg.hub import config as hub_config
+        from trygg.hub.store import Store
+
+        store = Store(hub_config.load(self.config_path).database)
+        try:
+            device = store.device(device_id)
+            return 0 if device is None else int(device.zone)
+        finally:
+            store.close()
+
+    async def wait_stored(self, device_id: str, name: str,
+                          within: float = HELLO_WAIT_S) -> None:
+        deadline = time.monotonic() + within
+        while not await asyncio.to_thread(self._stored, device_id, name):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"device {device_id}: no {name} stored by the hub within "
+                                   f"{within:.0f} s (see hub.log)")
+            await asyncio.sleep(0.3)
+
     # -- stimuli ---------------------------------------------------------------------------
 
     def first_stimulus(self) -> float | None:
@@ -198,6 +287,16 @@ class Demo:
             str(self.config_path), device.device_id, json.dumps(body)],
             check=True, capture_output=True, timeout=60)
 
+    async def press_button(self) -> None:
+        """The resident presses the wearable button: a short press wakes it and calls."""
+        assert self.button is not None
+        if self._stimulus_at is None:
+            self._stimulus_at = time.time()
+        for level in (0, 1):
+            await asyncio.to_thread(self.button.control, f"pin button {level}")
+            if level == 0:
+                await asyncio.sleep(PRESS_S)
+
     # -- watching ------------------------------------------------------------------------------
 
     async def watch_hub(self) -> None:
@@ -207,6 +306,7 @@ class Demo:
 
         database = hub_config.load(self.config_path).database
         names = {d.device_id: f"{d.role}/{d.room}" for d in self.devices.values()}
+        names.update({self.bridge_id: f"bridge/{BRIDGE_ROOM}", self.button_id: "button/worn"})
         while True:
             await asyncio.sleep(0.3)
             try:
@@ -226,6 +326,36 @@ class Demo:
                         self.say("hub", f"alarm {a['kind']} {a['state']} ({a['alarm_id']})")
             finally:
                 store.close()
+
+    async def watch_wearer(self) -> None:
+        """Print what the wearer's button shows (its console lines) and note its feedback."""
+        seen = 0
+        while True:
+            await asyncio.sleep(0.2)
+            if self.button is None:
+                continue
+            lines = self.button.lines[seen:]
+            seen += len(lines)
+            for line in lines:
+                if not line.startswith("button: "):
+                    continue
+                self.say("wearer", line.removeprefix("button: "))
+                if line.startswith("button: feedback "):
+                    self.feedback.append(line.removeprefix("button: feedback ").strip())
+                    self._fed_back.set()
+
+    async def wait_for_feedback(self, what: str, within: float = ALARM_WAIT_S) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while what not in self.feedback[self._feedback_mark:]:
+            self._fed_back.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._fed_back.wait()
+        return True
 
     def on_arrival(self, arrival: Arrival) -> None:
         """What the centre's console shows, with the latency from the hub's raise."""
@@ -356,6 +486,17 @@ class Demo:
         self.say("demo", "out of bed at night into the hallway, then no movement")
         await self.wait_for_arc("possible_fall", self._mark)
 
+    async def button_call(self) -> None:
+        """The resident presses her wearable button; the call goes through the bridge to the
+        centre, and the button shows her the hub has it, then that the centre acknowledged."""
+        self.say("demo", "the resident presses her wearable button")
+        await self.press_button()
+        await self.wait_for_arc("assistance", self._mark)
+        # Both within the scenario's wait: a missing one fails it (FEEDBACK_AT_WEARER).
+        if not await self.wait_for_feedback("acknowledged"):
+            self.say("demo", f"the wearer was not shown the centre's acknowledgement within "
+                     f"{ALARM_WAIT_S:.0f} s")
+
     async def play(self, name: str) -> ScenarioResult:
         expected, expected_restores, method = SCENARIOS[name]
         self.say("demo", f"--- scenario {name}: expecting "
@@ -363,6 +504,7 @@ class Demo:
                  f"{' and the restore' if expected_restores else ''} ---")
         await self.resolve_open_alarms()
         self._mark = len(self.arc_events)
+        self._feedback_mark = len(self.feedback)
         self._stimulus_at = None
         started = time.monotonic()
         play: Callable[[], Awaitable[None]] = getattr(self, method)
@@ -373,7 +515,10 @@ class Demo:
         restores = [e for e in at_centre if e["event"] == "resolved"]
         kinds = sorted(str(e["kind"]) for e in received)
         restored = sorted(str(e["kind"]) for e in restores)
-        passed = kinds == sorted(expected) and restored == sorted(expected_restores)
+        feedback = self.feedback[self._feedback_mark:]
+        expected_feedback = FEEDBACK_AT_WEARER.get(name, ())
+        passed = (kinds == sorted(expected) and restored == sorted(expected_restores)
+                  and feedback == list(expected_feedback))
         stimulus_at = self.first_stimulus()
         for e in received:
             if stimulus_at is not None:
@@ -384,10 +529,12 @@ class Demo:
              for e in received],
             [{k: e.get(k) for k in ("kind", "zone", "room", "code", "wire_id")}
              for e in restores],
-            passed, round(time.monotonic() - started, 1))
+            passed, round(time.monotonic() - started, 1), expected_feedback, feedback)
+        shown = f"; the wearer was shown {', '.join(feedback)}" if feedback else ""
         self.say("demo", f"--- {name}: {'PASS' if passed else 'FAIL'} "
                  f"({', '.join(kinds) or 'no alarm'}"
-                 f"{'; restored ' + ', '.join(restored) if restored else ''} at the centre) ---")
+                 f"{'; restored ' + ', '.join(restored) if restored else ''} at the centre"
+                 f"{shown}) ---")
         return result
 
     async def run(self, scenarios: list[str]) -> list[ScenarioResult]:
@@ -396,9 +543,12 @@ class Demo:
                           accounts=(RESIDENT_ACCOUNT, HUB_ACCOUNT),
                           on_arrival=self.on_arrival) as centre:
             self.say("demo", f"alarm centre: {centre.describe()}")
+            self.medium = EspNowMedium().__enter__()
+            self.bridge_board = await asyncio.to_thread(
+                PtyBoard, self.workdir / f"bridge-{BRIDGE_ROOM}", romfs=True)
             self.write_config(mqtt_port, centre.receiver("demo-centre"))
             broker = await asyncio.to_thread(start_broker, self.config_path.parent, mqtt_port)
-            watcher: asyncio.Task[None] | None = None
+            watchers: list[asyncio.Task[None]] = []
             try:
                 await asyncio.to_thread(broker.start)
                 self.say("demo", f"mosquitto on 127.0.0.1:{mqtt_port} (hub's passwords and "
@@ -406,16 +556,22 @@ class Demo:
                 self.start_hub()
                 self.say("demo", "hub started (demo profile: fall thresholds 15 s)")
                 await self.provision_all(mqtt_port)
-                watcher = asyncio.create_task(self.watch_hub())
+                await self.pair_wearable()
+                watchers = [asyncio.create_task(self.watch_hub()),
+                            asyncio.create_task(self.watch_wearer())]
                 return [await self.play(name) for name in scenarios]
             finally:
                 # The home first, the centre last (it leaves with the with-block).
-                if watcher is not None:
+                for watcher in watchers:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await watcher
                 for device in self.devices.values():
                     await asyncio.to_thread(device.board.close)
+                if self.button is not None:
+                    await asyncio.to_thread(self.button.close)
+                await asyncio.to_thread(self.bridge_board.close)
+                self.medium.__exit__(None, None, None)
                 if self.hub_proc is not None:
                     await asyncio.to_thread(end_process, self.hub_proc, 10.0)
                 await asyncio.to_thread(broker.close)
@@ -463,7 +619,9 @@ def _command(args: argparse.Namespace) -> int:
                "scenarios": {r.name: {"expected": list(r.expected),
                                       "expected_restores": list(r.expected_restores),
                                       "passed": r.passed, "seconds": r.seconds,
-                                      "alarms_at_arc": r.alarms, "restores_at_arc": r.restores}
+                                      "alarms_at_arc": r.alarms, "restores_at_arc": r.restores,
+                                      "expected_feedback_at_wearer": list(r.expected_feedback),
+                                      "feedback_at_wearer": r.feedback}
                              for r in results}}
     if args.json:
         print(json.dumps(summary))
@@ -473,6 +631,8 @@ def _command(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{a['kind']} zone {a['zone']} "
                               f"{a['latency_from_raise_ms']} ms" for a in r.alarms) or "none"
             restores = "".join(f", {a['kind']} restored" for a in r.restores)
+            shown = f"; wearer shown {', '.join(r.feedback)}" if r.feedback else ""
             print(f"  {r.name:14} {'PASS' if r.passed else 'FAIL'}  expected "
-                  f"{', '.join(r.expected) or 'no alarm':14} at the centre: {kinds}{restores}")
+                  f"{', '.join(r.expected) or 'no alarm':14} at the centre: {kinds}{restores}"
+                  f"{shown}")
     return 0 if summary["passed"] else 1
