@@ -5,9 +5,11 @@ bed, not back as usual (``inactivity``) -- is doubtful: most such alarms find th
 Where her home has a device that can prompt her (a call point's light and buzzer; any role whose
 description says ``prompts``), the condition first becomes a :class:`LocalCheck`: the devices
 prompt, and a press of one of their buttons within ``check_window_min`` answers. The answer ends
-the episode without an alarm and is a sign of life. Without an answer the alarm goes to the
-centre, its text saying when she was asked ("asked 14:02, no answer in 2 min", or without
-the window where the centre's 80 characters do not allow it).
+the episode without an alarm and is a sign of life. Without an answer she is asked again,
+``check_reasks`` times (each prompt with its own window: most unanswered prompts were not
+heard), and then the alarm goes to the centre, its text saying when she was first asked
+("asked 14:02 (2x), no answer in 4 min", or without the window where the centre's 80
+characters do not allow it).
 
 What never waits: fire, a call for help, a fall a device detected (they do not pass through
 here), and any condition in a home without a prompting device (exactly the rules as before).
@@ -15,9 +17,10 @@ here), and any condition in a home without a prompting device (exactly the rules
 A check also ends, without an alarm, the way its alarm would be resolved: a stillness by a
 sign of life in another room, the bed or the door; not up by leaving the bed; the others by
 any activity at home. A press while a check waits is the answer, not a call for help: the
-check ends with it, so a second press is a call for help as usual. The rules ask at most
-``check_max_per_hour`` times in any hour; a condition met above that bound is not asked about
-and goes to the centre at its ordinary alarm point.
+check ends with it, so a second press is a call for help as usual. The rules ask early (at a
+stillness's check point) at most ``check_max_per_hour`` times in any hour; a condition met above
+that bound is asked about only at its ordinary alarm point, and goes to the centre if that
+prompt is not answered either.
 
 Replayable: when a check begins and until when she may answer are computed from the state (the
 moment the condition was met), never from when a tick happened to run, so replaying the stored
@@ -86,11 +89,12 @@ def ask_or_raise(ctx: Context, resident: Resident, rs: ResidentState, kind: str,
     t = resident.thresholds
     recent = [p for p in rs.prompts if p > ask_at - _HOUR_S]
     if len(recent) >= t.check_max_per_hour:
-        if ctx.now >= due:
-            last = texts.clock(ctx.local_days(resident), recent[-1])
-            _raise(ctx, resident, kind, episode, causes,
-                   _with(clauses, f"not asked again (asked {last})"), room)
-        return
+        # Asked enough this hour, and she answered every time (an unanswered prompt went to
+        # the centre): no early prompt, but at the alarm point she is asked before the centre
+        # is called -- a prompt costs her a press, a needless call costs the centre's trust.
+        if ctx.now < due:
+            return
+        ask_at = due
     answer_by = ask_at + t.check_window_min * 60.0
     if ctx.now >= answer_by:
         # Too late to ask (the hub was not running when it was due): the centre, now.
@@ -111,14 +115,32 @@ def ask_or_raise(ctx: Context, resident: Resident, rs: ResidentState, kind: str,
 
 
 def on_tick(ctx: Context, resident: Resident, rs: ResidentState) -> None:
-    """Checks not answered in time go to the centre."""
+    """Checks not answered in time are asked again (``check_reasks``), then go to the
+    centre. A repeat begins when the last prompt's window ended (not when a tick ran), so a
+    replay asks as live operation did."""
     if not rs.checks:
         return
     now = ctx.now
+    t = resident.thresholds
+    window = t.check_window_min * 60.0
     for check in [c for c in rs.checks.values() if c.answered_at is None and now >= c.answer_by]:
+        while check.attempt <= t.check_reasks and now >= check.answer_by:
+            check.attempt += 1
+            again = check.answer_by
+            check.answer_by = again + window
+            if now < check.answer_by:
+                ctx.actions.append(LocalCheck(
+                    check.check_id, check.kind, resident.id,
+                    ctx.layout(resident.id).prompt_devices, texts.fit(*check.clauses),
+                    tuple(sorted({c for c in check.causes if c > 0})), again,
+                    check.answer_by, now, check.attempt))
+        if now < check.answer_by:
+            continue
         del rs.checks[check.check_id]
         minutes = texts.duration(check.answer_by - check.asked_at)
-        asked = f"asked {texts.clock(ctx.local_days(resident), check.asked_at)}, no answer"
+        when = texts.clock(ctx.local_days(resident), check.asked_at)
+        times = f" ({check.attempt}x)" if check.attempt > 1 else ""
+        asked = f"asked {when}{times}, no answer"
         long = f"{asked} in {minutes}"
         note = long if len(check.clauses[0]) + 2 + len(long) <= texts.DESCRIPTION_MAX else asked
         devices = ctx.layout(resident.id).prompt_devices

@@ -142,6 +142,9 @@ class LocalCheck:
     asked_at: float  # when the condition was met (the prompt's start)
     answer_by: float
     at: float
+    # 1 for the first prompt; 2 and on when she did not answer and is asked again
+    # (``check_reasks``): the same check, its alarm id and answer deadline moved on.
+    attempt: int = 1
 
 
 # How a local check ends (LocalCheckEnded.outcome).
@@ -192,9 +195,10 @@ class PendingCheck:
     causes: tuple[int, ...]
     clauses: tuple[str, ...]  # the alarm's text, refreshed while the condition lasts
     room: str | None
-    asked_at: float
-    answer_by: float
+    asked_at: float  # the first prompt's start
+    answer_by: float  # the current prompt's deadline
     answered_at: float | None = None
+    attempt: int = 1  # prompts so far (LocalCheck.attempt)
 
 
 @dataclass(slots=True)

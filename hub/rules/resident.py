@@ -70,10 +70,17 @@ class Thresholds:
     # She has this long to answer: long enough to hear the prompt and reach a call point across
     # a flat at an older person's pace, short against the 30 minutes a fall may wait.
     check_window_min: float = 2.0
-    # At most this many prompts in any hour; a condition met above it goes to the centre at its
-    # ordinary alarm point without asking: a resident asked again and again is either unwell or
-    # being nagged, and either way a person should call.
+    # At most this many prompts in any hour at the check point; a condition met above it is
+    # asked about only at its ordinary alarm point (and goes to the centre without an answer):
+    # she answered every earlier prompt, or the centre would have been called, so asking her
+    # once more is better evidence than a call, and she is not nagged before the alarm point.
     check_max_per_hour: int = 2
+    # A prompt not answered within check_window_min is repeated this many times (each with
+    # its own window) before the centre is called. Most unanswered prompts find her well: she
+    # did not hear the buzzer over the radio, the tap or a closed door, or was still on her
+    # way to the call point. One repeat costs a resident on the floor one window more and
+    # spares the centre most of those calls.
+    check_reasks: int = 1
     # Stillness is checked earlier than it alarms: when it is longer than on this share of the
     # learning days in that room around that hour (a quantile of the per-day longest spells;
     # 1.0 = longer than on any of them) by learn_margin_min -- without the alarm's factor

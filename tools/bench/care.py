@@ -73,6 +73,11 @@ def is_local_check(action_type: str) -> bool:
     return action_type == LocalCheck.__name__
 
 
+def is_reask(action_type: str, fields: dict[str, Any]) -> bool:
+    """A check's prompt repeated after no answer (counted apart from the checks)."""
+    return is_local_check(action_type) and int(fields.get("attempt", 1)) > 1
+
+
 # The benchmark's home description adds a call point (a device that prompts, hub/roles) to
 # every home, so the rules may ask the resident before calling the centre.
 CALL_POINT_ID = "ca0000000001"
@@ -100,7 +105,8 @@ class AnswerModel:
     def describe(self) -> str:
         return (f"answers a check awake at home p={self.awake}, asleep p={self.asleep}, out "
                 f"never, fallen never; delay {ANSWER_DELAY_MIN_S:g} s + exp(mean "
-                f"{self.delay_mean_s:g} s), x2 from sleep; seed {self.seed}")
+                f"{self.delay_mean_s:g} s), x2 from sleep; a repeated prompt decided "
+                f"anew; seed {self.seed}")
 
 
 class Resident:
@@ -127,9 +133,13 @@ class Resident:
         """Her answer to ``check`` (none: she does not answer); the replay withdraws it if the
         check ends another way first (she walked into another room: the prompt stopped)."""
         state = self.state_at(check.at)
-        self.asked[state] += 1
+        if check.attempt == 1:
+            self.asked[state] += 1
         p = {"awake": self.model.awake, "asleep": self.model.asleep}.get(state, 0.0)
-        rng = random.Random(f"{self.model.seed}:{self.home}:{check.check_id}")
+        # A repeated prompt is decided on its own (she did not hear the first: nothing makes
+        # her miss the second as well, beyond the same p); the first keeps its stream.
+        again = f":{check.attempt}" if check.attempt > 1 else ""
+        rng = random.Random(f"{self.model.seed}:{self.home}:{check.check_id}{again}")
         if rng.random() >= p:
             return []
         delay = ANSWER_DELAY_MIN_S + rng.expovariate(1.0 / self.model.delay_mean_s)
@@ -194,6 +204,7 @@ class HomeResult:
     motion_device_hours: float = 0.0
     checks_by_state: dict[str, int] = field(default_factory=dict)
     check_outcomes: dict[str, int] = field(default_factory=dict)  # LocalCheckEnded.outcome
+    reasks: int = 0  # prompts repeated after no answer (within the checks counted)
 
 
 def _recording(job: HomeJob) -> Recording:
@@ -258,14 +269,15 @@ async def _home(job: HomeJob, rec: Recording, began: float) -> HomeResult:
     residents = len(config.residents)
     false_alarms = Counter(a.kind for a in result.alarms if a.kind in CARE_KINDS)
     others = Counter(a.type for a in result.other_actions)
-    checks = sum(n for t, n in others.items() if is_local_check(t))
+    reasks = sum(1 for a in result.other_actions if is_reask(a.type, a.fields))
+    checks = sum(n for t, n in others.items() if is_local_check(t)) - reasks
     return HomeResult(job.source, job.name, residents * (rec.end - rec.start) / 86400.0,
                       dict(false_alarms), checks, dict(others), outcomes, result.frames,
                       time.perf_counter() - began, rec.derived, motion_events,
                       len(motion_units) * (rec.end - rec.start) / 3600.0,
                       dict(person.asked), dict(Counter(
                           str(a.fields.get("outcome")) for a in result.other_actions
-                          if a.type == LocalCheckEnded.__name__)))
+                          if a.type == LocalCheckEnded.__name__)), reasks)
 
 
 async def _fall(base: runner.Replayer, rec: Recording, m: falls.Moment) -> FallOutcome:
@@ -395,6 +407,7 @@ def summarise(results: list[HomeResult]) -> dict[str, Any]:
                 "count": sum(total.values()),
                 "local_checks_per_resident_30d": round(
                     _per_30(sum(r.local_checks for r in rs), days), 2),
+                "reasks_per_resident_30d": round(_per_30(sum(r.reasks for r in rs), days), 2),
                 "checks_by_state": dict(sum((Counter(r.checks_by_state) for r in rs),
                                             Counter[str]())),
                 "check_outcomes": dict(sum((Counter(r.check_outcomes) for r in rs),
@@ -450,7 +463,8 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
         if asked:
             print(f"    {name:<10} {sum(asked.values())} checks; she was " + ", ".join(
                 f"{st} {asked[st]}" for st in sorted(asked)) + "; " + ", ".join(
-                f"{k} {outcomes.get(k, 0)}" for k in CHECK_OUTCOMES))
+                f"{k} {outcomes.get(k, 0)}" for k in CHECK_OUTCOMES)
+                + f"; asked again {round(f['reasks_per_resident_30d'], 2)} per resident-30d")
     print("  motion events a motion unit sends per hour (the firmware's hold-off at work): "
           + ", ".join(f"{name} {f['motion_events_per_unit_hour']}"
                       for name, f in summary["false_alarms"].items()))
