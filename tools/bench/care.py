@@ -15,7 +15,8 @@ House_n; room motion, bed and door derived from object-use sensors, see
   replaying the cut recording from its start, the hub as it stood at the moment of the fall is
   copied (``Replayer.fork``); that this equals a full replay of the cut recording is a test.
 * **Local checks**: rule actions that are not alarms and whose type names a check (asking the
-  resident before calling the centre) are counted per resident-30-days, apart from alarms.
+  resident before calling the centre) are counted per resident-30-days, apart from alarms; a
+  check's repeated prompt after no answer is counted apart from the checks.
 
 Prints tables, then one JSON line (``{"bench": "care", ...}``). Its keys are stable.
 """
