@@ -14,6 +14,9 @@ reason):
     ``level`` (None: the timer only);
 ``rtc_state()``
     what to keep in RTC memory through the sleep (a small JSON value);
+``noticed()`` (optional)
+    after the exchange: True when the role has reported something it saw while awake (an
+    input's edge during the exchange, which no wake pin watches); it is sent in this wake;
 ``wants_downlink()`` (optional)
     True to ask the bridge for frames with nothing to send (a pending feedback);
 ``finish()`` (optional)
@@ -128,6 +131,14 @@ async def wake(device: "Any") -> None:
     polls = role.wants_downlink() if hasattr(role, "wants_downlink") else False
     await _exchange(device, link, polls)
     hal.watchdog_feed()
+    # What the role saw while awake goes out now, not a retry interval later; bounded, as a
+    # wake is, by espnow_rounds (a role that still has news keeps it for the next wake).
+    if hasattr(role, "noticed"):
+        for _ in range(cfg["espnow_rounds"]):
+            if not role.noticed():
+                break
+            await _exchange(device, link, False)
+            hal.watchdog_feed()
     if hasattr(role, "finish"):
         role.finish()
     sleep_ms, signal, level = device.role.sleep_plan()

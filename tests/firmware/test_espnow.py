@@ -89,6 +89,54 @@ def _seqs(board: SimBoard, after: int = 0) -> list[int]:
     return [int(line.split()[2]) for line in board.lines[after:] if line.startswith("up: seq")]
 
 
+def _motion_wake_then_pulse_while_awake(home: BatteryHome, **settings: Any
+                                        ) -> tuple[SimBoard, str, int, int]:
+    """A board woken by motion gets a second PIR pulse while it is still awake (its exchange:
+    espnow_ack_ms 1000 leaves it listening at least 250 ms after its frame), over before it
+    sleeps; returns the board, its id, its sleeps and its wakes before the first motion."""
+    board = home.add("battery_motion", heartbeat_s=3600, espnow_ack_ms=1000, **settings)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello", timeout=HELLO_S)
+    base = _settled(board)
+    wakes = board.wakes
+    lines = len(board.lines)
+    # Levels, not `pulse`: a pulse's end reaches a board it woke only once that board's
+    # control channel is up, a race with the second pulse's rising edge.
+    board.control("pin pir 1")
+    board.wait_for_line(r"up: seq \d+ event motion", after=lines, timeout=SLEEP_S)
+    for level in (0, 1, 0):  # each answered by the awake board itself (asleep: a pin wake)
+        board.control(f"pin pir {level}")
+    return board, device_id, base, wakes
+
+
+def test_a_pir_pulse_while_the_board_is_awake_is_reported_in_that_wake(
+        home: BatteryHome) -> None:
+    board, device_id, base, wakes = _motion_wake_then_pulse_while_awake(
+        home, motion_holdoff_s=0)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
+    stored = home.wait_event(device_id, "motion", 2)
+    assert [m["value"] for m in stored] == [1, 1]
+    # Reported and acked in the wake it happened in: not a second wake (a pulse that found
+    # the board asleep would have woken it through its pin).
+    assert board.wakes == wakes + 1, _wakes(board)
+    assert _outbox(_wakes(board)[-1]) == 0
+
+
+def test_a_pir_pulse_while_awake_in_a_hold_off_is_reported_when_the_hold_off_ends(
+        home: BatteryHome) -> None:
+    board, device_id, base, wakes = _motion_wake_then_pulse_while_awake(
+        home, motion_holdoff_s=2)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
+    assert len(home.events(device_id, "motion")) == 1  # the hold-off the first one opened
+    assert board.wakes == wakes + 1
+    # Its end (the timer) reports the movement seen inside it, with its count.
+    stored = home.wait_event(device_id, "motion", 2)
+    assert [m["value"] for m in stored] == [1, 1]
+    board.wait_asleep(base + 2, timeout=SLEEP_S)
+    assert board.wakes == wakes + 2
+    assert "sim: deep sleep 2000 ms" in "\n".join(board.lines[-5:])  # a new hold-off
+
+
 def test_an_event_made_out_of_range_is_kept_through_deep_sleep_and_delivered_when_back(
         home: BatteryHome, medium: EspNowMedium) -> None:
     board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
