@@ -34,6 +34,11 @@ from protocol.sequence import SequenceCounter, decode_record
 from . import VERSION
 from .outbox import REPORT
 
+# Frames taken after a round before the wake goes on: the bridge's mailbox at its largest
+# (firmware/roles/bridge.py bridge_mailbox); a neighbour sending in the bridge's name cannot
+# keep the device awake longer.
+_MAX_DOWN = const(64)
+
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
@@ -193,8 +198,13 @@ async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
         while len(outbox) and await link.wait_frame(wait_ms):
             pass
         if not len(outbox):
-            # What the hub sent after the acks (a command) has a moment to arrive.
-            await link.wait_frame(wait_ms // 4 if not poll else wait_ms)
+            # What the hub sent after the acks (a command) has a moment to arrive, and so has
+            # what the bridge kept and sends again for a poll (frames the device may have had:
+            # each one heard, another moment), up to a bridge's mailbox of them.
+            for _ in range(_MAX_DOWN):
+                if not await link.wait_frame(wait_ms // 4 if not poll else wait_ms) \
+                        or len(outbox):
+                    break
             if not len(outbox):
                 return
 

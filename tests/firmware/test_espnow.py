@@ -25,7 +25,7 @@ from trygg.protocol.sequence import DEFAULT_STEP
 from trygg.tools.sim.board import DEEP_SLEEP_EXIT_CODE, SimBoard
 from trygg.tools.sim.centre import Centre
 from trygg.tools.sim.espnow_home import BatteryHome, battery_home
-from trygg.tools.sim.espnow_medium import EspNowMedium
+from trygg.tools.sim.espnow_medium import EspNowMedium, ForgedRadio
 
 pytestmark = pytest.mark.micropython
 
@@ -356,6 +356,60 @@ def _button_call_and_cancel(home: BatteryHome, centre: Centre) -> None:
     assert len(home.events(device_id, "button")) == 1
     alarm = next(a for a in home.alarms() if a["alarm_id"] == alarm["alarm_id"])
     assert alarm["state"] == "resolved"
+
+
+def test_a_neighbour_forging_the_buttons_mac_cannot_take_its_feedback_from_the_bridge(
+        tmp_path: Path, micropython_bin: object, medium: EspNowMedium) -> None:
+    home = BatteryHome(tmp_path / "home", medium=medium)
+    # The hub's own retry of a command minutes later would heal a theft by chance: out of
+    # the picture, so what is proven is the bridge keeping the frame for the button's ask.
+    with home.config.open("a") as f:
+        f.write("\n[commands]\nretry_initial_s = 600\n")
+    try:
+        home.start()
+        board = home.add("button", heartbeat_s=3600, feedback_poll_s=3, feedback_window_s=120)
+        device_id = board.config["device_id"]
+        home.wait_event(device_id, "hello", timeout=HELLO_S)
+        _settled(board)
+        board.control("pin button 0")  # a call: the button asks for feedback from now on
+        time.sleep(0.2)
+        board.control("pin button 1")
+        home.wait_event(device_id, "button")
+        mac = mac_for(bytes.fromhex(device_id))
+        with ForgedRadio(medium.port, mac, bytes.fromhex(home.bridge_mac)) as neighbour:
+            _settled(board)  # asleep between two asks: the centre acknowledges the call
+            lines = len(board.lines)
+            store = Store(str(home.database))
+            try:
+                command_id = store.add_command(device_id, {"command": "indicate", "level": 2},
+                                               time.time())
+            finally:
+                store.close()
+            deadline = time.monotonic() + 20
+            while not neighbour.frames:  # the neighbour's poll took it from the mailbox
+                assert time.monotonic() < deadline, "the neighbour was sent nothing"
+                time.sleep(0.05)
+            # The button's next ask gets it all the same, once.
+            board.wait_for_line(r"button: feedback acknowledged", after=lines, timeout=20)
+        assert _command_state(home, command_id, "ok") == "ok"  # its result reached the hub
+        assert sum("feedback acknowledged" in line for line in board.lines) == 1
+    finally:
+        home.close()
+
+
+def _command_state(home: BatteryHome, command_id: int, state: str) -> str | None:
+    """The command's state once it is ``state``, or whatever it is after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        store = Store(str(home.database))
+        try:
+            row = store.conn.execute("SELECT state FROM commands WHERE command_id = ?",
+                                     (command_id,)).fetchone()
+        finally:
+            store.close()
+        if (row and row[0] == state) or time.monotonic() > deadline:
+            return row[0] if row else None
+        time.sleep(0.1)
 
 
 def test_the_walk_test_passes_a_battery_device_only_on_an_event_after_it_began(
