@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -409,6 +410,84 @@ def _command_state(home: BatteryHome, command_id: int, state: str) -> str | None
             store.close()
         if (row and row[0] == state) or time.monotonic() > deadline:
             return row[0] if row else None
+        time.sleep(0.1)
+
+
+# The hub's steps on the button's paths (hub/crash_points.py): its call stored but not yet
+# queued for the centre (nor the wearer told), queued, the centre's answer recorded but the
+# alarm not yet acknowledged (nor the wearer told); and its cancel's restore queued but the
+# alarm not yet resolved.
+BUTTON_CRASH_POINTS = ("alarm.stored", "alarm.forwarded", "arc.delivered",
+                       "alarm.resolve_queued")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", BUTTON_CRASH_POINTS)
+def test_kill_9_of_the_hub_on_a_button_call_and_cancel_loses_nothing_and_doubles_nothing(
+        tmp_path: Path, micropython_bin: object, medium: EspNowMedium, centre: Centre,
+        point: str) -> None:
+    arc = {"account": HUB_ACCOUNT, "receivers": [centre.receiver()]}
+    home = BatteryHome(tmp_path / "home", medium=medium, arc=arc)
+    try:
+        home.start()
+        board = home.add("button", heartbeat_s=3600, feedback_poll_s=2, feedback_window_s=120)
+        device_id = board.config["device_id"]
+        home.wait_event(device_id, "hello", timeout=HELLO_S)
+        _restart_hub(home, crash_at=point)
+        _settled(board)
+        board.control("pin button 0")  # a call
+        time.sleep(0.2)
+        board.control("pin button 1")
+        if point == "alarm.resolve_queued":
+            board.wait_for_line(r"button: feedback acknowledged", timeout=SLEEP_S)
+            _settled(board)
+            board.control("pin button 0")  # a long press: cancel
+            board.wait_for_line(r"button: long press: cancel", timeout=20)
+            board.control("pin button 1")
+        assert home.hub is not None
+        assert home.hub.wait(WAIT_HUB_S) == -signal.SIGKILL, f"the hub did not die at {point}"
+        _restart_hub(home)
+        board.wait_for_line(r"button: feedback acknowledged", timeout=SLEEP_S)
+        if point != "alarm.resolve_queued":
+            _settled(board)
+            board.control("pin button 0")
+            board.wait_for_line(r"button: long press: cancel", timeout=20)
+            board.control("pin button 1")
+        home.wait_event(device_id, "cancel")
+        assert _arrivals(centre, "assistance", 2)[-1:] == ["resolved"]
+        # The call reached the centre as one alarm and the cancel as one restore: a copy sent
+        # again after the kill is a retransmission under the same message id, never a second.
+        messages = {(a.event, a.wire_id) for a in centre.arrivals if a.kind == "assistance"}
+        assert sorted(e for e, _ in messages) == ["raised", "resolved"], centre.arrivals
+        (alarm,) = [a for a in home.alarms() if a["kind"] == "assistance"]
+        assert _alarm_state(home, alarm["alarm_id"], "resolved") == "resolved"
+        assert len(home.events(device_id, "button")) == 1
+        assert len(home.events(device_id, "cancel")) == 1
+        # The wearer was told each step once: stored, then acknowledged.
+        told = [line for line in board.lines if line.startswith("button: feedback")]
+        assert told == ["button: feedback received", "button: feedback acknowledged"], told
+    finally:
+        home.close()
+
+
+WAIT_HUB_S = 60.0
+
+
+def _restart_hub(home: BatteryHome, crash_at: str | None = None) -> None:
+    """A hub started again (killed first if running) and reading the bridge: the bridge's
+    next heartbeat is stored."""
+    home.kill_hub()
+    beats = len(home.events(home.bridge_id, "heartbeat"))
+    home.start_hub(crash_at)
+    home.wait_event(home.bridge_id, "heartbeat", beats + 1, timeout=WAIT_HUB_S)
+
+
+def _alarm_state(home: BatteryHome, alarm_id: str, state: str) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        found = next(a for a in home.alarms() if a["alarm_id"] == alarm_id)["state"]
+        if found == state or time.monotonic() > deadline:
+            return str(found)
         time.sleep(0.1)
 
 
