@@ -17,7 +17,7 @@ from micropython import const
 from hw.storage import SequenceSlots
 from protocol import frame
 from protocol.cose import DOWN, MacKey
-from protocol.errors import OVERSIZED, ProtocolError
+from protocol.errors import OVERSIZED, REPLAYED, ProtocolError
 from protocol.replay import ReplayWindow
 from protocol.sequence import SequenceCounter
 
@@ -164,6 +164,9 @@ class Device:
                 raise ProtocolError(OVERSIZED, "downlink frame over the buffer size")
             envelope, msg = frame.open_message(data, DOWN, self._key_for, self._window_for)
         except ProtocolError as e:
+            if e.reason == REPLAYED:  # a frame had already: a resend (the bridge, QoS 1)
+                print("down: duplicate")
+                return
             self.rejected += 1
             print("down: rejected (%s)" % (e,))
             return

@@ -14,6 +14,9 @@ reason):
     ``level`` (None: the timer only);
 ``rtc_state()``
     what to keep in RTC memory through the sleep (a small JSON value);
+``noticed()`` (optional)
+    after the exchange: True when the role has reported something it saw while awake (an
+    input's edge during the exchange, which no wake pin watches); it is sent in this wake;
 ``wants_downlink()`` (optional)
     True to ask the bridge for frames with nothing to send (a pending feedback);
 ``finish()`` (optional)
@@ -30,6 +33,11 @@ from protocol.sequence import SequenceCounter, decode_record
 
 from . import VERSION
 from .outbox import REPORT
+
+# Frames taken after a round before the wake goes on: the bridge's mailbox at its largest
+# (firmware/roles/bridge.py bridge_mailbox); a neighbour sending in the bridge's name cannot
+# keep the device awake longer.
+_MAX_DOWN = const(64)
 
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
@@ -128,6 +136,14 @@ async def wake(device: "Any") -> None:
     polls = role.wants_downlink() if hasattr(role, "wants_downlink") else False
     await _exchange(device, link, polls)
     hal.watchdog_feed()
+    # What the role saw while awake goes out now, not a retry interval later; bounded, as a
+    # wake is, by espnow_rounds (a role that still has news keeps it for the next wake).
+    if hasattr(role, "noticed"):
+        for _ in range(cfg["espnow_rounds"]):
+            if not role.noticed():
+                break
+            await _exchange(device, link, False)
+            hal.watchdog_feed()
     if hasattr(role, "finish"):
         role.finish()
     sleep_ms, signal, level = device.role.sleep_plan()
@@ -182,8 +198,13 @@ async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
         while len(outbox) and await link.wait_frame(wait_ms):
             pass
         if not len(outbox):
-            # What the hub sent after the acks (a command) has a moment to arrive.
-            await link.wait_frame(wait_ms // 4 if not poll else wait_ms)
+            # What the hub sent after the acks (a command) has a moment to arrive, and so has
+            # what the bridge kept and sends again for a poll (frames the device may have had:
+            # each one heard, another moment), up to a bridge's mailbox of them.
+            for _ in range(_MAX_DOWN):
+                if not await link.wait_frame(wait_ms // 4 if not poll else wait_ms) \
+                        or len(outbox):
+                    break
             if not len(outbox):
                 return
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import math
 import time
@@ -147,6 +148,13 @@ class AlarmDesk:
                 if resubmit and all(
                         getattr(a, "alarm_id", None) != alarm["alarm_id"] for a in actions):
                     await self._forward_stored(alarm)
+                # The wearer is told of a call once the alarm is stored, and again when the
+                # centre acknowledges it; a kill between that step and the telling (the
+                # command row) would leave them unsure whether help is coming.
+                if alarm["state"] in ("raised", "forwarded", "acknowledged"):
+                    await self._feedback_once(alarm, INDICATE_STORED)
+                if alarm["state"] == "acknowledged":
+                    await self._feedback_once(alarm, INDICATE_ACKNOWLEDGED)
             await self._act(actions)
         log.info("rules rebuilt from %d stored events; %d open alarms",
                  self.state.last_event_id, len(self.state.open_alarms))
@@ -320,6 +328,22 @@ class AlarmDesk:
         except Exception:
             log.exception("telling device %s of its alarm (indicate %d) failed", device_id,
                           level)
+
+    async def _feedback_once(self, alarm: dict[str, Any], level: int) -> None:
+        """feedback() unless an ``indicate`` of this level went to the alarm's device since
+        the alarm was raised (a restart after it was queued)."""
+        device_id, since = alarm["device_id"], alarm["raised_at"]
+        if device_id is None or device_id not in self._devices:
+            return
+
+        def _queued(s: Store) -> bool:
+            rows = s.conn.execute("SELECT body FROM commands WHERE device_id = ? AND "
+                                  "created_at >= ?", (device_id, since)).fetchall()
+            return any(json.loads(body).get("command") == "indicate"
+                       and json.loads(body).get("level") == level for (body,) in rows)
+
+        if not await self._run_db(_queued):
+            await self.feedback(device_id, level)
 
     async def poll_hub_events(self) -> int:
         """Feed hub-made events stored since the last poll (by this service or by the CLI:

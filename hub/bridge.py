@@ -57,6 +57,10 @@ class BridgeLink:
         self.counts = {"lines": 0, "noise": 0, "corrupt": 0, "uplinks": 0, "downlinks": 0,
                        "dropped": 0, "opened": 0}
         self.bridged: set[str] = set()  # devices whose verified frames came over the bridge
+        # Paired devices whose role talks ESP-NOW (set by the service from the pairing): the
+        # bridge carries them from the start, before a restarted hub has heard them, so that
+        # commands to them (the button's indicate) do not go to the broker meanwhile.
+        self.espnow: set[str] = set()
         self.connected = asyncio.Event()
         self._credit = 0
         self._queue: collections.deque[tuple[bytes, bytes]] = collections.deque()
@@ -66,7 +70,7 @@ class BridgeLink:
     # -- downlink -------------------------------------------------------------------------
 
     def carries(self, device_id: str) -> bool:
-        return device_id in self.bridged
+        return device_id in self.bridged or device_id in self.espnow
 
     def send(self, device_id: str, data: bytes) -> None:
         """Queue a frame for a bridged device; sent as the bridge's credit allows."""

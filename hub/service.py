@@ -26,6 +26,7 @@ from .config import HubConfig
 from .discovery import Advertiser
 from .ingest import Ingest
 from .pairing import hub_password
+from .roles import RoleError, describe
 from .rules.model import HUB_BROKER_BACK, HUB_BROKER_LOST
 from .store import Store, StoredEvent
 
@@ -197,6 +198,8 @@ class HubService:
             self._device_stamp = stamp
             self.ingest.load_devices(devices)
             self.desk.set_devices(devices)
+            if self.bridge is not None:
+                self.bridge.espnow = {d.device_id for d in devices if _talks_espnow(d.role)}
             self._log_pairing({d.device_id: d for d in devices})
 
     def _log_pairing(self, devices: dict[str, Any]) -> None:
@@ -374,3 +377,12 @@ class HubService:
             except Exception:
                 log.exception("pruning failed")
             await asyncio.sleep(r.prune_interval_h * 3600)
+
+
+def _talks_espnow(role: str) -> bool:
+    """True if ``role``'s devices reach the hub through the ESP-NOW bridge (False for a role
+    this hub has no description of: the broker, as before)."""
+    try:
+        return describe(role).device().link == "espnow"
+    except RoleError:
+        return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from trygg.protocol.sequence import DEFAULT_STEP
 from trygg.tools.sim.board import DEEP_SLEEP_EXIT_CODE, SimBoard
 from trygg.tools.sim.centre import Centre
 from trygg.tools.sim.espnow_home import BatteryHome, battery_home
-from trygg.tools.sim.espnow_medium import EspNowMedium
+from trygg.tools.sim.espnow_medium import EspNowMedium, ForgedRadio
 
 pytestmark = pytest.mark.micropython
 
@@ -87,6 +88,54 @@ def _seq_writes(wake_line: str) -> int:
 
 def _seqs(board: SimBoard, after: int = 0) -> list[int]:
     return [int(line.split()[2]) for line in board.lines[after:] if line.startswith("up: seq")]
+
+
+def _motion_wake_then_pulse_while_awake(home: BatteryHome, **settings: Any
+                                        ) -> tuple[SimBoard, str, int, int]:
+    """A board woken by motion gets a second PIR pulse while it is still awake (its exchange:
+    espnow_ack_ms 1000 leaves it listening at least 250 ms after its frame), over before it
+    sleeps; returns the board, its id, its sleeps and its wakes before the first motion."""
+    board = home.add("battery_motion", heartbeat_s=3600, espnow_ack_ms=1000, **settings)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello", timeout=HELLO_S)
+    base = _settled(board)
+    wakes = board.wakes
+    lines = len(board.lines)
+    # Levels, not `pulse`: a pulse's end reaches a board it woke only once that board's
+    # control channel is up, a race with the second pulse's rising edge.
+    board.control("pin pir 1")
+    board.wait_for_line(r"up: seq \d+ event motion", after=lines, timeout=SLEEP_S)
+    for level in (0, 1, 0):  # each answered by the awake board itself (asleep: a pin wake)
+        board.control(f"pin pir {level}")
+    return board, device_id, base, wakes
+
+
+def test_a_pir_pulse_while_the_board_is_awake_is_reported_in_that_wake(
+        home: BatteryHome) -> None:
+    board, device_id, base, wakes = _motion_wake_then_pulse_while_awake(
+        home, motion_holdoff_s=0)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
+    stored = home.wait_event(device_id, "motion", 2)
+    assert [m["value"] for m in stored] == [1, 1]
+    # Reported and acked in the wake it happened in: not a second wake (a pulse that found
+    # the board asleep would have woken it through its pin).
+    assert board.wakes == wakes + 1, _wakes(board)
+    assert _outbox(_wakes(board)[-1]) == 0
+
+
+def test_a_pir_pulse_while_awake_in_a_hold_off_is_reported_when_the_hold_off_ends(
+        home: BatteryHome) -> None:
+    board, device_id, base, wakes = _motion_wake_then_pulse_while_awake(
+        home, motion_holdoff_s=2)
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
+    assert len(home.events(device_id, "motion")) == 1  # the hold-off the first one opened
+    assert board.wakes == wakes + 1
+    # Its end (the timer) reports the movement seen inside it, with its count.
+    stored = home.wait_event(device_id, "motion", 2)
+    assert [m["value"] for m in stored] == [1, 1]
+    board.wait_asleep(base + 2, timeout=SLEEP_S)
+    assert board.wakes == wakes + 2
+    assert "sim: deep sleep 2000 ms" in "\n".join(board.lines[-5:])  # a new hold-off
 
 
 def test_an_event_made_out_of_range_is_kept_through_deep_sleep_and_delivered_when_back(
@@ -308,6 +357,138 @@ def _button_call_and_cancel(home: BatteryHome, centre: Centre) -> None:
     assert len(home.events(device_id, "button")) == 1
     alarm = next(a for a in home.alarms() if a["alarm_id"] == alarm["alarm_id"])
     assert alarm["state"] == "resolved"
+
+
+def test_a_neighbour_forging_the_buttons_mac_cannot_take_its_feedback_from_the_bridge(
+        tmp_path: Path, micropython_bin: object, medium: EspNowMedium) -> None:
+    home = BatteryHome(tmp_path / "home", medium=medium)
+    # The hub's own retry of a command minutes later would heal a theft by chance: out of
+    # the picture, so what is proven is the bridge keeping the frame for the button's ask.
+    with home.config.open("a") as f:
+        f.write("\n[commands]\nretry_initial_s = 600\n")
+    try:
+        home.start()
+        board = home.add("button", heartbeat_s=3600, feedback_poll_s=3, feedback_window_s=120)
+        device_id = board.config["device_id"]
+        home.wait_event(device_id, "hello", timeout=HELLO_S)
+        _settled(board)
+        board.control("pin button 0")  # a call: the button asks for feedback from now on
+        time.sleep(0.2)
+        board.control("pin button 1")
+        home.wait_event(device_id, "button")
+        mac = mac_for(bytes.fromhex(device_id))
+        with ForgedRadio(medium.port, mac, bytes.fromhex(home.bridge_mac)) as neighbour:
+            _settled(board)  # asleep between two asks: the centre acknowledges the call
+            lines = len(board.lines)
+            store = Store(str(home.database))
+            try:
+                command_id = store.add_command(device_id, {"command": "indicate", "level": 2},
+                                               time.time())
+            finally:
+                store.close()
+            deadline = time.monotonic() + 20
+            while not neighbour.frames:  # the neighbour's poll took it from the mailbox
+                assert time.monotonic() < deadline, "the neighbour was sent nothing"
+                time.sleep(0.05)
+            # The button's next ask gets it all the same, once.
+            board.wait_for_line(r"button: feedback acknowledged", after=lines, timeout=20)
+        assert _command_state(home, command_id, "ok") == "ok"  # its result reached the hub
+        assert sum("feedback acknowledged" in line for line in board.lines) == 1
+    finally:
+        home.close()
+
+
+def _command_state(home: BatteryHome, command_id: int, state: str) -> str | None:
+    """The command's state once it is ``state``, or whatever it is after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        store = Store(str(home.database))
+        try:
+            row = store.conn.execute("SELECT state FROM commands WHERE command_id = ?",
+                                     (command_id,)).fetchone()
+        finally:
+            store.close()
+        if (row and row[0] == state) or time.monotonic() > deadline:
+            return row[0] if row else None
+        time.sleep(0.1)
+
+
+# The hub's steps on the button's paths (hub/crash_points.py): its call stored but not yet
+# queued for the centre (nor the wearer told), queued, the centre's answer recorded but the
+# alarm not yet acknowledged (nor the wearer told); and its cancel's restore queued but the
+# alarm not yet resolved.
+BUTTON_CRASH_POINTS = ("alarm.stored", "alarm.forwarded", "arc.delivered",
+                       "alarm.resolve_queued")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", BUTTON_CRASH_POINTS)
+def test_kill_9_of_the_hub_on_a_button_call_and_cancel_loses_nothing_and_doubles_nothing(
+        tmp_path: Path, micropython_bin: object, medium: EspNowMedium, centre: Centre,
+        point: str) -> None:
+    arc = {"account": HUB_ACCOUNT, "receivers": [centre.receiver()]}
+    home = BatteryHome(tmp_path / "home", medium=medium, arc=arc)
+    try:
+        home.start()
+        board = home.add("button", heartbeat_s=3600, feedback_poll_s=2, feedback_window_s=120)
+        device_id = board.config["device_id"]
+        home.wait_event(device_id, "hello", timeout=HELLO_S)
+        _restart_hub(home, crash_at=point)
+        _settled(board)
+        board.control("pin button 0")  # a call
+        time.sleep(0.2)
+        board.control("pin button 1")
+        if point == "alarm.resolve_queued":
+            board.wait_for_line(r"button: feedback acknowledged", timeout=SLEEP_S)
+            _settled(board)
+            board.control("pin button 0")  # a long press: cancel
+            board.wait_for_line(r"button: long press: cancel", timeout=20)
+            board.control("pin button 1")
+        assert home.hub is not None
+        assert home.hub.wait(WAIT_HUB_S) == -signal.SIGKILL, f"the hub did not die at {point}"
+        _restart_hub(home)
+        board.wait_for_line(r"button: feedback acknowledged", timeout=SLEEP_S)
+        if point != "alarm.resolve_queued":
+            _settled(board)
+            board.control("pin button 0")
+            board.wait_for_line(r"button: long press: cancel", timeout=20)
+            board.control("pin button 1")
+        home.wait_event(device_id, "cancel")
+        assert _arrivals(centre, "assistance", 2)[-1:] == ["resolved"]
+        # The call reached the centre as one alarm and the cancel as one restore: a copy sent
+        # again after the kill is a retransmission under the same message id, never a second.
+        messages = {(a.event, a.wire_id) for a in centre.arrivals if a.kind == "assistance"}
+        assert sorted(e for e, _ in messages) == ["raised", "resolved"], centre.arrivals
+        (alarm,) = [a for a in home.alarms() if a["kind"] == "assistance"]
+        assert _alarm_state(home, alarm["alarm_id"], "resolved") == "resolved"
+        assert len(home.events(device_id, "button")) == 1
+        assert len(home.events(device_id, "cancel")) == 1
+        # The wearer was told each step once: stored, then acknowledged.
+        told = [line for line in board.lines if line.startswith("button: feedback")]
+        assert told == ["button: feedback received", "button: feedback acknowledged"], told
+    finally:
+        home.close()
+
+
+WAIT_HUB_S = 60.0
+
+
+def _restart_hub(home: BatteryHome, crash_at: str | None = None) -> None:
+    """A hub started again (killed first if running) and reading the bridge: the bridge's
+    next heartbeat is stored."""
+    home.kill_hub()
+    beats = len(home.events(home.bridge_id, "heartbeat"))
+    home.start_hub(crash_at)
+    home.wait_event(home.bridge_id, "heartbeat", beats + 1, timeout=WAIT_HUB_S)
+
+
+def _alarm_state(home: BatteryHome, alarm_id: str, state: str) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        found = next(a for a in home.alarms() if a["alarm_id"] == alarm_id)["state"]
+        if found == state or time.monotonic() > deadline:
+            return str(found)
+        time.sleep(0.1)
 
 
 def test_the_walk_test_passes_a_battery_device_only_on_an_event_after_it_began(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trygg.hub import config as hub_config
+from trygg.hub import crash_points
 from trygg.hub.store import Store
 from trygg.protocol import bridge as bridge_line
 from trygg.tools.device.provision import pair
@@ -103,11 +104,15 @@ class BatteryHome:
         self.wait_event(self.bridge_id, "heartbeat")
         return self
 
-    def start_hub(self) -> None:
+    def start_hub(self, crash_at: str | None = None) -> None:
+        """``crash_at``: hub/crash_points.py names at which the hub kills itself (SIGKILL)."""
+        env = {k: v for k, v in os.environ.items() if k != crash_points.ENV}
+        if crash_at is not None:
+            env[crash_points.ENV] = crash_at
         self.hub_log = (self.folder / "hub.log").open("ab")
         self.hub = subprocess.Popen([*CLI, "hub", "run", "--config", str(self.config),
                                      "--log-level", "info"], stdin=subprocess.DEVNULL,
-                                    stdout=self.hub_log, stderr=subprocess.STDOUT)
+                                    stdout=self.hub_log, stderr=subprocess.STDOUT, env=env)
 
     def kill_hub(self) -> None:
         if self.hub is not None:

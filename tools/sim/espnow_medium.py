@@ -12,7 +12,10 @@ set, per medium or per board:
 * ``out_of_range``: boards that neither hear nor are heard (a device carried out of the
   house, a bridge unplugged).
 
-``inject()`` puts a frame on the air from any MAC: a hostile neighbour.
+``inject()`` puts a frame on the air from any MAC: a hostile neighbour. A neighbour may also
+use a device's MAC as its own (a UDP socket sending ``F`` from it): every radio with a MAC
+hears the frames sent to it and acknowledges them, as on the air, where two receivers of
+one address both take a unicast frame.
 
 Datagrams (board -> medium): ``R<mac>`` registers the board's MAC at its UDP address,
 ``U<mac>`` takes it off the air (its radio powered down for deep sleep: nothing acknowledges
@@ -34,6 +37,9 @@ from types import TracebackType
 BROADCAST = b"\xff" * 6
 MAX_PAYLOAD = 250  # ESP-NOW v1 (ESP-IDF esp_now.h: ESP_NOW_MAX_DATA_LEN)
 MAX_DATAGRAM = 1 + 12 + MAX_PAYLOAD
+# Radios remembered per MAC (the device, a board restarted after a kill whose old socket is
+# gone, a neighbour forging the MAC): the most recent ones.
+MAX_RADIOS_PER_MAC = 4
 
 
 @dataclass
@@ -55,7 +61,7 @@ class EspNowMedium:
         self.out_of_range: set[bytes] = set()
         self.counts = MediumCounts()
         self._random = random.Random(seed)
-        self._boards: dict[bytes, tuple[str, int]] = {}
+        self._boards: dict[bytes, list[tuple[str, int]]] = {}
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
@@ -94,7 +100,7 @@ class EspNowMedium:
             self.counts.delivered += 1
             key = dst.hex()
             self.counts.per_destination[key] = self.counts.per_destination.get(key, 0) + 1
-            addresses = [self._boards[m] for m in targets]
+            addresses = [a for m in targets for a in self._boards[m]]
         for address in addresses:
             self._send(b"F" + src + payload, address)
         return True
@@ -110,21 +116,29 @@ class EspNowMedium:
             except OSError:
                 return
             if data[:1] == b"R" and len(data) == 7:
-                with self._lock:
-                    self._boards[data[1:7]] = address
+                self._register(data[1:7], address)
             elif data[:1] == b"U" and len(data) == 7:  # its radio is off (deep sleep)
                 with self._lock:
-                    if self._boards.get(data[1:7]) == address:
-                        del self._boards[data[1:7]]
+                    radios = self._boards.get(data[1:7], [])
+                    if address in radios:
+                        radios.remove(address)
+                    if not radios:
+                        self._boards.pop(data[1:7], None)
             elif data[:1] == b"F" and len(data) > 13:
                 src, dst, payload = data[1:7], data[7:13], data[13:]
-                with self._lock:
-                    self._boards[src] = address
+                self._register(src, address)
                 if self.delay_s:
                     threading.Thread(target=self._later, args=(src, dst, payload, address),
                                      daemon=True).start()
                 else:
                     self._outcome(src, dst, payload, address)
+
+    def _register(self, mac: bytes, address: tuple[str, int]) -> None:
+        with self._lock:
+            radios = self._boards.setdefault(mac, [])
+            if address not in radios:
+                radios.append(address)
+                del radios[:-MAX_RADIOS_PER_MAC]
 
     def _later(self, src: bytes, dst: bytes, payload: bytes, address: tuple[str, int]) -> None:
         time.sleep(self.delay_s)
@@ -141,6 +155,50 @@ class EspNowMedium:
         self._thread.join(timeout=2)
 
     def __enter__(self) -> EspNowMedium:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class ForgedRadio:
+    """A hostile neighbour whose radio uses another device's MAC: it polls the bridge as that
+    device (firmware/espnow.py POLL) every ``every_s`` and keeps what it is sent."""
+
+    def __init__(self, medium_port: int, mac: bytes, bridge: bytes, *,
+                 every_s: float = 0.02, limit_s: float = 120.0) -> None:
+        self.frames: list[bytes] = []
+        self._mac, self._bridge, self._every_s = mac, bridge, every_s
+        self._deadline = time.monotonic() + limit_s  # a bound, whatever the test does
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.connect(("127.0.0.1", medium_port))
+        self._sock.settimeout(every_s)
+        self._thread = threading.Thread(target=self._run, name="forged-radio", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            with contextlib.suppress(OSError):
+                self._sock.send(b"F" + self._mac + self._bridge + b"?")
+            end = time.monotonic() + self._every_s
+            while time.monotonic() < end:
+                try:
+                    data = self._sock.recv(MAX_DATAGRAM + 64)
+                except OSError:  # timeout, or closing
+                    break
+                if data[:1] == b"F" and len(data) > 7:
+                    self.frames.append(data[7:])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        with contextlib.suppress(OSError):
+            self._sock.send(b"U" + self._mac)
+        self._sock.close()
+
+    def __enter__(self) -> ForgedRadio:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
