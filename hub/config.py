@@ -223,7 +223,7 @@ _THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
     "rise_margin_min": (0, 240), "nap_default_h": (0.5, 24), "nap_ceiling_h": (1, 24),
     "nap_floor_h": (0.25, 24), "not_in_bed_still_min": (5, 240),
     "check_window_min": (0.5, 15), "check_max_per_hour": (1, 12), "check_reasks": (0, 3),
-    "check_quantile": (0.5, 1),
+    "check_quantile": (0.5, 1), "check_default_min": (1, 1440),
     "check_floor_min": (1, 240),
     "dose_window_min": (5, 720), "silent_heartbeats": (2, 100), "heartbeat_s": (10, 86400),
     "battery_low_mv": (2000, 5000), "battery_ok_mv": (2000, 5000), "stock_low_doses": (0, 255),

@@ -5,7 +5,8 @@ was last seen in at this hour of the day.
 spell in that room around that hour on the last ``learn_days`` days, times ``learn_margin`` plus
 ``learn_margin_min``, within ``still_floor_min`` .. ``still_ceiling_min``. While there is too
 little history the defaults apply: ``night_no_motion_min`` after getting up from the night's
-sleep, ``bathroom_no_motion_min`` in a bathroom, ``still_default_min`` elsewhere. This one rule
+sleep, ``bathroom_no_motion_min`` in a bathroom, ``still_default_min`` elsewhere -- where the
+home can prompt her, she is asked sooner, at ``check_default_min`` (local_check.py). This one rule
 covers the bathroom, a room in the daytime, a night bed exit (at night she must also have been
 out of bed for ``bed_exit_return_min``) and the evening: the spell is counted across the
 day/night boundary.

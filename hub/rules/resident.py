@@ -85,8 +85,16 @@ class Thresholds:
     # learning days in that room around that hour (a quantile of the per-day longest spells;
     # 1.0 = longer than on any of them) by learn_margin_min -- without the alarm's factor
     # learn_margin --, never sooner than check_floor_min and never later than the alarm point.
-    # While learning: at the alarm point.
     check_quantile: float = 1.0
+    # While learning (no bound for that room and hour yet: the defaults above apply), stillness
+    # is checked after this many quiet minutes, or at the alarm default if that is sooner (the
+    # night's), or later if what has been seen there is longer (+ learn_margin_min). The rules
+    # do not know her norms yet, so they ask rather than wait for a default that has to cover an
+    # afternoon of television: a prompt costs her a press, and an answered check makes the rest
+    # of that spell hers (asked again only at the alarm point). The night's 20 quiet minutes for
+    # someone up and about; unanswered, with its repeat the centre is called 24 minutes after
+    # the last sign of life, inside the 30 minutes a fall may wait.
+    check_default_min: float = 20.0
     # A PIR misses a person reading or on the toilet for several minutes: asking sooner would
     # ask about ordinary quiet.
     check_floor_min: float = 10.0

@@ -46,7 +46,8 @@ class Bound:
     limit: float  # seconds (a duration) or seconds after a reference (a clock time)
     usual: float | None  # the typical value of the learning days (median), None if default
     days: int  # how many learning days showed the behaviour
-    # Stillness only: when to ask the resident first (local_check.py), at most ``limit``.
+    # Stillness only: when to ask the resident first (local_check.py), at most ``limit``;
+    # learned, or check_default_min while learning.
     check: float | None = None
 
 
@@ -217,5 +218,10 @@ def _stillness_bound(resident: Resident, routine: Routine, room: str, day: int, 
         default = t.still_default_min
     # ``maxima`` is the whole day's by now: fewer days than needed, so it may only lengthen
     # the default.
-    return _bound(t.learn_min_days, maxima, t.learn_margin * _stretch(resident, len(maxima)),
-                  t.learn_margin_min * 60.0, default * 60.0, floor, ceiling)
+    bound = _bound(t.learn_min_days, maxima, t.learn_margin * _stretch(resident, len(maxima)),
+                   t.learn_margin_min * 60.0, default * 60.0, floor, ceiling)
+    # Her norm here is not known: ask at check_default_min, or what has been seen if longer.
+    check = max(t.check_default_min, t.check_floor_min) * 60.0
+    if maxima:
+        check = max(check, _check_point(resident, maxima, bound.limit))
+    return Bound(bound.limit, bound.usual, bound.days, min(check, bound.limit))

@@ -50,6 +50,8 @@ def test_night_and_bedtime_may_wrap_midnight(tmp_path: Path) -> None:
      "residents[0].thresholds.learn_margin: 0.5 out of range 1..5"),
     ('[residents.thresholds]\nlearn_min_days = 2.5\n',
      "residents[0].thresholds.learn_min_days: must be an integer"),
+    ('[residents.thresholds]\ncheck_default_min = 0.5\n',
+     "residents[0].thresholds.check_default_min: 0.5 out of range 1..1440"),
 ])
 def test_resident_errors_name_the_key_and_the_fix(tmp_path: Path, text: str,
                                                   expected: str) -> None:

@@ -13,8 +13,11 @@ from trygg.hub.rules import LocalCheck
 
 ZONE = "Europe/Oslo"
 KITCHEN, BEDROOM, BED, CALL = "5a0000000003", "5a0000000001", "5e0000000001", "ca0000000001"
+# Asked at the alarm default (still_default_min 120) rather than sooner (check_default_min):
+# one check in the morning, whatever the replay's resident answers; these tests are about
+# the path of her answer, not when she is asked.
 TOML = (f'[hub]\nid = "checks"\n\n[[residents]]\nid = "resident-1"\narc_account = "1001"\n'
-        f'timezone = "{ZONE}"\n')
+        f'timezone = "{ZONE}"\n\n[residents.thresholds]\ncheck_default_min = 120\n')
 
 
 def at(hhmm: str) -> float:

@@ -3,6 +3,7 @@ and the one list that says which alarm kinds are care alarms."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -166,3 +167,22 @@ def test_a_fallen_resident_answers_no_check() -> None:
         assert fall.answered == 0
         assert fall.delay_s is not None
         assert fall.delay_s >= window  # asked first, and nobody answered
+
+
+def test_an_answer_is_drawn_for_the_check_asked_not_for_its_event_number() -> None:
+    """A check's id carries its cause event's number, which every earlier stored press shifts:
+    two settings compared on one home must draw the same answer to the same question (kind,
+    moment asked), or every difference after the first answer would be the draw's."""
+    t0 = 1_000_000.0
+    rec = _resident_with([[t0, t0 + 86400, "awake"]])
+    half = bench_care.AnswerModel(awake=0.5, asleep=0.5)
+    a, b = bench_care.Resident(rec, half, "home"), bench_care.Resident(rec, half, "home")
+    drawn = []
+    for k in range(40):
+        at = t0 + 600.0 * k
+        check = _check(at)
+        shifted = dataclasses.replace(check, check_id=f"possible_fall-r-{1000 + k}")
+        mine, theirs = a.respond(check), b.respond(shifted)
+        assert [(p.t, p.msg) for p in mine] == [(p.t, p.msg) for p in theirs]
+        drawn.append(bool(mine))
+    assert 5 < sum(drawn) < 35  # both answers occur: the comparison is not vacuous

@@ -113,7 +113,11 @@ class AnswerModel:
 class Resident:
     """The resident of a recording answering the rules' checks, from its ``resident_states``
     (ground truth of the generator; derived for PlaceLab). Each answer is decided by a random
-    stream of its own (seed, home, check), so the order of checks does not change it."""
+    stream of its own (seed, home, check), so the order of checks does not change it. The
+    check is named by its kind and the moment it was asked, not by its id: an id carries the
+    number of its cause event, which every earlier answer (a stored press) shifts, so two
+    settings compared on one home would otherwise draw every later answer anew (common random
+    numbers: a difference between runs is the settings', not the draw's)."""
 
     def __init__(self, rec: Recording, model: AnswerModel, home: str) -> None:
         spans = rec.about.get("resident_states") or []
@@ -140,7 +144,8 @@ class Resident:
         # A repeated prompt is decided on its own (she did not hear the first: nothing makes
         # her miss the second as well, beyond the same p); the first keeps its stream.
         again = f":{check.attempt}" if check.attempt > 1 else ""
-        rng = random.Random(f"{self.model.seed}:{self.home}:{check.check_id}{again}")
+        rng = random.Random(f"{self.model.seed}:{self.home}:{check.kind}:{check.asked_at:.3f}"
+                            f"{again}")
         if rng.random() >= p:
             return []
         delay = ANSWER_DELAY_MIN_S + rng.expovariate(1.0 / self.model.delay_mean_s)
@@ -387,6 +392,17 @@ def _fall_figures(outcomes: list[FallOutcome]) -> dict[str, Any]:
     }
 
 
+def _home_figures(r: HomeResult) -> dict[str, Any]:
+    """One home's checks per resident-day (a resident asked more than a few times a day is
+    burdened: the prompts count the repeats) and its falls."""
+    days = r.resident_days or 1.0
+    f = _fall_figures(r.falls)
+    return {"checks_per_day": round(r.local_checks / days, 2),
+            "prompts_per_day": round((r.local_checks + r.reasks) / days, 2),
+            "falls": f["n"], "falls_within_30min": f["within_30min"],
+            "falls_p90_min": f["p90_min"]}
+
+
 def summarise(results: list[HomeResult]) -> dict[str, Any]:
     by_source: dict[str, list[HomeResult]] = defaultdict(list)
     for r in results:
@@ -470,11 +486,15 @@ def report(summary: dict[str, Any], results: list[HomeResult], note: str) -> Non
           + ", ".join(f"{name} {f['motion_events_per_unit_hour']}"
                       for name, f in summary["false_alarms"].items()))
     print()
-    print("Per home: false care alarms (count) and run time")
+    print("Per home: false care alarms (count), checks per resident-day (prompts with the "
+          "repeats), falls alarmed within 30 min and their p90, run time")
     for r in results:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(r.false_alarms.items())) or "none"
-        print(f"  {r.name:<28} {r.resident_days:5.1f} days  {kinds:<40} "
-              f"{len(r.falls):3d} falls  {r.seconds:5.1f} s")
+        h = _home_figures(r)
+        print(f"  {r.name:<28} {r.resident_days:5.1f} days  {kinds:<32} "
+              f"checks/day {h['checks_per_day']:4.2f} ({h['prompts_per_day']:4.2f})  "
+              f"{h['falls']:3d} falls {_fmt(h['falls_within_30min'], '%'):>7} "
+              f"p90 {_fmt(h['falls_p90_min'], 'min'):>9}  {r.seconds:5.1f} s")
     print()
     fa = summary["falls"]
     print("Injected falls: the first care alarm at the centre (after an unanswered check), "
@@ -574,7 +594,9 @@ def run(profiles: int = 5, days: int = 30, seed: int = 0,
             "homes": [{"name": r.name, "source": r.source,
                        "resident_days": round(r.resident_days, 2),
                        "false_alarms": r.false_alarms, "falls": len(r.falls),
-                       "other_actions": r.other_actions} for r in results],
+                       "other_actions": r.other_actions,
+                       **{k: v for k, v in _home_figures(r).items() if k != "falls"}}
+                      for r in results],
             "goal": goal, "seconds": round(time.perf_counter() - began, 1)}
     if not as_json:
         print("Every home has a call point that prompts (the benchmark adds one to each home's "
