@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 REPL_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 0.5  # one read's wait; mpremote's own timeouts bound the whole
 CHUNK = 256  # bytes per raw-REPL write: small enough for the ESP32's UART buffer
 
 
@@ -72,9 +73,11 @@ def port_lock(port: str) -> Iterator[None]:
 class SerialDevice:
     """Raw-REPL access to one board. Use as a context manager."""
 
-    def __init__(self, port: str, baudrate: int = 115200) -> None:
+    def __init__(self, port: str, baudrate: int = 115200,
+                 repl_timeout: float = REPL_TIMEOUT_S) -> None:
         self.port = port
         self.baudrate = baudrate
+        self.repl_timeout = repl_timeout
         self._transport: Any = None
 
     def open(self) -> "SerialDevice":
@@ -84,7 +87,11 @@ class SerialDevice:
         from mpremote.transport_serial import SerialTransport
 
         try:
-            self._transport = SerialTransport(self.port, baudrate=self.baudrate, exclusive=True)
+            # A read timeout: on a pty mpremote reads without checking what is waiting, and
+            # without one a board that says nothing (asleep, or no MicroPython) blocks forever
+            # instead of failing after repl_timeout.
+            self._transport = SerialTransport(self.port, baudrate=self.baudrate, exclusive=True,
+                                              timeout=READ_TIMEOUT_S)
         except Exception as exc:  # serial.SerialException, TransportError
             text = str(exc)
             if "lock" in text.lower() or "busy" in text.lower():
@@ -92,7 +99,7 @@ class SerialDevice:
                                   "console, mpremote, or a running trygg tool)") from None
             raise DeviceError(f"{self.port}: cannot open: {text}") from None
         try:
-            self._transport.enter_raw_repl(soft_reset=False, timeout_overall=REPL_TIMEOUT_S)
+            self._transport.enter_raw_repl(soft_reset=False, timeout_overall=self.repl_timeout)
         except TransportError:
             self.close()
             raise DeviceError(f"{self.port}: no MicroPython REPL answered; is MicroPython "
@@ -108,7 +115,7 @@ class SerialDevice:
                 transport.close()
 
     def __enter__(self) -> "SerialDevice":
-        return self.open()
+        return self if self._transport is not None else self.open()  # opened by a caller
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -227,3 +234,23 @@ class SerialDevice:
             else:
                 yield path
 
+
+
+def pulse_reset(port: str, baudrate: int = 115200) -> bool:
+    """Reset the board through the USB-serial adapter's RTS line, as esptool does: on a
+    development board (ESP32-DevKitC) RTS pulls EN low through the auto-reset transistors, and
+    the chip starts as from a power-up. False when the port has no modem lines (a simulated
+    board's pty, a bare UART on a programming jig): the technician presses the reset button."""
+    import time
+
+    import serial
+
+    try:
+        with serial.Serial(port, baudrate, exclusive=True) as tty:
+            tty.dtr = False  # IO0 high: a normal boot, not the ROM's download mode
+            tty.rts = True  # EN low
+            time.sleep(0.1)
+            tty.rts = False
+    except (serial.SerialException, OSError):
+        return False
+    return True

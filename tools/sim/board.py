@@ -82,6 +82,23 @@ WATCHDOG_SIGNAL = signal.SIGUSR1
 WAIT_TIMEOUT_S = 10.0
 
 
+def read_sleep_request(fs: Path) -> tuple[int, str | None, int]:
+    """What a board that went to deep sleep asked for (hw/sim/low_power.py): (ms, the wake
+    signal or None, its wake level)."""
+    try:
+        ms_text, signal_name, level_text = (fs / SLEEP_FILE).read_text().split()
+        ms, level = int(ms_text), int(level_text)
+    except (OSError, ValueError):
+        ms, signal_name, level = 1000, "-", 1  # a torn request: the timer alone, soon
+    return ms, None if signal_name == "-" else signal_name, level
+
+
+def idle_level(signal_name: str) -> int:
+    """A sleeping board's input level until a control line sets it: the buttons idle high
+    (pull-up, pressed = 0), the rest low."""
+    return 1 if signal_name in ("button", "call") else 0
+
+
 def board_config(role: str, broker_port: int, **overrides: Any) -> dict[str, Any]:
     """A valid provisioning file for a simulated board (random id and key)."""
     cfg: dict[str, Any] = {
@@ -220,12 +237,8 @@ class SimBoard:
 
     def _fall_asleep(self) -> None:
         """With the lock held: the firmware asked for deep sleep (hw/sim/hal.py)."""
-        try:
-            ms_text, signal, level_text = (self.fs / SLEEP_FILE).read_text().split()
-            ms, level = int(ms_text), int(level_text)
-        except (OSError, ValueError):
-            ms, signal, level = 1000, "-", 1  # a torn request: the timer alone, soon
-        self.asleep = (None if signal == "-" else signal, level)
+        ms, signal, level = read_sleep_request(self.fs)
+        self.asleep = (signal, level)
         if self.asleep[0] is not None and self._level(self.asleep[0]) == level:
             self._wake("pin")  # the pin is already at its wake level: the chip wakes at once
             return
@@ -235,7 +248,7 @@ class SimBoard:
             self._sleep_timer.start()
 
     def _level(self, signal: str) -> int:
-        return self.levels.get(signal, 1 if signal in ("button", "call") else 0)
+        return self.levels.get(signal, idle_level(signal))
 
     def _wake_by_timer(self) -> None:
         with self._cond:

@@ -544,6 +544,8 @@ class Demo:
                           on_arrival=self.on_arrival) as centre:
             self.say("demo", f"alarm centre: {centre.describe()}")
             self.medium = EspNowMedium().__enter__()
+            self.say("demo", f"ESP-NOW medium on 127.0.0.1:{self.medium.port} (UDP; a battery "
+                     "board joins it with trygg sim board --radio PORT)")
             self.bridge_board = await asyncio.to_thread(
                 PtyBoard, self.workdir / f"bridge-{BRIDGE_ROOM}", romfs=True)
             self.write_config(mqtt_port, centre.receiver("demo-centre"))

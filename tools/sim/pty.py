@@ -23,17 +23,27 @@ import argparse
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from trygg.tools.device.tree import find_micropython
+from trygg.tools.sim.board import (
+    DEEP_SLEEP_EXIT_CODE,
+    RADIO_FILE,
+    idle_level,
+    read_sleep_request,
+)
 from trygg.tools.sim.launch import ESP32_HEAPSIZE, micropython_command, stage_romfs
 from trygg.tools.sim.mosquitto import free_port
 from trygg.tools.sim.processes import end_process
@@ -52,12 +62,14 @@ class PtyBoard:
 
     def __init__(self, workdir: Path | None = None, *, heapsize: str | None = None,
                  control_port: int | None = None, romfs: bool = False,
-                 end_with_parent: bool = False) -> None:
+                 end_with_parent: bool = False, radio_port: int | None = None) -> None:
         """``romfs``: flashed with the production image (packages in ROMFS), else stock
         MicroPython; ``heapsize``: the device's heap (default: by kind, see above);
         ``end_with_parent``: the board ends when the thread that starts it dies, however it
         died (``trygg sim board``, which starts it from its main thread; not for boards
-        started from worker threads, which may end before the board should)."""
+        started from worker threads, which may end before the board should); ``radio_port``:
+        the simulated ESP-NOW medium its radio is on (tools/sim/espnow_medium.py), for a
+        battery device or a bridge."""
         self.end_with_parent = end_with_parent
         self._own_workdir = workdir is None
         # Absolute: the supervisor and MicroPython run with the board's flash folder as their
@@ -66,6 +78,8 @@ class PtyBoard:
         self.workdir = (workdir or Path(tempfile.mkdtemp(prefix="trygg-sim-"))).resolve()
         self.fs = self.workdir / "flash"
         self.fs.mkdir(parents=True, exist_ok=True)
+        if radio_port is not None:  # hw/sim/low_power.py reads it when the radio starts
+            (self.fs / RADIO_FILE).write_text(str(radio_port))
         self.romfs: Path | None = None
         if romfs:  # the image is written once, as `trygg flash` would
             self.romfs = self.workdir / "rom"
@@ -216,13 +230,20 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path,
     # Ctrl-C is for MicroPython (same process group, same terminal), not for us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reset = "power_on"
+    chip = SleepingChip(fs, control_port)
+    repl_next = False
     with log.open("a") as logf:
         while not stop_requested():
             # Like the ESP32: run main.py if there is one, then the REPL; a fresh board has
-            # only the REPL.
-            main = "main.py" if (fs / "main.py").exists() else None
-            args, env = micropython_command(exe, heapsize, main, fs, romfs, interactive=True)
-            env.update(TRYGG_SIM_CONTROL_PORT=str(control_port), TRYGG_SIM_RESET=reset)
+            # only the REPL. Two processes, not `micropython -i main.py`: under -i the
+            # firmware's own exits (sys.exit for a reset or deep sleep) would land in the REPL
+            # instead of ending the process, and the chip would never restart or sleep.
+            main = "main.py" if (fs / "main.py").exists() and not repl_next else None
+            repl_next = False
+            args, env = micropython_command(exe, heapsize, main, fs, romfs,
+                                            interactive=main is None)
+            env.update(TRYGG_SIM_CONTROL_PORT=str(control_port), TRYGG_SIM_RESET=reset,
+                       **chip.environment())
             child = subprocess.Popen(args, cwd=fs, env=env,
                                      preexec_fn=lambda: signal.signal(signal.SIGINT,
                                                                       signal.SIG_DFL))
@@ -236,11 +257,139 @@ def supervise(fs: Path, heapsize: str, control_port: int, log: Path,
             logf.flush()
             if stop_requested():
                 break
-            # Reset (75), watchdog (SIGUSR1) or crash: the chip starts again. A REPL left with
-            # Ctrl-D (0) is a soft reset on a real board, and restarts too.
-            reset = "power_on"
+            if main is not None and code >= 0 and code not in (REBOOT_EXIT_CODE,
+                                                              DEEP_SLEEP_EXIT_CODE):
+                # main.py ended (Ctrl-C, its needs-provisioning state left, a crash): the chip
+                # goes on to its REPL, as an ESP32 does, without a reset.
+                repl_next = True
+                continue
+            wake = None
+            if code == DEEP_SLEEP_EXIT_CODE:  # a battery device: asleep until its timer or pin
+                wake = chip.sleep(stop_requested)
+                logf.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} woken: {wake}\n")
+                logf.flush()
+                if wake is None:
+                    break
+                # A sleeping ESP32's UART is powered down: what was typed meanwhile is lost.
+                with contextlib.suppress(OSError, termios.error):
+                    termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
+            if wake in ("timer", "pin"):
+                reset = "deep_sleep"
+                chip.wake = wake
+                continue
+            # Reset (75), watchdog (SIGUSR1), crash, or the EN button while asleep: the chip
+            # starts again. A REPL left with Ctrl-D (0) is a soft reset on a real board, and
+            # restarts too.
+            reset, chip.wake = "power_on", None
             time.sleep(0.2)
     return 0
+
+
+class SleepingChip:
+    """What the supervisor keeps of a board between two processes (deep sleep): the input
+    levels and battery voltage set while it slept, and what woke it. While it sleeps, the
+    supervisor answers the board's control channel in its stead: ``pin``/``pulse`` (which
+    wake it when they meet its wake condition), ``battery``, and ``reset`` (the EN button:
+    the chip starts as from a power-up, as when a technician re-plugs its USB cable)."""
+
+    def __init__(self, fs: Path, control_port: int) -> None:
+        self.fs = fs
+        self.control_port = control_port
+        self.levels: dict[str, int] = {}
+        self.battery_mv: int | None = None
+        self.wake: str | None = None
+
+    def environment(self) -> dict[str, str]:
+        env = {"TRYGG_SIM_LEVELS": ",".join(f"{k}={v}" for k, v in self.levels.items())}
+        if self.wake is not None:
+            env["TRYGG_SIM_WAKE"] = self.wake
+        if self.battery_mv is not None:
+            env["TRYGG_SIM_BATTERY"] = str(self.battery_mv)
+        return env
+
+    def sleep(self, stop_requested: Any) -> str | None:
+        """Until the timer, the wake pin or a reset: "timer", "pin", "reset"; None when the
+        supervisor is told to stop."""
+        ms, signal_name, level = read_sleep_request(self.fs)
+        wake_at = time.monotonic() + ms / 1000 if ms > 0 else None
+        if signal_name is not None and self._level(signal_name) == level:
+            return "pin"  # already at its wake level: the chip wakes at once
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                server.bind(("127.0.0.1", self.control_port))
+                server.listen(4)
+            except OSError:  # the port is taken: the board sleeps without its control channel
+                server.close()
+            while not stop_requested():
+                left = None if wake_at is None else wake_at - time.monotonic()
+                if left is not None and left <= 0:
+                    return "timer"
+                step = 0.2 if left is None else min(0.2, left)
+                if server.fileno() < 0:
+                    time.sleep(step)
+                    continue
+                ready, _, _ = select.select([server], [], [], step)
+                if not ready:
+                    continue
+                conn, _ = server.accept()
+                with conn, conn.makefile("rw") as f:
+                    conn.settimeout(2.0)
+                    try:
+                        words = f.readline().split()
+                        reply, woken = self._control(words, signal_name, level)
+                        f.write(reply + "\n")
+                        f.flush()
+                    except (OSError, ValueError) as exc:
+                        woken = None
+                        with contextlib.suppress(OSError):
+                            f.write(f"error {exc}\n")
+                            f.flush()
+                if woken is not None:
+                    return woken
+        return None
+
+    def _level(self, name: str) -> int:
+        return self.levels.get(name, idle_level(name))
+
+    def _control(self, words: list[str], wake_signal: str | None,
+                 wake_level: int) -> tuple[str, str | None]:
+        """One control line while asleep -> (reply, what woke the chip or None)."""
+        cmd = words[0] if words else ""
+        if cmd == "reset" and len(words) == 1:
+            self.levels.clear()  # a power-up: inputs as the hardware idles
+            return "ok reset", "reset"
+        if cmd == "battery" and len(words) == 2:
+            self.battery_mv = int(words[1])
+            return "ok", None
+        if cmd == "pin" and len(words) == 3:
+            self.levels[words[1]] = 1 if int(words[2]) else 0
+        elif cmd == "pulse" and len(words) in (2, 3):
+            # The wake is decided on the rising edge, as the chip's ext0 wake latches it; the
+            # pulse's end reaches whatever then answers the channel (the woken board).
+            self.levels[words[1]] = 1
+            ms = int(words[2]) if len(words) == 3 else 100
+            threading.Timer(ms / 1000, self._pulse_end, args=(words[1],)).start()
+        else:
+            return ("error the board is in deep sleep: only pin, pulse, battery and reset "
+                    "reach it"), None
+        woken = wake_signal == words[1] and self.levels[words[1]] == wake_level
+        return "ok", "pin" if woken else None
+
+    def _pulse_end(self, name: str) -> None:
+        self.levels[name] = 0  # for the next sleep, whoever hears the line below
+        deadline = time.monotonic() + 5.0  # the woken board's channel comes up within a second
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.control_port), timeout=1.0) \
+                        as sock, sock.makefile("rw") as f:
+                    f.write(f"pin {name} 0\n")
+                    f.flush()
+                    if f.readline().startswith("ok"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
 
 
 # -- CLI -------------------------------------------------------------------------------
@@ -263,6 +412,9 @@ def register(sub: Any) -> None:
                         "provisioning copies no code) instead of stock MicroPython")
     b.add_argument("--heapsize", help=f"MicroPython heap (default {DEFAULT_HEAPSIZE}; "
                                       f"{ESP32_HEAPSIZE}, the ESP32's, with --romfs)")
+    b.add_argument("--radio", type=int, metavar="PORT",
+                   help="the simulated ESP-NOW medium's UDP port on 127.0.0.1, for a battery "
+                        "device or a bridge (trygg demo prints it)")
     b.add_argument("--config", default="/etc/trygg/hub.toml",
                    help="the hub configuration shown in the printed `trygg provision` line "
                         "(default /etc/trygg/hub.toml)")
@@ -328,6 +480,7 @@ def _background(args: argparse.Namespace) -> int:
             "--config", args.config]
     argv += (["--role", args.role] if args.role else []) + (["--romfs"] if args.romfs else [])
     argv += (["--heapsize", args.heapsize] if args.heapsize else [])
+    argv += (["--radio", str(args.radio)] if args.radio is not None else [])
     argv += ["--json"] if args.json else []
     with open(folder / "board.log", "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
@@ -381,7 +534,8 @@ def _board_command(args: argparse.Namespace) -> int:
     # kill -9 ends socat through end_with_parent, and with it the rest.
     signal.signal(signal.SIGTERM, _unplug)
     signal.signal(signal.SIGHUP, _unplug)
-    board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs, end_with_parent=True)
+    board = PtyBoard(args.dir, heapsize=args.heapsize, romfs=args.romfs, end_with_parent=True,
+                     radio_port=args.radio)
     try:
         try:
             board.start()
