@@ -7,8 +7,14 @@ simulated board's pseudo-terminal, through exactly the same serial path:
    (WPA2's rules), the pairing (role, room, resident, zone), that a broker
    answers at the address the device will use, that the hub service runs, and
    that the board is not being provisioned by another run (the port is locked
-   for the whole run);
-1. reach the board's raw REPL (Ctrl-C stops whatever runs; no soft reset);
+   for the whole run). A battery device (ESP-NOW) has no Wi-Fi and no broker:
+   instead it is given its bridge (the one paired with this hub, or --bridge),
+   which the hub must have heard lately; the bridge itself talks only to the
+   hub's serial port;
+1. reach the board's raw REPL (Ctrl-C stops whatever runs; no soft reset). A
+   battery device that sleeps between wakes does not hear its serial port: the
+   tool asks for its reset button (or a re-plug) and catches the REPL in the
+   few seconds it stays awake after a power-up (espnow_service_s);
 2. choose the device id: kept from the board's existing configuration
    (re-provisioning rotates the key), otherwise 6 random bytes. A board paired
    as another role or room is refused unless ``--replace`` says so;
@@ -29,7 +35,9 @@ simulated board's pseudo-terminal, through exactly the same serial path:
    fails, likewise;
 6. drop what the board's outbox holds (frames sealed with the old key, which
    the hub would reject forever) and the downlink replay window; reset the
-   board, and wait for its hello at the hub (``--no-wait-online`` skips that).
+   board, and wait for its hello at the hub (``--no-wait-online`` skips that;
+   a battery device's hello comes through its bridge; a bridge is heard once
+   the hub reads its port, which provisioning needs for itself).
 """
 
 import argparse
@@ -45,9 +53,15 @@ from typing import Any
 
 from trygg.firmware import VERSION as FIRMWARE_VERSION
 from trygg.hub.roles import command_problem, roles
+from trygg.protocol import bridge as bridge_line
 from trygg.protocol import cose, frame
 from trygg.protocol.errors import ProtocolError
-from trygg.tools.device.serial_device import DeviceError, SerialDevice, port_lock
+from trygg.tools.device.serial_device import (
+    DeviceError,
+    SerialDevice,
+    port_lock,
+    pulse_reset,
+)
 from trygg.tools.device.tree import (
     DEVICE_PACKAGES,
     ESP32_ARCH,
@@ -72,6 +86,15 @@ BROKER_PROBE_S = 3.0  # a broker on the LAN answers a TCP connect in millisecond
 # A broker or hub service started just before provisioning (systemctl start, then provision)
 # is given this long to come up before it counts as not running.
 STARTING_S = 15.0
+# A battery device asleep is woken by the technician (its reset button, or its USB cable
+# re-plugged); a minute is enough to find the button, not so long that a wrong port stalls.
+WAKE_TIMEOUT_S = 60.0
+# One try at the REPL while waiting for such a wake: well inside the device's service window
+# after a power-up (espnow_service_s, 3 s by default), so a try falls inside it.
+WAKE_TRY_S = 1.0
+# The bridge must have been heard this recently, in heartbeats, to carry a new device's hello
+# (hub/supervision: a device is silent after more than two missed heartbeats).
+BRIDGE_HEARD_BEATS = 2.5
 OUTBOX_FOLDER = "data"  # hw/sim/hal.py, hw/esp32/hal.py: the device's records
 OUTBOX_PREFIX = "o"  # firmware/outbox.py: o<class><seq>
 # firmware/outbox.py's classes, by the digit after the prefix.
@@ -96,7 +119,14 @@ def register(sub: Any) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"board file (default {DEFAULT_BOARD})")
     p.add_argument("--resident", help="resident id (needed when the hub has several)")
     p.add_argument("--zone", type=int, help="ARC zone number 1..998 (default: next free)")
-    p.add_argument("--wifi-ssid", help="Wi-Fi network (required for a real board)")
+    p.add_argument("--bridge", metavar="DEVICE_ID",
+                   help="a battery device's ESP-NOW bridge (default: the one bridge paired "
+                        "with this hub)")
+    p.add_argument("--wake-timeout", type=float, default=WAKE_TIMEOUT_S, metavar="SECONDS",
+                   help="how long to wait for a sleeping battery device to be woken (its "
+                        "reset button, or a re-plug) before giving up "
+                        f"(default {WAKE_TIMEOUT_S:g})")
+    p.add_argument("--wifi-ssid", help="Wi-Fi network (required for a real Wi-Fi board)")
     p.add_argument("--wifi-password-file", type=Path,
                    help="file holding the Wi-Fi password: WPA2, 8-63 printable ASCII characters "
                         "or 64 hex digits (or set TRYGG_WIFI_PASSWORD)")
@@ -189,9 +219,20 @@ def wpa2_password_problem(password: str) -> str | None:
     return None
 
 
-def wifi_settings(args: argparse.Namespace) -> tuple[str, str] | None:
+def wifi_settings(args: argparse.Namespace, link: str = "mqtt") -> tuple[str, str] | None:
     """(SSID, password) from the arguments, checked; None when no --wifi-ssid was given (a
-    simulated board takes any network; a real one is refused once it is known to be real)."""
+    simulated board takes any network; a real one is refused once it is known to be real),
+    and for a role without Wi-Fi (``link`` not "mqtt"), where giving one is a mistake."""
+    if link != "mqtt":
+        given = [name for name, value in (("--wifi-ssid", args.wifi_ssid),
+                                          ("--wifi-password-file", args.wifi_password_file),
+                                          ("--wifi-open", args.wifi_open)) if value]
+        if given:
+            raise ProvisionError(f"{given[0]}: a {args.role} has no Wi-Fi (" + (
+                "ESP-NOW through the bridge" if link == "espnow" else
+                "it talks to the hub over its USB serial port") + "); leave it out. Nothing "
+                "was changed")
+        return None
     if args.wifi_ssid is None:
         if args.wifi_password_file is not None or args.wifi_open:
             raise ProvisionError("--wifi-ssid: give the network's name with its password")
@@ -367,6 +408,108 @@ def check_hub_running(cfg: Any, config_path: Path) -> None:
             "Nothing was changed")
 
 
+def choose_bridge(cfg: Any, wanted: str | None) -> Any:
+    """The bridge a battery device is given: ``wanted`` (--bridge), or the one bridge paired
+    with this hub. ProvisionError when there is none, or several and none was named."""
+    store = _open_store(cfg)
+    try:
+        bridges = [d for d in store.devices() if d.role == "bridge"]
+    finally:
+        store.close()
+    listed = "; ".join(f"{d.device_id} in {d.room or '-'}" for d in bridges)
+    if wanted is not None:
+        for bridge in bridges:
+            if bridge.device_id == wanted.strip().lower():
+                return bridge
+        raise ProvisionError(f"--bridge {wanted}: no bridge with that device id is paired with "
+                             "this hub (" + (f"its bridges: {listed}" if bridges else "it has "
+                             "none") + "). Nothing was changed")
+    if not bridges:
+        raise ProvisionError(
+            "no ESP-NOW bridge is paired with this hub, and a battery device reaches the hub only "
+            "through one: provision the bridge first (the ESP32 for the hub's USB port: trygg "
+            "provision --role bridge), then this device. Nothing was changed")
+    if len(bridges) > 1:
+        raise ProvisionError(f"this hub has {len(bridges)} bridges ({listed}): say which one "
+                             "carries this device with --bridge DEVICE_ID. Nothing was changed")
+    return bridges[0]
+
+
+def check_bridge_heard(cfg: Any, config_path: Path, bridge: Any) -> None:
+    """A battery device's hello comes through its bridge: before anything changes, the hub
+    must read a bridge port and have heard this bridge lately (its heartbeats)."""
+    from trygg.hub.roles import roles as role_table
+
+    where = f"bridge {bridge.device_id} in {bridge.room or '-'}"
+    if not cfg.bridge.port:
+        raise ProvisionError(
+            f"the hub's configuration {config_path} names no bridge port ([bridge] port), so "
+            f"the hub hears no battery device: plug {where} into the hub's USB port, set [bridge]"
+            " port to its /dev/serial/by-id/... name, restart the hub and provision again (or "
+            "add --no-wait-online). Nothing was changed")
+    beat = bridge.heartbeat_s or role_table()["bridge"].device().settings.get("heartbeat_s", 60)
+    deadline = time.monotonic() + STARTING_S
+    while True:
+        now_bridge = paired_as(cfg, bridge.device_id)
+        seen = now_bridge.last_seen if now_bridge is not None else None
+        if seen is not None and time.time() - seen <= BRIDGE_HEARD_BEATS * beat:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.25)  # a hub started just now reads its bridge within a second
+    last = ("never" if seen is None else
+            f"last at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(seen))}")
+    raise ProvisionError(
+        f"the hub has not heard {where} lately ({last}; it beats every {beat:g} s), and a "
+        f"battery device's hello comes through it: is it plugged in at {cfg.bridge.port}, and "
+        "does the hub log `bridge: ... open`? Fix that and provision again (or add "
+        "--no-wait-online). Nothing was changed")
+
+
+def check_bridge_port_free(cfg: Any, port: str) -> None:
+    """Provisioning a bridge needs its serial port, which the hub reads once [bridge] port
+    names it: a running hub must let go of it first."""
+    from trygg.hub.instance_lock import running_pid
+
+    if not cfg.bridge.port or os.path.realpath(cfg.bridge.port) != os.path.realpath(port):
+        return
+    if running_pid(cfg.database) is not None:
+        raise ProvisionError(
+            f"{port} is the hub's bridge port ([bridge] port), and the hub service reads it: "
+            "stop the hub while the bridge is provisioned (sudo systemctl stop trygg-hub), "
+            "then start it again. Nothing was changed")
+
+
+def reach_board(port: str, wake_timeout: float, say: Any) -> SerialDevice:
+    """The board's raw REPL, open. A board that does not answer may be a battery device in
+    deep sleep (its UART is off): reset it through the adapter's RTS line if it has one, or
+    ask the technician to, and catch the REPL in the seconds it stays awake after a power-up
+    (espnow_service_s); DeviceError when nothing answers within ``wake_timeout``."""
+    try:
+        return SerialDevice(port, repl_timeout=WAKE_TRY_S * 3).open()
+    except DeviceError as exc:
+        if "no MicroPython REPL answered" not in str(exc) or wake_timeout <= 0:
+            raise
+    if pulse_reset(port):
+        say(f"{port}: no REPL answered; reset the board through its RTS line")
+    else:  # a request to the technician: on stderr even with --json
+        print(f"{port}: no REPL answered. A battery device sleeps between wakes and does not "
+              "hear its serial port: press its reset button (EN) or re-plug its USB cable now; "
+              f"waiting up to {wake_timeout:g} s", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + wake_timeout
+    while True:
+        try:
+            return SerialDevice(port, repl_timeout=WAKE_TRY_S).open()
+        except DeviceError as exc:
+            if "no MicroPython REPL answered" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise DeviceError(
+                    f"{port}: no MicroPython REPL answered within {wake_timeout:g} s: a battery "
+                    "device must be woken (reset button or re-plug) while this waits; a new "
+                    "board needs MicroPython first (trygg flash)") from None
+
+
 def tunables(settings: list[str]) -> dict[str, Any]:
     """``NAME=VALUE`` strings -> {name: int | bool | str}; ProvisionError names a bad one."""
     out: dict[str, Any] = {}
@@ -385,17 +528,22 @@ def tunables(settings: list[str]) -> dict[str, Any]:
 
 
 def device_config(device_id: str, key: bytes, role: str, room: str, board: str,
-                  wifi: tuple[str, str], hub: tuple[str, int],
-                  heartbeat_s: int | None, extra: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+                  wifi: tuple[str, str] | None, hub: tuple[str, int] | None,
+                  heartbeat_s: int | None, extra: dict[str, Any] | None = None,
+                  bridge_mac: str | None = None) -> dict[str, Any]:
+    """The board's trygg.json: Wi-Fi and broker for a Wi-Fi device (``wifi`` and ``hub``),
+    its bridge's MAC for a battery device (``bridge_mac``), neither for the bridge."""
     from trygg.hub.broker import device_password
 
     cfg: dict[str, Any] = {
         "device_id": device_id, "key": key.hex(), "role": role, "room": room, "board": board,
-        "wifi_ssid": wifi[0], "wifi_password": wifi[1],
-        "broker_host": hub[0], "broker_port": hub[1],
-        "mqtt_username": device_id, "mqtt_password": device_password(key),
     }
+    if wifi is not None and hub is not None:
+        cfg.update(wifi_ssid=wifi[0], wifi_password=wifi[1], broker_host=hub[0],
+                   broker_port=hub[1], mqtt_username=device_id,
+                   mqtt_password=device_password(key))
+    if bridge_mac is not None:
+        cfg["bridge_mac"] = bridge_mac
     for name, value in (extra or {}).items():
         if name in cfg:
             raise ProvisionError(f"--set {name}: set by provisioning itself, not a tunable")
@@ -430,7 +578,7 @@ def wait_online(cfg: Any, device_id: str, since: float, timeout: float) -> bool:
 
 
 def why_not_online(cfg: Any, config_path: Path, device_id: str, since: float,
-                   hub: tuple[str, int], timeout: float) -> str:
+                   hub: tuple[str, int] | None, timeout: float, bridge: Any = None) -> str:
     """What the hub side can tell about a device that did not come online, and what to do."""
     from trygg.hub.instance_lock import running_pid
 
@@ -449,6 +597,13 @@ def why_not_online(cfg: Any, config_path: Path, device_id: str, since: float,
         return (f"device not online within {timeout:g} s: the hub rejected its frames "
                 f"({reasons}); provision it again, and if that repeats, see `trygg hub "
                 "rejections`")
+    if bridge is not None:
+        return (f"device not heard by the hub within {timeout:g} s, and the hub runs: its frames "
+                f"did not come through bridge {bridge.device_id} in {bridge.room or '-'}. Is "
+                "the device within the bridge's range (try it next to the bridge), on the "
+                "bridge's channel (espnow_channel), with its cells in? Its serial console says "
+                "`wake:` lines with the frames sent and failed")
+    assert hub is not None
     return (f"device not heard by the hub within {timeout:g} s, and the hub runs: the device "
             f"did not reach the broker at {hub[0]}:{hub[1]}. Check the Wi-Fi name and password "
             "(the device's serial console says `wifi:` and `mqtt:` lines), and that this "
@@ -490,7 +645,8 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     except OSError as exc:
         raise ProvisionError(f"--config {args.config}: {exc.strerror}") from None
     # Everything that can be checked before the board or the hub changes.
-    wifi_given = wifi_settings(args)
+    link = roles()[args.role].device().link
+    wifi_given = wifi_settings(args, link)
     extra = tunables(args.set)
     problem = command_problem(args.role, {"command": "set_config", "config": extra})
     if problem is not None:  # before anything on the board changes
@@ -502,34 +658,58 @@ def provision(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     if not os.path.exists(args.port):
         raise ProvisionError(f"{args.port}: no such port; is the board plugged in? (a "
                              "simulated board prints its port: trygg sim board)")
-    hub = hub_address(args.hub, hub_cfg.mqtt.port)
-    probe_broker(*hub)
-    if args.wait_online > 0:
+    hub: tuple[str, int] | None = None
+    bridge = None
+    wait_s = args.wait_online
+    if link == "mqtt":
+        hub = hub_address(args.hub, hub_cfg.mqtt.port)
+        probe_broker(*hub)
+    elif args.hub != "auto":
+        raise ProvisionError(f"--hub {args.hub}: a {args.role} does not use the broker; leave "
+                             "it out. Nothing was changed")
+    if link == "espnow":
+        bridge = choose_bridge(hub_cfg, args.bridge)
+    elif args.bridge is not None:
+        raise ProvisionError(f"--bridge: only a battery device has a bridge, not a {args.role}")
+    if link == "serial_link":
+        check_bridge_port_free(hub_cfg, args.port)
+        wait_s = 0.0  # heard once the hub reads this port: after provisioning lets it go
+    if wait_s > 0:
         check_hub_running(hub_cfg, args.config)
+        if bridge is not None:
+            check_bridge_heard(hub_cfg, args.config, bridge)
     try:
         with port_lock(args.port):
-            result = _provision_board(args, hub_cfg, hub, wifi_given, extra, say)
+            result = _provision_board(args, hub_cfg, hub, wifi_given, extra, say, link, bridge)
     except DeviceError as exc:
         raise ProvisionError(str(exc)) from None
     online = None
     reset_at = result.pop("reset_at")
-    if args.wait_online > 0:
-        online = wait_online(hub_cfg, result["device_id"], reset_at, args.wait_online)
+    if wait_s > 0:
+        online = wait_online(hub_cfg, result["device_id"], reset_at, wait_s)
         if online:
-            say("device online: hello received by the hub")
+            say("device online: hello received by the hub" + (
+                f" through bridge {bridge.device_id}" if bridge is not None else ""))
         else:
             result["not_online"] = why_not_online(hub_cfg, args.config, result["device_id"],
-                                                  reset_at, hub, args.wait_online)
+                                                  reset_at, hub, wait_s, bridge)
             say(result["not_online"])
+    elif link == "serial_link":
+        result["next"] = (
+            f"plug the bridge into the hub's USB port, set [bridge] port in {args.config} to its "
+            "/dev/serial/by-id/... name (not /dev/ttyUSBn, which may change) and (re)start the "
+            "hub: it logs `bridge: ... open` and the bridge's heartbeats arrive; then provision "
+            "the battery devices")
+        say("next: " + result["next"])
     result["online"] = online
     return result
 
 
-def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int],
+def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int] | None,
                      wifi_given: tuple[str, str] | None, extra: dict[str, Any],
-                     say: Any) -> dict[str, Any]:
+                     say: Any, link: str = "mqtt", bridge: Any = None) -> dict[str, Any]:
     # What the board is, checked before anything on it changes.
-    with SerialDevice(args.port) as dev:
+    with reach_board(args.port, args.wake_timeout, say) as dev:
         dev.exec(_FREE_RAM)
         info = dev.info()
         simulated = info["platform"] != "esp32"
@@ -543,10 +723,10 @@ def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int
                 f"{args.port}: the board's production image carries Trygg firmware "
                 f"{in_image}, this tool installs {FIRMWARE_VERSION}; flash the matching "
                 "image first (trygg flash)")
-        if wifi_given is None and not simulated:
+        if link == "mqtt" and wifi_given is None and not simulated:
             raise ProvisionError("--wifi-ssid: required for a real board (the network the "
                                  "device joins to reach the hub)")
-        wifi = wifi_given or SIM_WIFI
+        wifi = (wifi_given or SIM_WIFI) if link == "mqtt" else None
         old_raw = dev.read_file(CONFIG_FILE)
     device_id = _existing_id(old_raw) or secrets.token_bytes(6).hex()
     old = paired_as(hub_cfg, device_id)
@@ -561,7 +741,8 @@ def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int
         try:
             files = _install(dev, args, in_image, simulated, mpy_ok, say)
             cfg = device_config(device_id, key, args.role, args.room, args.board, wifi, hub,
-                                args.heartbeat_s, extra)
+                                args.heartbeat_s, extra, bridge_mac=None if bridge is None else
+                                bridge_line.mac_for(bytes.fromhex(bridge.device_id)).hex())
             dev.write_file(CONFIG_FILE, json.dumps(cfg).encode())
             result = dev.exec_json("import firmware.selftest\nfirmware.selftest.run()\n")
             verify_selftest(result, device_id, key)
@@ -594,7 +775,8 @@ def _provision_board(args: argparse.Namespace, hub_cfg: Any, hub: tuple[str, int
         _reset(dev, simulated)
     return {"device_id": device_id, "role": args.role, "room": args.room,
             "zone": device.zone, "resident": device.resident_id, "key_rotated": rotated,
-            "hub": f"{hub[0]}:{hub[1]}", "files": len(files),
+            "hub": f"{hub[0]}:{hub[1]}" if hub is not None else None,
+            "bridge": bridge.device_id if bridge is not None else None, "files": len(files),
             "code": "image" if in_image is not None else "files", "self_test": "passed",
             "outbox_dropped": sum(dropped.values()), "reset_at": reset_at}
 
@@ -727,5 +909,5 @@ def _command(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         print(json.dumps(result))
-    return 1 if args.wait_online > 0 and not result["online"] else 0
+    return 1 if result["online"] is False else 0  # None: not waited for
 
