@@ -21,8 +21,9 @@ Keys (required unless a default is given):
 Settings every device has are here: those the hub may change in DEFAULTS (names and
 ranges in protocol.messages.CONFIG_KEYS), those local to the device (link and outbox
 timing) in LOCAL_KEYS, each with the reason for its default. A role's own settings,
-declared the same way, are its ``CONFIG`` (firmware/roles/base.py); a setting of another
-role is refused, naming the role's own.
+declared the same way, are its ``CONFIG`` (firmware/roles/base.py), with those of its link
+(a battery role's ESP-NOW settings: ``EspNowLink.CONFIG`` in firmware/espnow.py); a setting
+of another role is refused, naming the role's own.
 """
 
 import json
@@ -176,7 +177,8 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
     cfg["device_id"] = _hexstr(raw, "device_id", 12)
     cfg["key"] = _hexstr(raw, "key", 64)
     role = _role(raw)
-    if getattr(role, "link", None) is None:  # Wi-Fi (firmware/roles/base.py)
+    link: Any = getattr(role, "link", None)
+    if link is None:  # Wi-Fi (firmware/roles/base.py)
         cfg["wifi_ssid"] = _text(raw, "wifi_ssid", 1, 32)
         cfg["wifi_password"] = _text(raw, "wifi_password", 0, 63)
         cfg["broker_host"] = _text(raw, "broker_host", 1, 253)
@@ -184,6 +186,9 @@ def parse(raw: "Any", overrides: "Any" = None) -> "dict[str, Any]":
         cfg["mqtt_username"] = _text(raw, "mqtt_username", 0, 64, "")
         cfg["mqtt_password"] = _text(raw, "mqtt_password", 0, 128, "")
     own = role.CONFIG
+    if hasattr(link, "CONFIG"):  # the link's own settings (firmware/espnow.py), under the role's
+        own = dict(link.CONFIG)
+        own.update(role.CONFIG)
     cfg["role"] = role.NAME
     cfg["board"] = _text(raw, "board", 1, 24)
     _check_wiring(cfg["board"], role)

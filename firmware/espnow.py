@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # forwards no 1-byte datagram to the hub: a frame is never shorter than 20 bytes).
 POLL = b"?"
 # A battery role's bridge_mac until provisioning sets it (firmware/config.py: a local setting
-# of as many hex digits as this default); no ESP32 has this MAC.
+# of as many hex digits as this default; EspNowLink.CONFIG); no ESP32 has this MAC.
 NO_BRIDGE = "000000000000"
 
 
@@ -43,6 +43,34 @@ def needs_bridge(cfg: "dict[str, Any]", changes: "dict[str, Any]") -> "str | Non
 
 
 class EspNowLink:
+    # The link's own settings: every role on it has them (its ``link`` is this class).
+    # Declared as a role's ``CONFIG`` is (firmware/roles/base.py), a plain literal:
+    # firmware/config.py lays the role's settings over these, and the hub reads both from
+    # the source (trygg.hub.roles) without running it.
+    CONFIG = {
+        # The Wi-Fi channel the bridge listens on (every device of a home on the same one;
+        # 1, 6 and 11 do not overlap). The bridge declares its own (firmware/roles/bridge.py).
+        "espnow_channel": (1, 1, 13),
+        # The bridge's MAC (12 hex digits; trygg hub bridge prints it): the only peer. Until
+        # provisioning sets it, NO_BRIDGE (a literal here: the hub reads CONFIG).
+        "bridge_mac": "000000000000",
+        # How long to wait for the hub's ack after the last frame: the bridge's serial line,
+        # the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with room to
+        # spare; every millisecond is radio receive current (trygg bench energy).
+        "espnow_ack_ms": (300, 20, 5000),
+        # Send-and-wait rounds per wake (a command's result takes one more): bounds a wake.
+        "espnow_rounds": (3, 1, 10),
+        # Unacked frames left after a wake (bridge out of reach, hub away): try again after
+        # this, doubling up to the heartbeat, rather than only at the next event or heartbeat.
+        "espnow_retry_s": (30, 1, 86400),
+        # Awake this long before the first deep sleep after a power-up or a reset (a battery
+        # swap, the EN button, the USB cable plugged in), not after a wake from deep sleep: a
+        # sleeping ESP32 does not hear its UART, so this is when a technician's serial tool
+        # (trygg provision, mpremote) can stop the firmware with Ctrl-C to re-provision it.
+        # Costs ~3 s at CPU current (the radio is off) once per battery swap (firmware/wake.py).
+        "espnow_service_s": (3, 0, 60),
+    }
+
     def __init__(self, hal: "Any", cfg: "dict[str, Any]", on_frame: "Any") -> None:
         self.hal = hal
         self.cfg = cfg
@@ -102,6 +130,12 @@ class EspNowLink:
         except asyncio.TimeoutError:
             return False
         return True
+
+    def close(self) -> None:
+        """Power the radio down (its receiving task with it): the wake has heard all it will."""
+        if self.radio is not None:
+            self._rx.cancel()
+            self.radio.close()
 
     async def wake(self, device: "Any") -> None:
         """The battery device's life between deep sleeps, in place of Device.run."""

@@ -23,6 +23,7 @@ reason):
     after the exchange with the hub, before sleeping (feedback to the wearer).
 """
 
+import asyncio
 import time
 
 from micropython import const
@@ -42,6 +43,10 @@ _MAX_DOWN = const(64)
 TYPE_CHECKING = const(False)  # a compile-time constant: the block below is not even loaded
 if TYPE_CHECKING:
     from typing import Any
+
+# How often the service window looks at the role's wake pin: a press or a PIR pulse lasts
+# far longer (a PIR holds its output for ~2 s).
+_WINDOW_POLL_MS = const(20)
 
 
 class KeptCounter(SequenceCounter):
@@ -98,7 +103,8 @@ async def wake(device: "Any") -> None:
     reports what woke it; the outbox (on flash: it survives deep sleep and a battery
     swap) is sent to the bridge, oldest first, and the device waits ``espnow_ack_ms``
     after the last frame for the hub's acks; then it sleeps until the next heartbeat or
-    the role's pin. A frame the bridge did not hear, or that no ack came for, stays in the
+    the role's pin (after a power-up or a reset, ``espnow_service_s`` later: the service
+    window). A frame the bridge did not hear, or that no ack came for, stays in the
     outbox for the next wake: nothing is resent in a loop that would drain the battery
     while the bridge is out of reach.
     """
@@ -146,7 +152,11 @@ async def wake(device: "Any") -> None:
             hal.watchdog_feed()
     if hasattr(role, "finish"):
         role.finish()
+    radio_ms = time.ticks_diff(time.ticks_ms(), link.radio_on_ms) if link.radio else 0
+    link.close()  # the radio is off in deep sleep anyway; say so on the air
     sleep_ms, signal, level = device.role.sleep_plan()
+    if lp.wake_cause() is None:  # a power-up or a reset: a technician may be at the cable
+        await _service_window(hal, cfg["espnow_service_s"], signal, level)
     left = due - lp.sleep_clock_ms()
     if left < 1:
         left = 1
@@ -161,14 +171,36 @@ async def wake(device: "Any") -> None:
             sleep_ms = retry_ms
     lp.rtc_memory(_dumps({"beat": due, "retry": tries, "role": device.role.rtc_state(),
                           "seq": seq.kept()}))
-    radio_ms = time.ticks_diff(time.ticks_ms(), link.radio_on_ms) if link.radio else 0
     # What the wake cost, for trygg bench energy (tools/bench/energy.py reads this line).
     print("wake: awake %d ms radio %d ms tx %d frames %d bytes failed %d outbox %d seqw %d" % (
         time.ticks_diff(time.ticks_ms(), awake_from), radio_ms, link.sent_frames,
         link.sent_bytes, link.failed, len(device.outbox), seq.writes))
-    if link.radio is not None:
-        link.radio.close()  # the radio is off in deep sleep anyway; say so on the air
     lp.deep_sleep(sleep_ms, signal, level)
+
+
+async def _service_window(hal: "Any", seconds: int, signal: "str | None", level: int) -> None:
+    """Stay awake ``seconds`` (espnow_service_s) before the first deep sleep after a power-up
+    or a reset: a sleeping ESP32 does not hear its UART, so this is the moment a serial tool
+    (trygg provision, mpremote) can stop the firmware with Ctrl-C. Nothing here catches the
+    KeyboardInterrupt: it leaves asyncio.run and firmware/main.py, and the chip is in its
+    REPL (the watchdog started for this wake goes on: watchdog_ms to work in, then a reset
+    and another window). The window ends early when the role's wake pin reaches its wake
+    level: the deep sleep that follows wakes at once (ext0 wakes on a level), so a press of
+    the button right after a battery swap is a call, not lost in the window."""
+    if seconds <= 0:
+        return
+    # Not "wake:": tools and tests count those lines as wakes (tools/bench/energy.py).
+    print("service window %d s (Ctrl-C for the REPL)" % seconds)
+    # The role's input again: on the ESP32 a Pin made without ``pull`` keeps the pull the
+    # role set (MicroPython, ports/esp32/machine_pin.c: pull=-1, left as it is).
+    pin = hal.pin_in(signal) if signal is not None else None
+    end = time.ticks_add(time.ticks_ms(), seconds * 1000)
+    while time.ticks_diff(end, time.ticks_ms()) > 0:
+        hal.watchdog_feed()
+        if pin is not None and pin.value() == level:
+            print("service window: ended by %s" % signal)
+            return
+        await asyncio.sleep_ms(_WINDOW_POLL_MS)
 
 
 async def _exchange(device: "Any", link: "Any", poll: bool) -> None:

@@ -15,7 +15,10 @@ firmware needs to know about it, and implements the life cycle:
     Its settings with their defaults, validated before anything runs
     (firmware/config.py): ``name: default`` for a setting the hub may change
     (its range is protocol.messages.CONFIG_KEYS), ``name: (default, lo, hi)`` for an
-    integer local to the device. A comment next to each says why the default.
+    integer local to the device. A comment next to each says why the default. The
+    settings of its link (``link`` below) are declared once, by the link class's own
+    ``CONFIG`` (EspNowLink's in firmware/espnow.py), and every role on that link has them:
+    a role does not repeat them.
 ``COMMANDS``
     The hub commands it handles in ``command()``.
 
@@ -53,7 +56,8 @@ class Role:
     # A role on another transport than Wi-Fi (firmware/mqtt.py) sets ``link`` to its class:
     # EspNowLink (firmware/espnow.py: a battery device that wakes, sends through the bridge
     # and sleeps; firmware/wake.py lists what such a role adds to this life cycle) or
-    # SerialLink (firmware/serial_link.py: the bridge itself, on the hub's USB port). Not
+    # SerialLink (firmware/serial_link.py: the bridge itself, on the hub's USB port); the
+    # link class's ``CONFIG``, if it has one, adds its settings to the role's. Not
     # declared here, and found by names a Wi-Fi device has anyway: every name is interned in
     # its heap for good (tests/firmware/test_heap.py).
 

@@ -47,21 +47,6 @@ class ButtonRole(Role):
         "feedback_poll_s": (10, 2, 600),
         # Centres answer a call within minutes; after this the button stops asking.
         "feedback_window_s": (300, 0, 3600),
-        # ESP-NOW (firmware/espnow.py): the Wi-Fi channel the bridge listens on (every device
-        # of a home on the same one; 1, 6 and 11 do not overlap).
-        "espnow_channel": (1, 1, 13),
-        # The bridge's MAC (12 hex digits; trygg hub bridge prints it): the only peer. Until
-        # provisioning sets it, espnow.NO_BRIDGE (a literal here: the hub reads CONFIG).
-        "bridge_mac": "000000000000",
-        # How long to wait for the hub's ack after the last frame: the bridge's serial line,
-        # the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with room to
-        # spare; every millisecond is radio receive current (trygg bench energy).
-        "espnow_ack_ms": (300, 20, 5000),
-        # Send-and-wait rounds per wake (a command's result takes one more): bounds a wake.
-        "espnow_rounds": (3, 1, 10),
-        # Unacked frames left after a wake (bridge out of reach, hub away): try again after
-        # this, doubling up to the heartbeat, rather than only at the next event or heartbeat.
-        "espnow_retry_s": (30, 1, 86400),
     }
     COMMANDS = ("indicate",)
 

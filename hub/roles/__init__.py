@@ -190,13 +190,50 @@ def link_of(link_class: str | None) -> str:
     return _LINKS[link_class]
 
 
-def firmware_role_path(name: str) -> Path:
-    """The source of role ``name``'s firmware module, wherever trygg is installed (found
-    without importing it: it needs MicroPython)."""
+@functools.cache
+def link_settings(link_class: str) -> dict[str, Any]:
+    """The settings the link class ``link_class`` declares for every role on it (its
+    ``CONFIG``, e.g. EspNowLink's in firmware/espnow.py), read from its source as a role's
+    are; {} when it declares none. RoleError naming the file when it is not a plain literal."""
+    transport = link_of(link_class)
+    where = f"firmware/{transport}.py"
+    path = firmware_path(f"{transport}.py")
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), where)
+    except OSError as exc:
+        raise RoleError(f"{where}: {exc.strerror}: the module of link {link_class}") from None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == link_class:
+            for item in node.body:
+                if (isinstance(item, ast.Assign) and len(item.targets) == 1
+                        and isinstance(item.targets[0], ast.Name)
+                        and item.targets[0].id == "CONFIG"):
+                    try:
+                        config = ast.literal_eval(item.value)
+                    except ValueError:
+                        raise RoleError(f"{where}:{item.lineno}: {link_class}.CONFIG must be a "
+                                        "plain literal (the hub reads it without running the "
+                                        "module)") from None
+                    if not isinstance(config, dict):
+                        raise RoleError(f"{where}:{item.lineno}: {link_class}.CONFIG must be "
+                                        "a dict")
+                    return config
+            return {}
+    raise RoleError(f"{where}: no class {link_class}")
+
+
+def firmware_path(module: str) -> Path:
+    """The source of firmware module ``module`` ("espnow.py", "roles/bed.py"), wherever trygg
+    is installed (found without importing it: it needs MicroPython)."""
     spec = importlib.util.find_spec("trygg.firmware")
     if spec is None or not spec.submodule_search_locations:
         raise RoleError("trygg.firmware is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "roles" / f"{name}.py"
+    return Path(next(iter(spec.submodule_search_locations))) / module
+
+
+def firmware_role_path(name: str) -> Path:
+    """The source of role ``name``'s firmware module."""
+    return firmware_path(f"roles/{name}.py")
 
 
 @functools.cache
@@ -222,6 +259,7 @@ def device_facts(name: str) -> DeviceFacts:
         raise RoleError(f"{where}: {role_class.name} must derive from Role directly (its "
                         "declarations are read from this class alone)")
     found = dict(_DECLARATIONS)
+    link_config: dict[str, Any] = {}
     for node in role_class.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
@@ -236,6 +274,7 @@ def device_facts(name: str) -> DeviceFacts:
                 raise RoleError(f"{where}:{node.lineno}: {role_class.name}.link must name one "
                                 f"of {', '.join(_LINKS)}")
             found["link"] = link_of(value.id)
+            link_config = link_settings(value.id)
             continue
         try:
             found[target.id] = ast.literal_eval(value)
@@ -245,10 +284,15 @@ def device_facts(name: str) -> DeviceFacts:
                 from None
     if found["NAME"] != name:
         raise RoleError(f"{where}: {role_class.name}.NAME is {found['NAME']!r}, not {name!r}")
+    again = sorted(set(link_config) & set(found["CONFIG"]))
+    if again:
+        raise RoleError(f"{where}: {role_class.name}.CONFIG: {', '.join(again)}: declared by "
+                        f"its link (firmware/{found['link']}.py): leave them out here")
+    # The role's settings and its link's, as firmware/config.py merges them.
+    config = {**found["CONFIG"], **link_config}
     settings = {key: spec[0] if isinstance(spec, tuple) else spec
-                for key, spec in found["CONFIG"].items()}
-    local = frozenset(key for key, spec in found["CONFIG"].items()
-                      if isinstance(spec, (tuple, str)))
+                for key, spec in config.items()}
+    local = frozenset(key for key, spec in config.items() if isinstance(spec, (tuple, str)))
     return DeviceFacts(tuple(found["URGENT"]), tuple(found["REPORT"]), tuple(found["SIGNALS"]),
                        settings, local, tuple(found["COMMANDS"]), str(found["link"]))
 

@@ -256,6 +256,60 @@ def test_the_sequence_counter_is_kept_through_deep_sleep_and_a_power_cut_skips_i
     assert len(stored) == len(set(stored))
 
 
+def _windows(board: SimBoard, after: int = 0) -> list[int]:
+    return [i for i, line in enumerate(board.lines) if i >= after
+            and line.startswith("service window ")]
+
+
+def test_a_power_up_stays_awake_for_the_service_window_and_a_wake_from_deep_sleep_does_not(
+        home: BatteryHome) -> None:
+    # A sleeping ESP32 does not hear its UART: after a battery swap (or EN, or the USB cable)
+    # the device waits espnow_service_s (default 3) for a technician's Ctrl-C before its
+    # first deep sleep.
+    board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+    device_id = board.config["device_id"]
+    home.wait_event(device_id, "hello", timeout=HELLO_S)
+    base = _settled(board)
+    [window] = _windows(board)
+    assert board.lines[window] == "service window 3 s (Ctrl-C for the REPL)"
+    first_wake = next(i for i, line in enumerate(board.lines) if line.startswith("wake:"))
+    hello = next(i for i, line in enumerate(board.lines) if line.startswith("up: seq"))
+    assert hello < window < first_wake  # after the exchange with the hub, before the sleep
+    assert int(board.lines[first_wake].split()[2]) >= 3000  # awake ms: it stayed awake
+    assert "radio 3" not in board.lines[first_wake]  # the radio was off during the window
+    # A wake from deep sleep (its pin) goes straight back to sleep.
+    board.control("pulse pir 1")
+    board.wait_asleep(base + 1, timeout=SLEEP_S)
+    home.wait_event(device_id, "motion")
+    assert len(_windows(board)) == 1
+    assert int(_wakes(board)[-1].split()[2]) < 3000
+    # Power cut and back (a battery swap): a window again, and Ctrl-C in it stops the
+    # firmware (on the chip: its REPL) instead of the device going to sleep.
+    lines = len(board.lines)
+    board.restart()
+    board.wait_for_line(r"^service window 3 s", after=lines, timeout=SLEEP_S)
+    board.interrupt()
+    board.wait_for_line(r"KeyboardInterrupt", after=lines, timeout=SLEEP_S)
+    assert board.exits.count(DEEP_SLEEP_EXIT_CODE) == base + 1
+    assert not [line for line in board.lines[lines:] if line.startswith("wake:")]
+
+
+def test_a_press_in_the_service_window_ends_it_and_is_a_call(home: BatteryHome) -> None:
+    # The wearer tries the button right after the battery swap: the window must not swallow
+    # the press. It ends the window; the deep sleep that follows wakes at once on the pin.
+    board = home.add("button", heartbeat_s=3600, espnow_service_s=60)
+    device_id = board.config["device_id"]
+    board.wait_for_line(r"^service window 60 s", timeout=HELLO_S)
+    board.control("pin button 0")
+    ended, _ = board.wait_for_line(r"^service window: ended by button", timeout=SLEEP_S)
+    board.wait_asleep(1, timeout=SLEEP_S)  # and woken at once by the pressed button
+    # Released once the chip runs again (the wake reads the button first thing).
+    board.wait_for_line(r"^sim: control channel", after=ended, timeout=SLEEP_S)
+    board.control("pin button 1")  # a short press
+    home.wait_event(device_id, "button", timeout=HELLO_S)
+    assert len(_windows(board)) == 1
+
+
 def test_low_battery_is_reported_before_the_device_goes_silent(home: BatteryHome) -> None:
     # Two lithium AA cells on their plateau read 3000 mV: below a Li-ion cell's limit, not a
     # spent pair.

@@ -29,6 +29,7 @@ for name in %r:
     out[name] = {"NAME": role.NAME, "URGENT": role.URGENT, "REPORT": role.REPORT,
                  "SIGNALS": role.SIGNALS, "CONFIG": role.CONFIG, "COMMANDS": role.COMMANDS,
                  "link": role.link.__name__ if hasattr(role, "link") else None,
+                 "link_config": getattr(getattr(role, "link", None), "CONFIG", {}),
                  "wired": [b for b in BOARDS
                            if all(s in load(b).PINS.get(name, {}) for s in role.SIGNALS)]}
 print(json.dumps(out))
@@ -53,11 +54,64 @@ def test_hub_reads_the_declarations_micropython_runs(on_device: Any, name: str) 
     assert seen["NAME"] == name
     assert (list(read.urgent), list(read.report), list(read.signals), list(read.commands)) == (
         seen["URGENT"], seen["REPORT"], seen["SIGNALS"], seen["COMMANDS"])
+    # The role's settings with its link's (firmware/config.py merges them the same way).
+    config = {**seen["link_config"], **seen["CONFIG"]}
     assert dict(read.settings) == {
-        key: spec[0] if isinstance(spec, list) else spec for key, spec in seen["CONFIG"].items()}
-    assert read.local_settings == {k for k, v in seen["CONFIG"].items()
-                                   if isinstance(v, (list, str))}
+        key: spec[0] if isinstance(spec, list) else spec for key, spec in config.items()}
+    assert read.local_settings == {k for k, v in config.items() if isinstance(v, (list, str))}
     assert read.link == hub_roles.link_of(seen["link"])
+
+
+def test_the_espnow_settings_are_declared_once_by_the_link_and_every_battery_role_has_them(
+        on_device: Any, run_micropython: mpy.RunMicroPython) -> None:
+    espnow = {name: seen for name, seen in on_device.items() if seen["link"] == "EspNowLink"}
+    assert set(espnow) == {"battery_motion", "battery_bed", "button"}
+    link = next(iter(espnow.values()))["link_config"]
+    assert {"espnow_channel", "bridge_mac", "espnow_ack_ms", "espnow_rounds", "espnow_retry_s",
+            "espnow_service_s"} == set(link)
+    for name, seen in espnow.items():
+        assert not set(seen["CONFIG"]) & set(link), name  # not repeated by the role
+        assert set(link) <= set(device_facts(name).settings)
+        # The link's defaults in the device's configuration (bridge_mac: its default is refused,
+        # needs_bridge, so it is provisioned).
+        cfg = parse_on_device(run_micropython, _battery_config(name))
+        assert {key: cfg[key] for key in link} == {
+            key: spec[0] if isinstance(spec, list) else spec for key, spec in link.items()
+        } | {"bridge_mac": "24a1b2c3d4e5"}
+    # The bridge is on the serial link, not EspNowLink (whose code a bridge does not load):
+    # it declares the channel itself, with the bounds its devices' declaration has.
+    assert on_device["bridge"]["CONFIG"]["espnow_channel"] == link["espnow_channel"]
+
+
+def _battery_config(role: str, **settings: Any) -> dict[str, Any]:
+    cfg = board_config(role, 1883, bridge_mac="24a1b2c3d4e5", **settings)
+    for name in ("wifi_ssid", "wifi_password", "broker_host", "broker_port"):
+        cfg.pop(name)
+    return cfg
+
+
+def test_config_holds_a_battery_role_to_its_links_bounds_and_refuses_them_elsewhere(
+        run_micropython: mpy.RunMicroPython) -> None:
+    assert parse_on_device(run_micropython, _battery_config("button", espnow_service_s=0))[
+        "espnow_service_s"] == 0
+    assert parse_on_device(run_micropython, _battery_config("button", espnow_service_s=61)) == (
+        "trygg.json: espnow_service_s: 61 is not an integer in 0..60")
+    assert parse_on_device(run_micropython, board_config("motion", 1883, espnow_rounds=2)) == (
+        "trygg.json: espnow_rounds: unknown key (see firmware/config.py and "
+        "firmware/roles/motion.py for the keys)")
+
+
+def test_a_role_that_repeats_a_setting_of_its_link_is_refused_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = hub_roles.firmware_role_path("button").read_text()
+    broken = tmp_path / "button.py"
+    broken.write_text(source.replace("    CONFIG = {\n",
+                                     '    CONFIG = {\n        "espnow_rounds": (3, 1, 10),\n', 1))
+    assert broken.read_text() != source
+    monkeypatch.setattr(hub_roles, "firmware_role_path", lambda name: broken)
+    with pytest.raises(RoleError, match=r"firmware/roles/button.py: ButtonRole.CONFIG: "
+                       r"espnow_rounds: declared by its link \(firmware/espnow.py\)"):
+        device_facts.__wrapped__("button")
 
 
 @pytest.mark.parametrize("name", messages.ROLES)

@@ -311,6 +311,13 @@ class SimBoard:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def interrupt(self) -> None:
+        """Ctrl-C on the board's console: the unix port takes SIGINT as the ESP32 takes 0x03
+        on its UART, a KeyboardInterrupt in whatever runs."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
     def kill(self) -> None:
         """Power cut: SIGKILL, no chance to write anything."""
         self._end(signal.SIGKILL)
