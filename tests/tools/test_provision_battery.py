@@ -164,6 +164,7 @@ def test_a_technician_installs_the_bridge_then_a_battery_motion_sensor(
         if again.poll() is None:
             again.kill()
     assert again.returncode == 0, asked + err
+    assert out, asked + err
     second = json.loads(out)
     assert (second["device_id"], second["key_rotated"], second["online"]) == (
         result["device_id"], True, True)

@@ -12,6 +12,7 @@ interrupted with Ctrl-C, which is what a technician expects.
 """
 
 import contextlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -99,7 +100,11 @@ class SerialDevice:
                                   "console, mpremote, or a running trygg tool)") from None
             raise DeviceError(f"{self.port}: cannot open: {text}") from None
         try:
-            self._transport.enter_raw_repl(soft_reset=False, timeout_overall=self.repl_timeout)
+            # mpremote prints what it read on stdout when it gives up: our callers' stdout is
+            # theirs (trygg provision --json), and the bytes say nothing to a technician.
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._transport.enter_raw_repl(soft_reset=False,
+                                               timeout_overall=self.repl_timeout)
         except TransportError:
             self.close()
             raise DeviceError(f"{self.port}: no MicroPython REPL answered; is MicroPython "
