@@ -37,8 +37,8 @@ NO_BRIDGE = "000000000000"
 def needs_bridge(cfg: "dict[str, Any]", changes: "dict[str, Any]") -> "str | None":
     """A battery role's configuration rule (roles/base.py, conflict): it knows its bridge."""
     if cfg["bridge_mac"] == NO_BRIDGE:
-        return ("bridge_mac: not set: provision the device with its bridge's MAC (trygg hub "
-                "bridge prints it)")
+        return ("bridge_mac: not set: provision the device with trygg provision, which "
+                "writes its bridge's MAC")
     return None
 
 
@@ -51,8 +51,9 @@ class EspNowLink:
         # The Wi-Fi channel the bridge listens on (every device of a home on the same one;
         # 1, 6 and 11 do not overlap). The bridge declares its own (firmware/roles/bridge.py).
         "espnow_channel": (1, 1, 13),
-        # The bridge's MAC (12 hex digits; trygg hub bridge prints it): the only peer. Until
-        # provisioning sets it, NO_BRIDGE (a literal here: the hub reads CONFIG).
+        # The bridge's MAC (12 hex digits, protocol.bridge.mac_for of the bridge's device id;
+        # trygg provision writes it): the only peer. Until then NO_BRIDGE (a literal here: the
+        # hub reads CONFIG).
         "bridge_mac": "000000000000",
         # How long to wait for the hub's ack after the last frame: the bridge's serial line,
         # the hub's group commit (one fsync, ~10-30 ms on an SD card) and back, with room to
