@@ -39,6 +39,15 @@ _REPLAY_RECORD = const("replay")
 _OFFSET_RECORD = const("utc_offset")
 _REBOOT_GRACE_MS = const(2000)  # time to get the reboot command's result out first
 _FEED_MS = const(1000)
+# Commands run lately, by the hub's command id: a retry is a new frame (new sequence number,
+# same id) that the replay window lets through, and copies meet (a battery device gets the
+# retries its bridge kept while it slept and the attempt the hub sends when it wakes; a Wi-Fi
+# device a retry that crossed its result). A copy of one of these is not run again: its
+# result is in the outbox or acked already. Kept this long (a battery device forgets them
+# when it sleeps): the hub's command ids are not reused within it (hub/store.py keeps
+# finished commands as long as events, 90 days by default).
+_RAN_MS = const(3_600_000)
+_RAN_KEPT = const(4)
 
 
 def _load_window(storage: "Any") -> ReplayWindow:
@@ -74,6 +83,7 @@ class Device:
             from .mqtt import MqttLink as link
         self.link: Link = link(hal, cfg, self.on_downlink)
         self.rejected = 0
+        self._ran: list[Any] = []  # [command id, uptime_ms run], newest last
         # Set from tasks only (roles emit from their tasks, never from an IRQ), so a plain
         # Event, which wakes the sender at once (see hw.sim.hal.SimFlag for the alternative).
         self._wake = asyncio.Event()
@@ -178,6 +188,10 @@ class Device:
             if n:
                 self._wake.set()
             return
+        if self._ran_already(msg["command_id"]):
+            print("down: command %s (id %d) again: run already" % (msg["command"],
+                                                                  msg["command_id"]))
+            return
         print("down: command %s (id %d)" % (msg["command"], msg["command_id"]))
         try:
             status, detail = self.command(msg)
@@ -188,6 +202,20 @@ class Device:
         if detail:
             result["detail"] = detail.encode()[:32].decode()
         self.send(result, REPORT)
+
+    def _ran_already(self, command_id: int) -> bool:
+        """Whether ``command_id`` was run lately; if not, it is noted as run now."""
+        now = self.clock.uptime_ms()  # exact across ticks_ms wraps, unlike ticks_diff
+        ran = self._ran
+        for item in list(ran):
+            if now - item[1] > _RAN_MS:
+                ran.remove(item)
+            elif item[0] == command_id:
+                return True
+        ran.append([command_id, now])
+        if len(ran) > _RAN_KEPT:
+            ran.pop(0)
+        return False
 
     def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
         name = msg["command"]

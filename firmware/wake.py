@@ -209,7 +209,7 @@ async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
     outbox = device.outbox
     wait_ms = device.cfg["espnow_ack_ms"]
     for _ in range(device.cfg["espnow_rounds"]):
-        sent = 0
+        sent = []
         for entry in list(outbox.entries):
             if entry not in outbox.entries:  # acked meanwhile
                 continue
@@ -219,16 +219,20 @@ async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
                 continue
             if not await link.send(data):
                 return  # the bridge did not hear us: keep everything for the next wake
-            sent += 1
+            sent.append(entry)
         if not sent:
             if not poll:
                 return
             poll = False
             if not await link.poll():
                 return
-        # Acks and commands come back through the bridge; wait for them, not longer.
-        while len(outbox) and await link.wait_frame(wait_ms):
-            pass
+        # Acks and commands come back through the bridge; wait for the acks of what was just
+        # sent (a command's result, queued meanwhile, goes in the next round), not longer,
+        # and for a mailbox of frames at most: a neighbour polling the bridge in this
+        # device's name has it send what it keeps for the device again and again.
+        for _ in range(_MAX_DOWN):
+            if not _unacked(outbox, sent) or not await link.wait_frame(wait_ms):
+                break
         if not len(outbox):
             # What the hub sent after the acks (a command) has a moment to arrive, and so has
             # what the bridge kept and sends again for a poll (frames the device may have had:
@@ -239,6 +243,13 @@ async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
                     break
             if not len(outbox):
                 return
+
+
+def _unacked(outbox: "Any", sent: "list[Any]") -> bool:
+    for entry in sent:
+        if entry in outbox.entries:
+            return True
+    return False
 
 
 def _dumps(value: "Any") -> bytes:

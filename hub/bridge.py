@@ -61,6 +61,10 @@ class BridgeLink:
         # bridge carries them from the start, before a restarted hub has heard them, so that
         # commands to them (the button's indicate) do not go to the broker meanwhile.
         self.espnow: set[str] = set()
+        # Called with a bridged device's id at the first verified frame of each of its wakes
+        # (the service: CommandSender.device_woke), when the device listens for a moment.
+        self.on_wake: Callable[[str], None] | None = None
+        self._heard_at: dict[str, float] = {}  # device -> time.monotonic() of its last frame
         self.connected = asyncio.Event()
         self._credit = 0
         self._queue: collections.deque[tuple[bytes, bytes]] = collections.deque()
@@ -151,9 +155,23 @@ class BridgeLink:
         # on_frame authenticates at once (it rejects synchronously): only a device whose frame
         # verified is answered over the bridge, so a neighbour forging a Wi-Fi device's key id
         # cannot divert that device's acks.
-        if self.ingest.counts["rejected"] == rejected and device_id not in self.bridged:
+        if self.ingest.counts["rejected"] != rejected:
+            return
+        if device_id not in self.bridged:
             self.bridged.add(device_id)
             log.info("bridge: device %s is heard through the ESP-NOW bridge", device_id)
+        self._heard(device_id)
+
+    def _heard(self, device_id: str) -> None:
+        """A verified frame of ``device_id``: the first of a wake (none for ``wake_gap_s``)
+        is told to ``on_wake``, once, however many frames the wake brings. Verified only (a
+        copy of an old frame replayed by a neighbour verifies too, and is acked again): a
+        neighbour can bring about one wake's downlink per ``wake_gap_s``, no more."""
+        now = time.monotonic()  # a gap: the wall clock may be set meanwhile
+        last = self._heard_at.get(device_id)
+        self._heard_at[device_id] = now
+        if (last is None or now - last >= self.config.wake_gap_s) and self.on_wake is not None:
+            self.on_wake(device_id)
 
     # -- the port ---------------------------------------------------------------------------
 

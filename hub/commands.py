@@ -6,6 +6,16 @@ number (a device's replay window would drop a resent copy), same command id; the
 with a ``command_result`` carrying that id, which ends the retries. Retries back off from
 ``retry_initial_s`` doubling to ``retry_max_s``; after ``expire_s`` the command is given up as
 "expired". ``set_time`` is filled in at each attempt, so a retried time sync is never stale.
+
+A battery device behind the ESP-NOW bridge listens only for a moment after its own frames,
+and one that never asks the bridge for its mail (a battery motion or bed sensor: events and
+heartbeats only) gets a command only if a copy waits in the bridge's mailbox when it wakes:
+with retries an hour apart, or a neighbour forging its MAC and taking each copy from the
+mailbox while it sleeps, that may be never. So at the first verified frame of each of its
+wakes (``device_woke``, from hub/bridge.py) its pending commands go out at once, one attempt
+each, into the moment it listens. Copies of one command meeting in a wake (a retry kept in the
+mailbox and the attempt sent at the wake) are run and answered once: the device runs a command
+id once (firmware/device.py, ``_ran_already``); copies after it are dropped.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class CommandSender:
         self._publish = publish
         self._clock = clock
         self._wake = asyncio.Event()
+        self._woken: set[str] = set()  # bridged devices awake now: their commands go out
 
     async def queue(self, device_id: str, command: dict[str, Any]) -> int:
         """Validate and queue a command (``{"command": "identify", "seconds": 5}``)."""
@@ -68,10 +79,18 @@ class CommandSender:
                     return r.timezone
         return "UTC"
 
-    def _due(self, store: Store, now: float) -> list[tuple[str, bytes]]:
+    def device_woke(self, device_id: str) -> None:
+        """A battery device behind the bridge is awake (its first verified frame of a wake):
+        each of its pending commands is sent at once, as an attempt of its own."""
+        self._woken.add(device_id)
+        self._wake.set()
+
+    def _due(self, store: Store, now: float, woken: frozenset[str] = frozenset()
+             ) -> list[tuple[str, bytes]]:
         out: list[tuple[str, bytes]] = []
         cfg = self.config.commands
-        for command_id, device_id, body, attempts, created_at in store.due_commands(now):
+        for command_id, device_id, body, attempts, created_at in store.due_commands(now,
+                                                                                    woken):
             link = self._ingest.links.get(device_id)
             if link is None:
                 store.finish_command(command_id, None, "expired", "device not paired", now)
@@ -101,13 +120,17 @@ class CommandSender:
                 store.finish_command(command_id, None, "failed", f"cannot encode: {exc}", now)
                 continue
             store.command_sent(command_id, now + backoff(cfg, attempts))
+            if device_id in woken:
+                log.info("command %d (%s) sent to %s as it woke", command_id, msg["command"],
+                         device_id)
             out.append((down_topic(device_id), data))
         return out
 
     async def run(self) -> None:
         poll = min(1.0, self.config.commands.retry_initial_s)
         while True:
-            frames = await self._run_db(self._due, self._clock())
+            woken, self._woken = frozenset(self._woken), set()
+            frames = await self._run_db(self._due, self._clock(), woken)
             for topic, data in frames:
                 try:
                     await self._publish(topic, data)

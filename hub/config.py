@@ -147,6 +147,12 @@ class BridgeConfig:
     # Downlink frames waiting for the bridge's credit; beyond, the oldest is dropped (an ack
     # that does not get through costs the device one resend; a command is retried).
     queue_max: int = 256
+    # A battery device's frames of one wake follow each other within its espnow_ack_ms (300 ms
+    # by default) and its wakes are a hold-off (60 s) or a heartbeat apart: a device silent
+    # this long has slept, and its next verified frame is a new wake, at which the hub sends
+    # the device's unanswered commands at once (hub/commands.py). Shorter costs at most a
+    # command sent twice in one wake (the device runs a command id once per wake).
+    wake_gap_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -357,7 +363,8 @@ def parse(data: Mapping[str, Any], source: str = "<config>",
                                 interfaces=disc.strings("interfaces", ()))
     disc.finish()
     bridge = _dataclass_section(root.sub("bridge"), BridgeConfig, {
-        "baud": (1200, 3_000_000), "reopen_s": (0.05, 60), "queue_max": (1, 100_000)})
+        "baud": (1200, 3_000_000), "reopen_s": (0.05, 60), "queue_max": (1, 100_000),
+        "wake_gap_s": (0.1, 3600)})
 
     root.used.add("residents")
     raw_residents = data.get("residents")

@@ -131,6 +131,8 @@ class HubService:
         # The ESP-NOW bridge on a USB port ([bridge] port), if the home has battery devices.
         self.bridge = BridgeLink(config.bridge, self.ingest, clock) if config.bridge.port \
             else None
+        if self.bridge is not None:
+            self.bridge.on_wake = self.commands.device_woke
         # device id -> key, to log what pairing changed; None until the first load
         self._paired: dict[str, bytes] | None = None
 

@@ -28,7 +28,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -549,10 +549,16 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def due_commands(self, now: float) -> list[tuple[int, str, dict[str, Any], int, float]]:
+    def due_commands(self, now: float, devices: Collection[str] = ()
+                     ) -> list[tuple[int, str, dict[str, Any], int, float]]:
+        """Pending commands whose next attempt is due, and every pending one of ``devices``
+        (devices awake now), oldest first."""
+        ids = sorted(devices)
+        either = f" OR device_id IN ({', '.join('?' * len(ids))})" if ids else ""
         return [(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in self.conn.execute(
             "SELECT command_id, device_id, body, attempts, created_at FROM commands "
-            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY command_id", (now,))]
+            f"WHERE state = 'pending' AND (next_attempt_at <= ?{either}) ORDER BY command_id",
+            (now, *ids))]
 
     def command_sent(self, command_id: int, next_attempt_at: float) -> None:
         with self.transaction() as c:

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from trygg.hub.config import BridgeConfig
 from trygg.hub.store import Store
-from trygg.protocol import cose, frame
+from trygg.protocol import cose, frame, messages
 from trygg.protocol.bridge import mac_for
 from trygg.protocol.sequence import DEFAULT_STEP
 from trygg.tools.sim.board import DEEP_SLEEP_EXIT_CODE, SimBoard
@@ -581,3 +582,135 @@ def test_the_walk_test_passes_a_battery_device_only_on_an_event_after_it_began(
     assert passed[device_id]["passed"]
     assert passed[device_id]["seen"] == "motion"
     assert passed[home.bridge_id]["passed"]
+
+
+def _long_retry_home(tmp_path: Path, medium: EspNowMedium) -> BatteryHome:
+    """A home whose hub retries a command only after 50 minutes: a command reaches a battery
+    device by the bridge's mailbox or at its wake, never by a lucky retry."""
+    home = BatteryHome(tmp_path / "home", medium=medium)
+    with home.config.open("a") as f:
+        f.write("\n[commands]\nretry_initial_s = 3000\n")
+    return home
+
+
+def _queue(home: BatteryHome, device_id: str, command: dict[str, Any]) -> int:
+    store = Store(str(home.database))
+    try:
+        return store.add_command(device_id, command, time.time())
+    finally:
+        store.close()
+
+
+def _attempts(home: BatteryHome, command_id: int, count: int) -> int:
+    """The command's attempts once they are ``count``, or however many after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        store = Store(str(home.database))
+        try:
+            (attempts,) = store.conn.execute("SELECT attempts FROM commands WHERE "
+                                             "command_id = ?", (command_id,)).fetchone()
+        finally:
+            store.close()
+        if attempts >= count or time.monotonic() > deadline:
+            return int(attempts)
+        time.sleep(0.05)
+
+
+def _results(home: BatteryHome, device_id: str, command_id: int) -> list[dict[str, Any]]:
+    store = Store(str(home.database))
+    try:
+        rows = store.conn.execute("SELECT body FROM events WHERE device_id = ? AND "
+                                  "type = 'command_result'", (device_id,)).fetchall()
+    finally:
+        store.close()
+    return [b for b in (json.loads(body) for (body,) in rows) if b["command_id"] == command_id]
+
+
+def _command_ids(frames: list[bytes]) -> set[int]:
+    """The command ids of the hub's commands among ``frames`` (read, not verified)."""
+    ids: set[int] = set()
+    for data in list(frames):
+        msg = messages.decode(cose.parse(data)[4], cose.DOWN)
+        if msg["type"] == "command":
+            ids.add(msg["command_id"])
+    return ids
+
+
+def _ran(board: SimBoard, after: int, command_id: int) -> list[str]:
+    """The board's lines on the command (not on the hello's set_time: on a loaded machine its
+    first copy may come after the hello's wake, and then it goes out at the next wake too)."""
+    return [line for line in board.lines[after:]
+            if line.startswith("down: command") and f"(id {command_id})" in line]
+
+
+HOLDOFF_OFF = {"command": "set_config", "config": {"motion_holdoff_s": 0}}
+
+
+def _apart(board: SimBoard) -> int:
+    """Once the board is asleep, and its next wake is a wake of its own to the hub: the hub
+    tells one wake's frames from the next by a pause of [bridge] wake_gap_s (a battery
+    device's wakes are a hold-off apart; this board's, 0, come as fast as a test pulses)."""
+    base = _settled(board)
+    time.sleep(BridgeConfig().wake_gap_s)
+    return base
+
+
+def test_a_command_kept_in_the_mailbox_and_sent_again_at_the_wake_runs_once(
+        tmp_path: Path, micropython_bin: object, medium: EspNowMedium) -> None:
+    home = _long_retry_home(tmp_path, medium)
+    try:
+        home.start()
+        board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+        device_id = board.config["device_id"]
+        home.wait_event(device_id, "hello", timeout=HELLO_S)
+        base = _settled(board)
+        command_id = _queue(home, device_id, HOLDOFF_OFF)
+        # Sent while the board sleeps: the bridge keeps it in its mailbox.
+        assert _attempts(home, command_id, 1) == 1
+        _apart(board)
+        lines = len(board.lines)
+        board.control("pulse pir 1")
+        # The bridge hands over the copy it kept, and the hub, hearing the board, sends the
+        # command again: two frames of one command id in one wake.
+        assert _command_state(home, command_id, "ok") == "ok"
+        board.wait_asleep(base + 1, timeout=SLEEP_S)
+        assert _attempts(home, command_id, 2) == 2
+        ran = _ran(board, lines, command_id)
+        assert ran == [f"down: command set_config (id {command_id})",
+                       f"down: command set_config (id {command_id}) again: run already"], ran
+        assert len(_results(home, device_id, command_id)) == 1
+    finally:
+        home.close()
+
+
+def test_a_command_reaches_a_sensor_that_never_polls_at_its_next_wake_despite_a_forger(
+        tmp_path: Path, micropython_bin: object, medium: EspNowMedium) -> None:
+    home = _long_retry_home(tmp_path, medium)
+    try:
+        home.start()
+        board = home.add("battery_motion", heartbeat_s=3600, motion_holdoff_s=0)
+        device_id = board.config["device_id"]
+        home.wait_event(device_id, "hello", timeout=HELLO_S)
+        base = _settled(board)
+        mac = mac_for(bytes.fromhex(device_id))
+        # While the sensor sleeps, a neighbour polling in its name takes the hub's copy from
+        # the bridge's mailbox (kept, but sent again only for a poll, which a motion sensor
+        # never makes), and is gone when the sensor wakes.
+        with ForgedRadio(medium.port, mac, bytes.fromhex(home.bridge_mac)) as neighbour:
+            command_id = _queue(home, device_id, HOLDOFF_OFF)
+            deadline = time.monotonic() + 20
+            while command_id not in _command_ids(neighbour.frames):
+                assert time.monotonic() < deadline, "the neighbour was not sent the command"
+                time.sleep(0.05)
+        assert _attempts(home, command_id, 1) == 1
+        _apart(board)  # asleep: the pulse is its wake pin
+        lines = len(board.lines)
+        board.control("pulse pir 1")  # the sensor wakes: a motion event, nothing asked
+        assert _command_state(home, command_id, "ok") == "ok"
+        board.wait_asleep(base + 1, timeout=SLEEP_S)
+        ran = _ran(board, lines, command_id)
+        assert ran == [f"down: command set_config (id {command_id})"], ran
+        assert len(_results(home, device_id, command_id)) == 1
+        assert len(home.events(device_id, "motion")) == 1
+    finally:
+        home.close()
