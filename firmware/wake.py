@@ -246,10 +246,7 @@ async def _exchange(device: "Any", link: "Any", poll: bool) -> None:
 
 
 def _unacked(outbox: "Any", sent: "list[Any]") -> bool:
-    for entry in sent:
-        if entry in outbox.entries:
-            return True
-    return False
+    return any(entry in outbox.entries for entry in sent)
 
 
 def _dumps(value: "Any") -> bytes:
