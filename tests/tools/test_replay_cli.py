@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,6 +19,7 @@ from trygg.hub.store import NewFrame, Store
 from trygg.tools.cli import main as cli
 
 BATH, BED = "a00000000002", "b00000000001"
+SINCE = "44h"  # the story begins 9 h before its 07:30, which is at most 34 h ago
 
 
 def make_hub(tmp_path: Path) -> tuple[Path, float]:
@@ -26,8 +29,16 @@ def make_hub(tmp_path: Path) -> tuple[Path, float]:
     cfg.write_text('[hub]\nid = "hub-x"\ndatabase = "hub.db"\n\n[[residents]]\nid = "r1"\n'
                    'arc_account = "1234"\ntimezone = "Europe/Oslo"\nlatest_rise = "09:30"\n'
                    '[residents.thresholds]\nstill_ceiling_min = 180\n')
-    now = time.time()
-    morning = now - 10 * 3600
+    # 07:30 in Oslo, the latest that leaves the ten hours below before the wall clock (the
+    # export reads the store up to now): the rules' limits depend on the time of day, so the
+    # story must not drift with the hour the test runs at.
+    oslo = ZoneInfo("Europe/Oslo")
+    latest = datetime.fromtimestamp(time.time() - 10 * 3600, oslo)
+    at = latest.replace(hour=7, minute=30, second=0, microsecond=0)
+    if at > latest:
+        at -= timedelta(days=1)
+    morning = at.timestamp()
+    now = morning + 10 * 3600
     store = Store(tmp_path / "hub.db")
     store.add_device(BATH, bytes(32), "motion", "bathroom", "r1", zone=3, now=now - 86400)
     store.add_device(BED, bytes(range(32)), "bed", "bedroom", "r1", zone=4, now=now - 86400)
@@ -68,7 +79,7 @@ def test_export_then_replay_gives_the_alarms_with_causes_and_never_touches_the_s
     db = tmp_path / "hub.db"
     before = db.read_bytes()
     out_file = tmp_path / "home.jsonl"
-    code, _, err = run(capsys, "hub", "export", "--config", str(cfg), "--since", "30h",
+    code, _, err = run(capsys, "hub", "export", "--config", str(cfg), "--since", SINCE,
                        "-o", str(out_file))
     assert code == 0, err
     rec = recording.load(out_file)

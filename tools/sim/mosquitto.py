@@ -9,6 +9,7 @@ outages).
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +25,40 @@ START_TIMEOUT_S = 10.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now, chosen below the kernel's ephemeral range.
+
+    A port from that range (what binding port 0 gives) can be taken while its server is down
+    -- a broker stopped to play an outage -- by the source port of any outgoing connection,
+    including a client's own reconnect to it: on loopback a connect whose source port equals
+    its destination connects to itself (TCP simultaneous open), and the server cannot start
+    again ("Address already in use"). Below the range no connection is given it."""
+    low = _EPHEMERAL_LOW
+    for _ in range(50):  # bounded: another test may hold the one tried
+        port = _RNG.randrange(_FIXED_LOW, low)
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
+
+
+def _ephemeral_low() -> int:
+    """The lowest port Linux gives outgoing connections (ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return max(_FIXED_LOW + 1000, int(f.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+_FIXED_LOW = 20000  # above the ports services commonly listen on (mosquitto 1883, SIP 5060)
+_EPHEMERAL_LOW = _ephemeral_low()
+_RNG = random.SystemRandom()  # apart from any seed a test sets on the random module
 
 
 def find_mosquitto() -> str:
