@@ -54,11 +54,16 @@ class ButtonRole(Role):
         self.button = self.hal.pin_in("button", True)
         self.led = self.hal.pin_out("led")
         self.waiting_until = 0  # sleep clock ms until which the centre's ack is asked for
+        # The highest level of the last call shown to the wearer: each step is shown once and
+        # never backwards, whatever order or how often the hub's indicates arrive (a retry
+        # after a hub restart, a later wake: the device's memory of command ids does not
+        # outlive deep sleep).
+        self.shown = 0
         self._called = False  # a call was made in this wake
 
     def resume(self, state: "Any", wake: "str | None") -> None:
-        if isinstance(state, int):
-            self.waiting_until = state
+        if isinstance(state, list) and len(state) == 2:
+            self.waiting_until, self.shown = state
         self._wake = wake
 
     async def awake(self) -> None:
@@ -70,6 +75,7 @@ class ButtonRole(Role):
             await _sleep(20)
         if self.button.value():
             self._called = True
+            self.shown = 0  # a new call: its steps are yet to be shown
             self.device.emit("button")
             self.waiting_until = (low_power.of(self.hal).sleep_clock_ms()
                                   + self.cfg["feedback_window_s"] * 1000)
@@ -77,6 +83,7 @@ class ButtonRole(Role):
             print("button: long press: cancel")
             self.device.emit("cancel")
             self.waiting_until = 0
+            self.shown = 2  # the call is over: nothing more of it to show
             self._blink(1)
 
     def wants_downlink(self) -> bool:
@@ -91,7 +98,12 @@ class ButtonRole(Role):
 
     def command(self, msg: "dict[str, Any]") -> "tuple[str, str | None]":
         # "indicate" (the only command it takes): how far the call has come.
-        if msg["level"] == 1:
+        level = msg["level"]
+        if level <= self.shown:
+            print("button: feedback level %d: shown already" % level)
+            return "ok", None
+        self.shown = level
+        if level == 1:
             print("button: feedback received")
             self._blink(1)
             return "ok", None
@@ -113,7 +125,7 @@ class ButtonRole(Role):
         return 0, "button", 0
 
     def rtc_state(self) -> "Any":
-        return self.waiting_until if self.wants_downlink() else 0
+        return [self.waiting_until if self.wants_downlink() else 0, self.shown]
 
 
 async def _sleep(ms: int) -> None:
