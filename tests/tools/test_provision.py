@@ -13,14 +13,13 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from support.hil import Board, SimulatedBoard, wifi_for_real_boards
+from support.polling import wait_for
 from trygg.firmware import VERSION as FIRMWARE_VERSION
 from trygg.hub import config as hub_config
 from trygg.hub.instance_lock import running_pid
@@ -87,16 +86,6 @@ def device_key(config: Path, device_id: str) -> bytes:
         return device.key
     finally:
         store.close()
-
-
-def wait_for(check: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_fresh_board_is_provisioned_over_its_serial_port_and_reports_to_the_hub(

@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from support.polling import wait_for
 from trygg.hub import config as hub_config
 from trygg.hub.store import Store
 from trygg.protocol import bridge as bridge_line
@@ -48,16 +47,6 @@ def stored(config: Path, device_id: str) -> list[tuple[str, str | None]]:
         return [(e.type, e.name) for e in store.events(device_id=device_id)]
     finally:
         store.close()
-
-
-def wait_for(check: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sleeps(board: PtyBoard) -> int:

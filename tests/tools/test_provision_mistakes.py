@@ -14,12 +14,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.polling import wait_for
 from trygg.hub import config as hub_config
 from trygg.hub.instance_lock import running_pid
 from trygg.hub.store import Store
@@ -31,16 +32,6 @@ from trygg.tools.sim.pty import PtyBoard
 TRYGG = [sys.executable, "-m", "trygg.tools.cli.main"]
 WAIT_S = 60.0
 pytestmark = pytest.mark.usefixtures("micropython_bin")
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextlib.contextmanager
