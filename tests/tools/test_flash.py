@@ -135,14 +135,17 @@ class RomBootloader:
 @pytest.fixture
 def pty_pair(tmp_path: Path) -> Iterator[Path]:
     """A pseudo-terminal with nothing answering on the other end (socat)."""
-    link = tmp_path / "tty"
+    link, other = tmp_path / "tty", tmp_path / "other"
     proc = subprocess.Popen(["socat", f"pty,raw,echo=0,link={link}",
-                             f"pty,raw,echo=0,link={tmp_path / 'other'}"],
+                             f"pty,raw,echo=0,link={other}"],
                             stderr=subprocess.DEVNULL)
+    # socat makes the two links one after the other: wait for both (a test opening the other
+    # end found it missing on a loaded machine).
     deadline = time.monotonic() + 5
-    while not link.exists() and time.monotonic() < deadline:
+    while not (link.exists() and other.exists()) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert link.exists(), "socat did not create the pty"
+    assert other.exists(), "socat did not create the pty's other end"
     yield link
     proc.kill()
     proc.wait()
